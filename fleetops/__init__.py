@@ -1,0 +1,3 @@
+"""fleetops control side: inventory, SSH runner, shipping, reports and tasks."""
+
+__version__ = "0.1.0"

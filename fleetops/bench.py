@@ -1,0 +1,85 @@
+"""Benchmark helpers: run commands as child processes, time them, read their peak RSS."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass(slots=True)
+class Sample:
+    wall_s: float
+    cpu_s: float
+    peak_rss_mib: float
+    rc: int
+    stdout: bytes
+
+
+@dataclass(slots=True)
+class Series:
+    name: str
+    samples: list[Sample] = field(default_factory=list)
+
+    @property
+    def median_s(self) -> float:
+        return statistics.median(s.wall_s for s in self.samples)
+
+    @property
+    def median_cpu_s(self) -> float:
+        return statistics.median(s.cpu_s for s in self.samples)
+
+    @property
+    def peak_rss_mib(self) -> float:
+        return max(s.peak_rss_mib for s in self.samples)
+
+
+def measure(argv: Sequence[str], stdin: bytes | None = None, cwd: Path = REPO,
+                   timeout: float = 300.0) -> Sample:
+    """One run of argv, reaped with wait4: wall time, the child tree's CPU and peak RSS."""
+    read_fd, write_fd = os.pipe()
+    started = time.monotonic()
+    proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                            stdout=write_fd, stderr=subprocess.DEVNULL)
+    os.close(write_fd)
+    if stdin:
+        proc.stdin.write(stdin)
+        proc.stdin.close()
+    chunks = []
+    deadline = started + timeout
+    while chunk := os.read(read_fd, 65536):
+        chunks.append(chunk)
+        if time.monotonic() > deadline:
+            proc.kill()
+            break
+    os.close(read_fd)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.monotonic() - started
+    return Sample(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024,
+                  proc.returncode, b"".join(chunks))
+
+
+def interleave(series: Sequence[tuple[Series, Callable[[], Sample]]], runs: int,
+               warmup: int = 1, log=None) -> None:
+    """Alternate the contenders run by run so machine noise hits them alike."""
+    for i in range(warmup + runs):
+        for s, run_once in series:
+            sample = run_once()
+            if i >= warmup:
+                s.samples.append(sample)
+            if log is not None:
+                tag = "warmup" if i < warmup else f"run {i - warmup + 1}"
+                log(f"{s.name:>10} {tag:>7}: {sample.wall_s:.3f}s rc={sample.rc} "
+                    f"rss={sample.peak_rss_mib:.1f}MiB")
+
+
+def invoke_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "invoke", *args]

@@ -1,0 +1,85 @@
+"""``invoke bench.*``: benchmarks that measure fleetops against a baseline in the same run."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+from invoke import task
+from invoke.exceptions import Exit
+
+REPO = Path(__file__).resolve().parent.parent.parent
+LAB_INVENTORY = REPO / "inventory" / "lab.ini"
+
+
+def log(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+@contextmanager
+def lab_of(hosts: int):
+    """Use the running lab if it has exactly ``hosts`` hosts, else start one (and stop it)."""
+    from fleetops.lab import Lab
+
+    lab = Lab(REPO / ".lab", LAB_INVENTORY)
+    started = False
+    if lab.running():
+        if len(lab.hosts) != hosts:
+            raise Exit(f"fleetops: a lab of {len(lab.hosts)} hosts is running; "
+                       f"run 'invoke lab.down' or use --hosts {len(lab.hosts)}", code=5)
+    else:
+        log(f"starting a lab of {hosts} hosts")
+        lab.up(hosts)
+        started = True
+    try:
+        yield lab
+    finally:
+        if started:
+            lab.down()
+
+
+def ssh_baseline_argv(lab, command: str) -> tuple[list[str], bytes]:
+    """OpenSSH client over every host with xargs -P N (the baseline)."""
+    port = lab.hosts[0].port
+    argv = ["xargs", "-P", str(len(lab.hosts)), "-I{}", "ssh", "-q",
+            "-o", "BatchMode=yes", "-o", "KexAlgorithms=curve25519-sha256",
+            "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={lab.known_hosts}",
+            "-o", "ControlMaster=no", "-i", str(lab.client_key), "-p", str(port),
+            "-l", "root", "{}", command]
+    addresses = "".join(f"{h.address}\n" for h in lab.hosts).encode()
+    return argv, addresses
+
+
+def count_ok_outputs(sample, marker: bytes) -> int:
+    try:
+        doc = json.loads(sample.stdout)
+    except ValueError:
+        return 0
+    return sum(1 for h in doc["hosts"].values()
+               if h["status"] in ("ok", "changed") and marker.decode() in h["stdout"])
+
+
+@task(help={"hosts": "lab hosts (default 100)", "runs": "measured runs each (default 5)"})
+def adhoc(c, hosts=100, runs=5):
+    """Median wall time of `invoke run 'df -P'` vs OpenSSH + xargs -P N, in the same run."""
+    from fleetops.bench import Series, interleave, invoke_argv, measure
+
+    with lab_of(hosts) as lab:
+        fleet = Series("fleetops")
+        base = Series("baseline")
+        fleet_argv = invoke_argv("run", "-i", str(lab.inventory_path), "--json",
+                                 "--forks", str(hosts), "--retry-file", "", "df -P")
+        base_argv, base_stdin = ssh_baseline_argv(lab, "df -P")
+        interleave([(fleet, lambda: measure(fleet_argv)),
+                    (base, lambda: measure(base_argv, base_stdin))], runs, log=log)
+        got_fleet = min(count_ok_outputs(s, b"Filesystem") for s in fleet.samples)
+        got_base = min(s.stdout.count(b"Filesystem") for s in base.samples)
+    log(f"outputs collected: fleetops {got_fleet}/{hosts}, baseline {got_base}/{hosts}")
+    ratio = fleet.median_s / base.median_s
+    print(f"RESULT bench.adhoc hosts={hosts} fleetops_s={fleet.median_s:.3f} "
+          f"baseline_s={base.median_s:.3f} ratio={ratio:.2f} "
+          f"peak_rss_mib={fleet.peak_rss_mib:.1f}")
+    if got_fleet != hosts or got_base != hosts:
+        raise Exit("fleetops: not every host returned its output", code=2)

@@ -1,0 +1,111 @@
+"""Glue shared by every invoke task: targets, options, errors, output and exit codes."""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from invoke.exceptions import Exit
+
+from fleetops.errors import EXIT_INTERRUPTED, FleetopsError, OptionError
+from fleetops.results import RunResult
+from fleetops.runner import DEFAULT_FORKS, RunOptions
+from fleetops.targets import target_for  # noqa: F401  (re-exported for tasks)
+
+DEFAULT_RETRY_FILE = "fleetops.retry"
+
+
+@contextlib.contextmanager
+def cli_errors() -> Iterator[None]:
+    """User mistakes become one line on stderr and the documented exit code."""
+    try:
+        yield
+    except FleetopsError as exc:
+        raise Exit(f"fleetops: {exc}", code=exc.exit_code) from None
+    except KeyboardInterrupt:
+        raise Exit("fleetops: interrupted", code=EXIT_INTERRUPTED) from None
+
+
+def need(value: Any, flag: str) -> Any:
+    if value in (None, ""):
+        raise OptionError(f"{flag} is required")
+    return value
+
+
+def targets(inventory: str | None, pattern: str = "all", limit: str | None = None) -> list:
+    """Hosts selected by pattern and limit; InputError (exit 4) on bad inventory/pattern."""
+    from fleetops.inventory import load_inventory
+
+    hosts = load_inventory(need(inventory, "-i/--inventory")).select(pattern or "all", limit)
+    return hosts
+
+
+def _number(value: Any, flag: str, minimum: float = 0.0, integer: bool = False) -> Any:
+    if value in (None, ""):
+        return None
+    try:
+        number = int(value) if integer else float(value)
+    except (TypeError, ValueError):
+        raise OptionError(f"{flag} must be a number, not {value!r}") from None
+    if number <= minimum:
+        raise OptionError(f"{flag} must be > {minimum:g}, not {value!r}")
+    return number
+
+
+def runner_options(
+    forks: Any = DEFAULT_FORKS,
+    timeout: Any = 10,
+    command_timeout: Any = None,
+    deadline: Any = None,
+    accept_new: bool = False,
+    become: bool = False,
+    become_user: str = "root",
+    ask_become_pass: bool = False,
+) -> RunOptions:
+    password = os.environ.get("FLEETOPS_BECOME_PASSWORD")
+    if become and ask_become_pass and password is None:
+        password = getpass.getpass("BECOME password: ")
+    return RunOptions(
+        forks=_number(forks, "--forks", integer=True) or DEFAULT_FORKS,
+        connect_timeout=_number(timeout, "--timeout") or 10.0,
+        command_timeout=_number(command_timeout, "--command-timeout"),
+        host_deadline=_number(deadline, "--deadline"),
+        accept_new=accept_new,
+        become=become or False,
+        become_user=become_user or "root",
+        become_password=password,
+    )
+
+
+def write_retry(run: RunResult, path: str | None) -> str | None:
+    """Failed and unreachable hosts, one per line, for ``--limit @path``."""
+    if not path:
+        return None
+    names = run.names("failed", "unreachable")
+    if not names:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return None
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("\n".join(names) + "\n")
+    return path
+
+
+def finish(run: RunResult, as_json: bool, printer: Any = None,
+           retry_file: str | None = DEFAULT_RETRY_FILE, code: int | None = None,
+           **json_extra: Any) -> None:
+    """Print the JSON document or the recap, write the retry file, exit with the code."""
+    retry = write_retry(run, retry_file)
+    if as_json:
+        sys.stdout.write(run.dumps(**json_extra) + "\n")
+        sys.stdout.flush()
+    elif printer is not None:
+        printer.recap(run, retry)
+    exit_code = run.exit_code if code is None else code
+    if exit_code:
+        raise Exit(code=exit_code)

@@ -1,0 +1,188 @@
+"""``invoke disk-report``: the fleet disk report (the main job)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from invoke import task
+
+from fleetops.errors import OptionError
+from fleetops.runner import DEFAULT_FORKS
+
+FORMATS = ("table", "json", "csv", "html")
+EXIT_CRIT = 8
+EXIT_MAIL_FAILED = 6
+
+
+def _threshold(value, flag: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise OptionError(f"{flag} must be a percentage, not {value!r}") from None
+    if not 0 < number <= 100:
+        raise OptionError(f"{flag} must be between 0 and 100, not {value!r}")
+    return number
+
+
+def _check_output(path: str | None) -> Path | None:
+    if not path:
+        return None
+    out = Path(path)
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise OptionError(f"--output {path}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise OptionError(f"--output {path}: not writable")
+    if out.is_dir():
+        raise OptionError(f"--output {path}: is a directory")
+    return out
+
+
+def program_args(warn: float, crit: float, inode_warn: float, inode_crit: float,
+                 thresholds: list[str], local: bool, include: list[str],
+                 exclude: list[str]) -> list[str]:
+    argv = ["--warn", f"{warn:g}", "--crit", f"{crit:g}",
+            "--inode-warn", f"{inode_warn:g}", "--inode-crit", f"{inode_crit:g}"]
+    for flag, values in (("--threshold", thresholds), ("--include", include),
+                         ("--exclude", exclude)):
+        for value in values:
+            argv += [flag, value]
+    if local:
+        argv.append("--local")
+    return argv
+
+
+def _write(out: Path | None, text: str) -> None:
+    if out is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, out)
+    print(f"report written to {out}", file=sys.stderr)
+
+
+@task(
+    default=True,
+    iterable=["email", "threshold", "include", "exclude"],
+    help={
+        "inventory": "inventory file (Ansible INI or YAML)",
+        "pattern": "host pattern (default all)",
+        "limit": "further limit the hosts (same syntax, or @retry-file)",
+        "warn": "space warning threshold in percent (default 80)",
+        "crit": "space critical threshold in percent (default 90)",
+        "inode-warn": "inode warning threshold (default: the space one)",
+        "inode-crit": "inode critical threshold (default: the space one)",
+        "threshold": "per-mount override MOUNT=WARN:CRIT (repeatable)",
+        "local": "skip network filesystems",
+        "include": "only mountpoints matching this glob (repeatable)",
+        "exclude": "skip mountpoints matching this glob (repeatable)",
+        "format": "table (default), json, csv or html",
+        "output": "write the report to this file instead of stdout",
+        "email": "mail the report to this address (repeatable), once, from here",
+        "mail-config": "SMTP settings file (mode 0600; see README), else FLEETOPS_SMTP_* env",
+        "forks": f"parallel hosts (default {DEFAULT_FORKS})",
+        "timeout": "connect timeout in seconds (default 10)",
+        "command-timeout": "timeout of the remote program (default 60)",
+        "accept-new": "record unknown host keys (changed keys are always refused)",
+        "retry-file": "where to list failed/unreachable hosts (default fleetops.retry)",
+    },
+)
+def report(c, inventory=None, pattern="all", limit=None, warn="80", crit="90", inode_warn=None,
+           inode_crit=None, threshold=None, local=False, include=None, exclude=None, format="table", output=None, email=None,
+           mail_config=None, forks=DEFAULT_FORKS, timeout="10", command_timeout="60",
+           accept_new=False, retry_file="fleetops.retry"):
+    """Fleet disk report: df -P figures of every host, worst mounts first.
+
+    Exit codes: 0 all fine, 2/3 some host failed/unreachable, 8 every host answered but
+    some mount is over the critical threshold, 6 the mail could not be sent (the report is
+    saved under ./reports), 4 bad inventory, 5 bad option."""
+    from fleetops import diskreport as dr
+    from fleetops.cli import common
+    from fleetops.cli.output import Printer
+    from fleetops.ship import fleet_program
+
+    with common.cli_errors():
+        if format not in FORMATS:
+            raise OptionError(f"--format must be one of {', '.join(FORMATS)}, not {format!r}")
+        w, k = _threshold(warn, "--warn"), _threshold(crit, "--crit")
+        if w > k:
+            raise OptionError(f"--warn ({w:g}) must not be above --crit ({k:g})")
+        iw = _threshold(inode_warn, "--inode-warn") if inode_warn else w
+        ik = _threshold(inode_crit, "--inode-crit") if inode_crit else k
+        if iw > ik:
+            raise OptionError(f"inode warning ({iw:g}) must not be above critical ({ik:g})")
+        out = _check_output(output)
+        settings = _mail_settings(mail_config) if email else None
+        options = common.runner_options(forks, timeout, command_timeout, None, accept_new)
+        hosts = common.targets(inventory, pattern, limit)
+        argv = program_args(w, k, iw, ik, threshold or [], local, include or [], exclude or [])
+        printer = Printer(len(hosts), show_output=False)
+        run = fleet_program(hosts, "diskreport", argv, options, on_result=printer.host)
+        printer.recap_clear()
+        rep = dr.build_report(run.hosts, w, k)
+        for name, extra in dr.report_json_hosts(rep).items():
+            run.hosts[name].extra.pop("data", None)
+            run.hosts[name].extra.update(extra)
+        _emit(run, rep, format, out)
+        code = run.exit_code or (EXIT_CRIT if rep.worst_level == "crit" else 0)
+        if settings is not None and not _mail(rep, email, settings):
+            code = code or EXIT_MAIL_FAILED
+        common.finish(run, False, None, retry_file, code=code)
+
+
+def _mail(rep, to: list[str], settings) -> bool:
+    """Send the report once; on failure keep it on disk (0600) and say where."""
+    from fleetops import diskreport as dr
+    from ops._mail import MailError
+
+    try:
+        message_id = dr.send_report_email(rep, to, settings)
+    except MailError as exc:
+        saved = _save_unsent(dr.render_text(rep), dr.render_html(rep))
+        print(f"fleetops: mail to {', '.join(to)} failed: {exc}; report saved in {saved}",
+              file=sys.stderr)
+        return False
+    print(f"report mailed to {', '.join(to)} ({message_id})", file=sys.stderr)
+    return True
+
+
+def _save_unsent(text: str, html: str) -> Path:
+    spool = Path(os.environ.get("FLEETOPS_SPOOL_DIR", "reports"))
+    spool.mkdir(mode=0o700, parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for suffix, body in ((".txt", text), (".html", html)):
+        fd = os.open(spool / f"disk-report-{stamp}{suffix}", os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                     0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(body)
+    return spool / f"disk-report-{stamp}.txt"
+
+
+def _mail_settings(path: str | None):
+    from ops._mail import MailError, load_settings
+
+    try:
+        return load_settings(path)
+    except MailError as exc:
+        raise OptionError(f"mail settings: {exc}") from None
+
+
+def _emit(run, rep, fmt: str, out: Path | None) -> None:
+    from fleetops import diskreport as dr
+
+    if fmt == "json":
+        text = run.dumps(report={"warn": rep.warn, "crit": rep.crit, "totals": rep.totals,
+                                 "worst_level": rep.worst_level})
+    elif fmt == "csv":
+        text = dr.render_csv(rep)
+    elif fmt == "html":
+        text = dr.render_html(rep)
+    else:
+        text = dr.render_table(rep, color=out is None and sys.stdout.isatty())
+    _write(out, text)

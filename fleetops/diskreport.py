@@ -1,0 +1,305 @@
+"""Fleet disk report: aggregate per-host ``diskreport`` results and render them.
+
+Pure functions (no SSH): the input maps host name -> outcome, where an outcome is a
+:class:`HostOutcome`, a ``(status, reason, data)`` tuple, a mapping with those keys,
+or a runner ``HostResult`` (``data`` attribute or ``extra["data"]``). ``data`` is the
+remote program's ``data`` document. Every host appears in the report: hosts that
+failed, were unreachable or skipped are listed with their reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from ops._mail import MailSettings, load_settings, send_mail
+from ops._mounts import LEVELS, classify, human_size, tidy_number, worst
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+MOUNT_KEYS = ("mountpoint", "device", "fstype", "size_bytes", "used_bytes", "avail_bytes",
+              "use_pct", "inodes_total", "inodes_used", "inodes_pct", "level", "over", "error")
+COLOURS = {"ok": "#2e7d32", "unknown": "#757575", "warn": "#e09100", "crit": "#c62828"}
+ANSI = {"ok": "\033[32m", "unknown": "\033[90m", "warn": "\033[33m", "crit": "\033[31m"}
+BOLD, RESET = "\033[1m", "\033[0m"
+PROBLEM_STATUSES = ("failed", "unreachable", "skipped")
+BAR_WIDTH = 10
+
+
+@dataclass
+class HostOutcome:
+    name: str
+    status: str
+    reason: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class MountRow:
+    host: str
+    mountpoint: str
+    device: str = ""
+    fstype: str = ""
+    size_bytes: int | None = None
+    used_bytes: int | None = None
+    avail_bytes: int | None = None
+    use_pct: int | None = None
+    inodes_total: int | None = None
+    inodes_used: int | None = None
+    inodes_pct: int | None = None
+    level: str = "unknown"
+    over: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def sort_key(self) -> tuple:
+        return (-LEVELS.index(self.level), -_num(self.use_pct), -_num(self.inodes_pct),
+                self.host, self.mountpoint)
+
+    def as_json(self) -> dict[str, Any]:
+        return {key: getattr(self, key) for key in MOUNT_KEYS}
+
+
+@dataclass
+class HostSummary:
+    name: str
+    status: str
+    reason: str | None
+    worst_level: str = "ok"
+    mounts: int = 0
+    over: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FleetDiskReport:
+    generated: str
+    warn: float
+    crit: float
+    rows: list[MountRow]
+    hosts: dict[str, HostSummary]
+    totals: dict[str, int]
+
+    @property
+    def worst_level(self) -> str:
+        return worst(h.worst_level for h in self.hosts.values())
+
+    @property
+    def problems(self) -> list[HostSummary]:
+        return [h for h in self.hosts.values() if h.status in PROBLEM_STATUSES]
+
+    @property
+    def over_hosts(self) -> list[HostSummary]:
+        return [h for h in self.hosts.values() if h.over]
+
+
+def _num(value: Any) -> float:
+    return -1 if value is None else value
+
+
+def outcome_from(name: str, value: Any) -> HostOutcome:
+    """Normalise one host's result (see the module docstring for accepted shapes)."""
+    if isinstance(value, HostOutcome):
+        return value
+    if isinstance(value, tuple):
+        status, reason, data = value
+        return HostOutcome(name, status, reason, dict(data or {}))
+    if isinstance(value, Mapping):
+        return HostOutcome(name, value["status"], value.get("reason"), dict(value.get("data") or {}))
+    data = getattr(value, "data", None)
+    if data is None:
+        data = (getattr(value, "extra", None) or {}).get("data")
+    return HostOutcome(name, value.status, getattr(value, "reason", None), dict(data or {}))
+
+
+def _row(host: str, mount: Mapping[str, Any], limits: tuple[float, float]) -> MountRow:
+    values = {key: mount.get(key) for key in MOUNT_KEYS}
+    values["over"] = list(values["over"] or [])
+    if values["level"] not in LEVELS:
+        if values["use_pct"] is None:
+            values["level"] = "unknown"
+        else:
+            values["level"], values["over"] = classify(values, limits, limits)
+    values["mountpoint"] = values["mountpoint"] or "?"
+    values["device"], values["fstype"] = values["device"] or "", values["fstype"] or ""
+    return MountRow(host=host, **values)
+
+
+def build_report(results: Mapping[str, Any], warn: float = 80, crit: float = 90,
+                 generated: str | None = None) -> FleetDiskReport:
+    """One fleet report: every mount of every host, worst first; every host summarised."""
+    rows: list[MountRow] = []
+    hosts: dict[str, HostSummary] = {}
+    for name, value in results.items():
+        outcome = outcome_from(name, value)
+        mounts = outcome.data.get("mounts")
+        status = outcome.status
+        reason = outcome.reason
+        if status in ("ok", "changed") and not isinstance(mounts, list):
+            status, reason = "failed", reason or "no disk data in the result"
+        host_rows = [_row(name, m, (warn, crit)) for m in (mounts or []) if isinstance(m, Mapping)]
+        rows.extend(host_rows)
+        hosts[name] = HostSummary(
+            name, "ok" if status == "changed" else status, reason,
+            worst(r.level for r in host_rows), len(host_rows),
+            [r.mountpoint for r in host_rows if r.level in ("warn", "crit")])
+    rows.sort(key=MountRow.sort_key)
+    generated = generated or time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    return FleetDiskReport(generated, tidy_number(warn), tidy_number(crit), rows, hosts,
+                           _totals(rows, hosts))
+
+
+def _totals(rows: list[MountRow], hosts: dict[str, HostSummary]) -> dict[str, int]:
+    totals = {"hosts": len(hosts), "mounts": len(rows)}
+    for status in ("ok", *PROBLEM_STATUSES):
+        totals[f"hosts_{status}"] = sum(h.status == status for h in hosts.values())
+    totals["hosts_over"] = sum(bool(h.over) for h in hosts.values())
+    for level in LEVELS:
+        totals[f"mounts_{level}"] = sum(r.level == level for r in rows)
+    for key in ("size_bytes", "used_bytes", "avail_bytes"):
+        totals[key] = sum(getattr(r, key) or 0 for r in rows)
+    return totals
+
+
+def report_json_hosts(report: FleetDiskReport) -> dict[str, dict[str, Any]]:
+    """Per host: ``mounts`` (exactly the program's mount keys), ``worst_level``, ``over``."""
+    doc = {name: {"mounts": [], "worst_level": h.worst_level, "over": list(h.over)}
+           for name, h in report.hosts.items()}
+    for row in report.rows:
+        doc[row.host]["mounts"].append(row.as_json())
+    return doc
+
+
+def _pct(value: int | None) -> str:
+    return "-" if value is None else f"{value}%"
+
+
+def bar(pct: int | None, width: int = BAR_WIDTH) -> str:
+    if pct is None:
+        return "[" + "?" * width + "]"
+    filled = min(width, max(0, round(pct * width / 100)))
+    return "[" + "#" * filled + "." * (width - filled) + "]"
+
+
+TABLE_HEADER = ("LEVEL", "HOST", "MOUNT", "FSTYPE", "SIZE", "USED", "AVAIL", "USE%", "",
+                "INODE%", "NOTE")
+
+
+def _cells(row: MountRow) -> tuple[str, ...]:
+    return (row.level.upper(), row.host, row.mountpoint, row.fstype, human_size(row.size_bytes),
+            human_size(row.used_bytes), human_size(row.avail_bytes), _pct(row.use_pct),
+            bar(row.use_pct), _pct(row.inodes_pct), row.error or "")
+
+
+def _table_lines(report: FleetDiskReport, color: bool) -> list[str]:
+    table = [TABLE_HEADER] + [_cells(r) for r in report.rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(TABLE_HEADER))]
+    right = {4, 5, 6, 7, 9}
+    lines = []
+    for index, cells in enumerate(table):
+        padded = [c.rjust(widths[i]) if i in right else c.ljust(widths[i])
+                  for i, c in enumerate(cells)]
+        if color and index:
+            row = report.rows[index - 1]
+            tint = ANSI[row.level]
+            padded[0] = f"{tint}{padded[0]}{RESET}"
+            padded[8] = f"{tint}{padded[8]}{RESET}"
+            if report.hosts[row.host].over:
+                padded[1] = f"{BOLD}{padded[1]}{RESET}"
+        lines.append("  ".join(padded).rstrip())
+    return lines
+
+
+def _over_lines(report: FleetDiskReport) -> list[str]:
+    by_host: dict[str, list[str]] = {}
+    for row in report.rows:
+        if row.level in ("warn", "crit"):
+            by_host.setdefault(row.host, []).append(
+                f"{row.mountpoint} {_pct(row.use_pct)} space, {_pct(row.inodes_pct)} inodes "
+                f"({row.level})")
+    return [f"{host}: " + "; ".join(items) for host, items in by_host.items()]
+
+
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2"),
+                                            default_for_string=True, default=True),
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+        keep_trailing_newline=True)
+    env.filters["human"] = human_size
+    env.filters["pct"] = _pct
+    return env
+
+
+def _context(report: FleetDiskReport, color: bool = False) -> dict[str, Any]:
+    return {"report": report, "totals": report.totals, "table": _table_lines(report, color),
+            "over_lines": _over_lines(report), "problems": report.problems,
+            "colours": COLOURS, "worst_level": report.worst_level,
+            "human": human_size, "subject": subject(report)}
+
+
+def _render_text_template(report: FleetDiskReport, color: bool, email: bool) -> str:
+    env = _env()
+    env.autoescape = False
+    return env.get_template("disk-report.txt.j2").render(email=email, **_context(report, color))
+
+
+def render_table(report: FleetDiskReport, color: bool = False) -> str:
+    """The terminal report: aligned table (worst first), hosts over, problems, totals."""
+    return _render_text_template(report, color, email=False)
+
+
+def render_text(report: FleetDiskReport) -> str:
+    """The plain-text mail body (no colour)."""
+    return _render_text_template(report, False, email=True)
+
+
+def render_html(report: FleetDiskReport) -> str:
+    """Self-contained HTML (inline CSS, no external assets); also the mail's HTML part."""
+    return _env().get_template("disk-report.html.j2").render(**_context(report))
+
+
+CSV_FIELDS = ("host", "host_status", "host_reason", *MOUNT_KEYS)
+
+
+def render_csv(report: FleetDiskReport) -> str:
+    """One row per mount, then one row per failed/unreachable/skipped host (no mount)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for row in report.rows:
+        host = report.hosts[row.host]
+        values = row.as_json()
+        values["over"] = ";".join(row.over)
+        writer.writerow({"host": row.host, "host_status": host.status,
+                         "host_reason": host.reason or "", **values})
+    for host in report.problems:
+        if not host.mounts:
+            writer.writerow({"host": host.name, "host_status": host.status,
+                             "host_reason": host.reason or ""})
+    return out.getvalue()
+
+
+def subject(report: FleetDiskReport) -> str:
+    totals = report.totals
+    text = f"[fleetops] disk report: {report.worst_level.upper()}"
+    details = []
+    if totals["hosts_over"]:
+        details.append(f"{totals['hosts_over']} host(s) over threshold")
+    problems = len(report.problems)
+    if problems:
+        details.append(f"{problems} host(s) without data")
+    return text + (f" ({', '.join(details)})" if details else "")
+
+
+def send_report_email(report: FleetDiskReport, to: Iterable[str],
+                      settings: MailSettings | None = None) -> str:
+    """Mail the report (text + HTML); returns the Message-ID, raises ``MailError``."""
+    settings = settings or load_settings()
+    return send_mail(settings, list(to), subject(report), render_text(report),
+                     render_html(report))

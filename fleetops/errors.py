@@ -1,0 +1,34 @@
+"""Errors the CLI turns into one line and an exit code, never a traceback."""
+
+EXIT_OK = 0
+EXIT_FAILED = 2
+EXIT_UNREACHABLE = 3
+EXIT_BAD_INPUT = 4
+EXIT_BAD_OPTIONS = 5
+EXIT_INTERRUPTED = 99
+
+
+class FleetopsError(Exception):
+    """A user-facing error: ``str()`` is the one line to print."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class InputError(FleetopsError):
+    """Bad inventory, playbook, template, CIDR...: names the file and line when known."""
+
+    exit_code = EXIT_BAD_INPUT
+
+    def __init__(self, message: str, path: str | None = None, line: int | None = None):
+        where = ""
+        if path:
+            where = f"{path}:{line}: " if line else f"{path}: "
+        super().__init__(f"{where}{message}")
+        self.path = path
+        self.line = line
+
+
+class OptionError(FleetopsError):
+    """A bad command-line option value."""
+
+    exit_code = EXIT_BAD_OPTIONS

@@ -1,0 +1,287 @@
+"""Bounded-parallel runner: one connection per host, every host ends with one result.
+
+``Fleet.run(hosts, work)`` calls ``work(session)`` for each host in a bounded
+thread pool. A worker never raises into the pool: connection problems become
+``unreachable``, timeouts and exceptions become ``failed``. The main thread
+enforces a whole-host deadline (it closes the host's socket, which unblocks the
+worker) and turns Ctrl-C into a clean stop that keeps what already finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shlex
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fleetops.hostkeys import KnownHosts
+from fleetops.results import HostResult, RunResult
+from fleetops.ssh import CommandTimeout, Connection, Exec, Keys, Target, Unreachable, connect
+
+DEFAULT_FORKS = 64
+
+
+@dataclass(slots=True)
+class RunOptions:
+    forks: int = DEFAULT_FORKS
+    connect_timeout: float = 10.0
+    command_timeout: float | None = None
+    host_deadline: float | None = None
+    accept_new: bool = False
+    known_hosts: str = "~/.ssh/known_hosts"
+    become: bool = False
+    become_user: str = "root"
+    become_password: str | None = None
+
+    def deadline_for_host(self) -> float | None:
+        if self.host_deadline is not None:
+            return self.host_deadline
+        if self.command_timeout is None:
+            return None
+        return self.connect_timeout + self.command_timeout + 5.0
+
+
+class Session:
+    """What a worker sees of its host: lazy connection, exec helpers, the host itself."""
+
+    def __init__(self, fleet: Fleet, host: Any, target: Target) -> None:
+        self.fleet = fleet
+        self.host = host
+        self.target = target
+        self._sock = None
+        self.connected = False
+
+    @property
+    def connection(self) -> Connection:
+        return self.fleet.connection_for(self)
+
+    def exec(
+        self,
+        command: str,
+        stdin: bytes | None = None,
+        timeout: float | None = None,
+        stdin_on_request: bytes | None = None,
+    ) -> Exec:
+        options = self.fleet.options
+        timeout = options.command_timeout if timeout is None else timeout
+        if options.become:
+            command, password = become_command(command, options.become_user,
+                                               options.become_password)
+            if password is not None:
+                stdin = password + (stdin or b"")
+        return self.connection.exec(command, stdin, timeout, stdin_on_request)
+
+    def abort(self) -> None:
+        """Called from the main thread: closing the socket unblocks any read."""
+        sock = self._sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(2)
+
+
+class Fleet:
+    """Runs work on hosts; keeps one connection per host until ``close()``."""
+
+    def __init__(self, options: RunOptions, target_for: Callable[[Any], Target]) -> None:
+        self.options = options
+        self.target_for = target_for
+        self.keys = Keys()
+        self._known: dict[str, KnownHosts] = {}
+        self._connections: dict[str, Connection] = {}
+        self._lock = threading.Lock()
+        # Paramiko logs every failed handshake with a traceback; our results carry the reason.
+        logging.getLogger("paramiko").addHandler(logging.NullHandler())
+        logging.getLogger("paramiko").propagate = False
+
+    def __enter__(self) -> Fleet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            connections, self._connections = list(self._connections.values()), {}
+        for conn in connections:
+            conn.close()
+
+    def known_hosts(self, path: str) -> KnownHosts:
+        with self._lock:
+            known = self._known.get(path)
+            if known is None:
+                known = KnownHosts(Path(path), accept_new=self.options.accept_new)
+                self._known[path] = known
+            return known
+
+    def connection_for(self, session: Session) -> Connection:
+        name = session.target.name
+        conn = self._connections.get(name)
+        if conn is not None and conn.transport.is_active():
+            session._sock = conn.transport.sock
+            session.connected = True
+            return conn
+        target = session.target
+        known = self.known_hosts(getattr(session.host, "known_hosts", None) or self.options.known_hosts)
+        conn = connect(
+            target, known, self.keys, self.options.connect_timeout,
+            on_socket=lambda sock: setattr(session, "_sock", sock),
+        )
+        with self._lock:
+            self._connections[name] = conn
+        session.connected = True
+        return conn
+
+    def drop(self, name: str) -> None:
+        with self._lock:
+            conn = self._connections.pop(name, None)
+        if conn is not None:
+            conn.close()
+
+    def run(
+        self,
+        hosts: Iterable[Any],
+        work: Callable[[Session], HostResult | None],
+        on_result: Callable[[HostResult, RunResult], None] | None = None,
+    ) -> RunResult:
+        hosts = list(hosts)
+        run = RunResult()
+        started = time.monotonic()
+        if not hosts:
+            return run
+        pool = ThreadPoolExecutor(max_workers=max(1, min(self.options.forks, len(hosts))),
+                                  thread_name_prefix="fleetops")
+        tracker = _Tracker()
+        futures = {
+            pool.submit(self._work_one, host, work, tracker): host.name for host in hosts
+        }
+        try:
+            self._wait(futures, tracker, run, on_result)
+        except KeyboardInterrupt:
+            run.interrupted = True
+            tracker.abort_all()
+        finally:
+            pool.shutdown(wait=not run.interrupted, cancel_futures=True)
+        _fill_missing(hosts, futures, run)
+        run.hosts = {h.name: run.hosts[h.name] for h in hosts}
+        run.elapsed = time.monotonic() - started
+        return run
+
+    def _wait(self, futures: dict[Future, str], tracker: _Tracker, run: RunResult,
+              on_result: Callable[[HostResult, RunResult], None] | None) -> None:
+        pending = set(futures)
+        deadline = self.options.deadline_for_host()
+        while pending:
+            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            for future in done:
+                result = future.result()
+                run.add(result)
+                if on_result is not None:
+                    on_result(result, run)
+            if deadline is not None:
+                for name in tracker.expire(deadline):
+                    self.drop(name)
+
+    def _work_one(self, host: Any, work: Callable[[Session], HostResult | None],
+                  tracker: _Tracker) -> HostResult:
+        started = time.monotonic()
+        session = None
+        try:
+            session = Session(self, host, self.target_for(host))
+            tracker.start(host.name, session)
+            result = work(session) or HostResult(host.name, "ok")
+        except Unreachable as exc:
+            self.drop(host.name)
+            result = HostResult(host.name, "unreachable", reason=str(exc))
+        except CommandTimeout as exc:
+            self.drop(host.name)
+            result = HostResult(host.name, "failed", reason=str(exc))
+        except Exception as exc:  # a worker never raises into the pool
+            self.drop(host.name)
+            result = HostResult(host.name, "failed", reason=f"{type(exc).__name__}: {exc}")
+        finally:
+            tracker.finish(host.name)
+        if host.name in tracker.overdue:
+            result = _overdue(result, self.options.deadline_for_host(), session)
+        result.duration = time.monotonic() - started
+        return result
+
+
+class _Tracker:
+    """Start times of running hosts, so the main thread can enforce deadlines."""
+
+    def __init__(self) -> None:
+        self._running: dict[str, tuple[float, Session]] = {}
+        self.overdue: set[str] = set()
+        self._lock = threading.Lock()
+
+    def start(self, name: str, session: Session) -> None:
+        with self._lock:
+            self._running[name] = (time.monotonic(), session)
+
+    def finish(self, name: str) -> None:
+        with self._lock:
+            self._running.pop(name, None)
+
+    def expire(self, deadline: float) -> list[str]:
+        now = time.monotonic()
+        with self._lock:
+            late = [n for n, (t, _) in self._running.items()
+                    if now - t > deadline and n not in self.overdue]
+            for name in late:
+                self.overdue.add(name)
+                self._running[name][1].abort()
+        return late
+
+    def abort_all(self) -> None:
+        with self._lock:
+            for _, session in self._running.values():
+                session.abort()
+
+
+def _overdue(result: HostResult, deadline: float | None, session: Session | None) -> HostResult:
+    connected = session is not None and session.connected
+    status = "failed" if connected else "unreachable"
+    reason = f"host deadline of {deadline:g}s exceeded"
+    if result.reason:
+        reason += f" ({result.reason})"
+    return HostResult(result.name, status, result.rc, result.stdout, result.stderr,
+                      reason=reason, extra=result.extra)
+
+
+def _fill_missing(hosts: list[Any], futures: dict[Future, str], run: RunResult) -> None:
+    for future, name in futures.items():
+        if name in run.hosts:
+            continue
+        if future.done() and not future.cancelled():
+            run.add(future.result())
+        elif future.running():
+            run.add(HostResult(name, "failed", reason="interrupted while running"))
+        else:
+            run.add(HostResult(name, "skipped", reason="interrupted before it started"))
+
+
+def become_command(command: str, user: str, password: str | None) -> tuple[str, bytes | None]:
+    """Wrap a shell command in sudo; the password goes on stdin, never on a command line."""
+    base = f"sudo -H -u {shlex.quote(user)}"
+    wrapped = f"/bin/sh -c {shlex.quote(command)}"
+    if password is None:
+        return f"{base} -n -- {wrapped}", None
+    return f"{base} -S -p '' -- {wrapped}", password.encode() + b"\n"
+
+
+def exec_result(name: str, result: Exec) -> HostResult:
+    """Ad-hoc style classification: rc 0 is ok (a shell command reports no change)."""
+    status = "ok" if result.rc == 0 else "failed"
+    reason = None if result.rc == 0 else f"command exited with rc={result.rc}"
+    return HostResult(
+        name, status, result.rc,
+        result.stdout.decode("utf-8", "replace"),
+        result.stderr.decode("utf-8", "replace"),
+        reason=reason,
+    )

@@ -1,0 +1,135 @@
+"""Ship the ops zipapp to hosts and run one ops program per host under the JSON contract.
+
+One SSH round trip per program run: a small POSIX sh bootstrap finds python3,
+runs the cached zipapp when its content hash is already on the host, and
+otherwise asks for it on stdin (``REQUEST_MARKER``), stores it atomically in a
+0700 cache directory and runs it. Arguments are quoted with ``shlex.quote``.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from fleetops.results import HostResult, RunResult
+from fleetops.runner import Fleet, RunOptions, Session
+from fleetops.ssh import REQUEST_MARKER
+from fleetops.targets import target_for
+from fleetops.zipapp import Zipapp, build_zipapp
+
+CACHE_DIR = '"${HOME:-/tmp}/.cache/fleetops"'
+PYTHONS = ("python3", "/usr/bin/python3", "/usr/local/bin/python3", "/usr/libexec/platform-python",
+           "python3.13", "python3.12", "python3.11", "python3.10", "python3.9", "python3.8")
+RC_NO_PYTHON = 127
+RC_UPLOAD_FAILED = 125
+RC_CACHE_CORRUPT = 124
+ArgsFor = Callable[[Any], Sequence[str]] | Sequence[str]
+
+
+def bootstrap_command(app: Zipapp, program: str, argv: Sequence[str], python: str | None) -> str:
+    """The remote command: find python, check-and-upload the zipapp, exec the program."""
+    name = app.path.name
+    candidates = " ".join(shlex.quote(p) for p in ([python] if python else PYTHONS))
+    args = " ".join(shlex.quote(a) for a in (program, *argv))
+    script = "; ".join([
+        "umask 077",
+        f"d={CACHE_DIR}",
+        f'f="$d/{name}"',
+        'py=""',
+        f'for c in {candidates}; do if command -v "$c" >/dev/null 2>&1; then py=$c; break; fi; done',
+        f'if [ -z "$py" ]; then echo "no python3 interpreter found (tried: {candidates})" >&2; '
+        f"exit {RC_NO_PYTHON}; fi",
+        'if [ -f "$f" ] && command -v sha256sum >/dev/null 2>&1; then '
+        f'case "$(sha256sum < "$f")" in {app.sha256}*) ;; *) rm -f "$f"; '
+        f'echo "cached zipapp $f was corrupt (sha256 mismatch): removed it, '
+        f'the next run uploads a fresh copy" >&2; exit {RC_CACHE_CORRUPT};; esac; fi',
+        'if [ ! -f "$f" ]; then '
+        'mkdir -p "$d" && chmod 700 "$d" || exit 126; '
+        't="$d/.upload.$$"; trap \'rm -f "$t"\' EXIT HUP INT TERM; '
+        f"echo {REQUEST_MARKER.decode()}; "
+        f'head -c {app.size} > "$t"; '
+        f'if [ "$(wc -c < "$t")" -ne {app.size} ]; then '
+        f'echo "zipapp upload incomplete" >&2; exit {RC_UPLOAD_FAILED}; fi; '
+        'for o in "$d"/fleetops-*.pyz; do [ "$o" = "$f" ] || rm -f "$o"; done; '
+        'mv -f "$t" "$f"; trap - EXIT HUP INT TERM; fi',
+        f'exec "$py" "$f" {args} </dev/null',
+    ])
+    return f"/bin/sh -c {shlex.quote(script)}"
+
+
+def parse_document(stdout: bytes) -> dict[str, Any]:
+    """Exactly one JSON object with the contract keys, else ValueError with a short reason."""
+    text = stdout.decode("utf-8", "replace").strip()
+    if not text:
+        raise ValueError("program printed nothing")
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError:
+        raise ValueError(f"program printed invalid output: {text[:200]!r}") from None
+    if not isinstance(doc, dict) or not {"ok", "changed", "data", "error"} <= doc.keys():
+        raise ValueError(f"program output is not a fleetops result: {text[:200]!r}")
+    return doc
+
+
+def _stderr_reason(stderr: str) -> str:
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "no output"
+
+
+def classify(name: str, rc: int | None, stdout: bytes, stderr: bytes) -> HostResult:
+    """Turn one program run into a HostResult (``extra['data']`` = the program's data)."""
+    err = stderr.decode("utf-8", "replace")
+    out = stdout.decode("utf-8", "replace")
+    if rc == RC_NO_PYTHON and not out.strip():
+        reason = f"no usable python3 on the host: {_stderr_reason(err)}"
+        return HostResult(name, "failed", rc, out, err, reason=reason)
+    if rc in (RC_CACHE_CORRUPT, RC_UPLOAD_FAILED) and not out.strip():
+        return HostResult(name, "failed", rc, out, err, reason=_stderr_reason(err))
+    try:
+        doc = parse_document(stdout)
+    except ValueError as exc:
+        hint = f"{exc}; rc={rc}; stderr: {_stderr_reason(err)}"
+        if "zipimport" in err or "__main__" in err or "BadZipFile" in err:
+            hint = f"cached zipapp is broken ({_stderr_reason(err)}); remove ~/.cache/fleetops"
+        return HostResult(name, "failed", rc, out, err, reason=hint)
+    data = doc.get("data") or {}
+    if not doc["ok"]:
+        return HostResult(name, "failed", rc, out, err, reason=doc.get("error") or "failed",
+                          extra={"data": data})
+    status = "changed" if doc["changed"] else "ok"
+    return HostResult(name, status, rc, out, err, extra={"data": data})
+
+
+def run_program(session: Session, program: str, argv: Sequence[str],
+                app: Zipapp | None = None, timeout: float | None = None) -> HostResult:
+    """Run one ops program on the session's host (uploading the zipapp if needed)."""
+    app = app or build_zipapp()
+    python = getattr(session.host, "python", None)
+    conn = session.connection
+    sent_before = conn.bytes_sent
+    result = session.exec(bootstrap_command(app, program, argv, python), timeout=timeout,
+                          stdin_on_request=app.data)
+    host = classify(session.host.name, result.rc, result.stdout, result.stderr)
+    host.extra["uploaded_bytes"] = conn.bytes_sent - sent_before
+    return host
+
+
+def fleet_program(hosts: Iterable[Any], program: str, args_for: ArgsFor,
+                  options: RunOptions | Fleet, on_result=None,
+                  timeout: float | None = None) -> RunResult:
+    """Run ``program`` on every host in parallel; ``args_for(host)`` gives per-host argv.
+
+    ``options`` is either RunOptions (a Fleet is made and closed here) or an open Fleet
+    whose connections are reused (playbooks)."""
+    app = build_zipapp()
+
+    def work(session: Session) -> HostResult:
+        argv = args_for(session.host) if callable(args_for) else args_for
+        return run_program(session, program, list(argv), app, timeout)
+
+    if isinstance(options, Fleet):
+        return options.run(hosts, work, on_result=on_result)
+    with Fleet(options, target_for) as fleet:
+        return fleet.run(hosts, work, on_result=on_result)

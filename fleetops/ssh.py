@@ -1,0 +1,239 @@
+"""One SSH connection per host (Paramiko transport) and command execution with timeouts."""
+
+from __future__ import annotations
+
+import select
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+
+from fleetops.hostkeys import HostKeyError, KnownHosts
+
+BUFSIZE = 65536
+# Key exchange and host-key algorithms OpenSSH picks by default, fastest first.
+PREFERRED_KEX = ("curve25519-sha256", "curve25519-sha256@libssh.org")
+
+
+class Unreachable(Exception):
+    """Connecting, verifying the host key or authenticating failed."""
+
+
+class CommandTimeout(Exception):
+    """A command ran past its timeout; the channel was closed."""
+
+
+@dataclass(slots=True)
+class Target:
+    """Everything needed to reach one host, already resolved from inventory and ssh_config."""
+
+    name: str
+    address: str
+    port: int = 22
+    user: str = "root"
+    key_files: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Exec:
+    rc: int | None
+    stdout: bytes
+    stderr: bytes
+
+
+class Keys:
+    """Private keys loaded once per run (parsing a key costs more than using it)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, paramiko.PKey] = {}
+        self._lock = threading.Lock()
+
+    def load(self, path: str) -> paramiko.PKey:
+        with self._lock:
+            key = self._cache.get(path)
+            if key is None:
+                try:
+                    key = paramiko.PKey.from_path(Path(path).expanduser())
+                except (OSError, paramiko.SSHException) as exc:
+                    raise Unreachable(f"cannot load private key {path}: {exc}") from None
+                self._cache[path] = key
+            return key
+
+
+class Connection:
+    """A connected, authenticated transport; ``exec`` may be called many times."""
+
+    def __init__(self, transport: paramiko.Transport, target: Target) -> None:
+        self.transport = transport
+        self.target = target
+        self.bytes_sent = 0
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def exec(
+        self,
+        command: str,
+        stdin: bytes | None = None,
+        timeout: float | None = None,
+        stdin_on_request: bytes | None = None,
+    ) -> Exec:
+        """Run ``command``; ``stdin_on_request`` is sent only when the remote prints
+        ``REQUEST_MARKER`` as its first stdout line (check-and-upload in one round trip)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            chan = self.transport.open_session(timeout=_remaining(deadline, 30.0))
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise Unreachable(f"cannot open a channel: {exc or type(exc).__name__}") from None
+        try:
+            chan.exec_command(command)
+            if stdin is not None:
+                self._send(chan, stdin)
+            if stdin_on_request is None:
+                chan.shutdown_write()
+            return self._collect(chan, deadline, stdin_on_request)
+        finally:
+            chan.close()
+
+    def _send(self, chan: paramiko.Channel, data: bytes) -> None:
+        chan.sendall(data)
+        self.bytes_sent += len(data)
+
+    def _collect(
+        self, chan: paramiko.Channel, deadline: float | None, payload: bytes | None
+    ) -> Exec:
+        started = time.monotonic()
+        out, err = bytearray(), bytearray()
+        fd = chan.fileno()
+        while True:
+            while chan.recv_ready():
+                out += chan.recv(BUFSIZE)
+            while chan.recv_stderr_ready():
+                err += chan.recv_stderr(BUFSIZE)
+            if payload is not None and b"\n" in out:
+                payload = self._answer_request(chan, out, payload)
+            if chan.eof_received and not chan.recv_ready() and not chan.recv_stderr_ready():
+                break
+            if chan.closed or not self.transport.is_active():
+                raise Unreachable("connection lost while the command ran")
+            wait = _remaining(deadline, 5.0)
+            if wait <= 0:
+                raise CommandTimeout(f"command timed out after {time.monotonic() - started:.1f}s")
+            select.select([fd], [], [], min(wait, 5.0))
+        if not chan.status_event.wait(_remaining(deadline, 5.0)):
+            raise CommandTimeout("no exit status from the remote command")
+        return Exec(chan.recv_exit_status(), bytes(out), bytes(err))
+
+    def _answer_request(self, chan: paramiko.Channel, out: bytearray, payload: bytes) -> None:
+        line = bytes(out).partition(b"\n")[0]
+        if line == REQUEST_MARKER:
+            del out[: len(line) + 1]
+            self._send(chan, payload)
+        chan.shutdown_write()
+        return None
+
+
+REQUEST_MARKER = b"FLEETOPS-SEND-STDIN"
+
+
+def _remaining(deadline: float | None, default: float) -> float:
+    if deadline is None:
+        return default
+    return deadline - time.monotonic()
+
+
+def connect(
+    target: Target,
+    known_hosts: KnownHosts,
+    keys: Keys,
+    timeout: float,
+    on_socket=None,
+) -> Connection:
+    """Connect, check the host key, authenticate: every step bounded by ``timeout``."""
+    deadline = time.monotonic() + timeout
+    where = f"{target.address}:{target.port}"
+    try:
+        sock = socket.create_connection((target.address, target.port), timeout=timeout)
+    except TimeoutError:
+        raise Unreachable(f"connect to {where} timed out after {timeout:g}s") from None
+    except OSError as exc:
+        raise Unreachable(f"connect to {where}: {exc.strerror or exc}") from None
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if on_socket is not None:
+        on_socket(sock)
+    transport = paramiko.Transport(sock)
+    try:
+        _handshake(transport, target, known_hosts, deadline, timeout)
+        _authenticate(transport, target, keys, deadline)
+    except BaseException:
+        transport.close()
+        raise
+    return Connection(transport, target)
+
+
+def _handshake(
+    transport: paramiko.Transport,
+    target: Target,
+    known_hosts: KnownHosts,
+    deadline: float,
+    timeout: float,
+) -> None:
+    options = transport.get_security_options()
+    options.kex = _prefer(options.kex, PREFERRED_KEX)
+    known = known_hosts.known_types(target.address, target.port)
+    if known:
+        options.key_types = _prefer(options.key_types, known)
+    transport.banner_timeout = timeout
+    transport.handshake_timeout = timeout
+    try:
+        transport.start_client(timeout=max(deadline - time.monotonic(), 0.1))
+        if not transport.is_active():
+            raise paramiko.SSHException("connection closed during the handshake")
+        server_key = transport.get_remote_server_key()
+    except (paramiko.SSHException, EOFError, OSError) as exc:
+        reason = str(exc) or type(exc).__name__
+        if "banner" in reason.lower() or time.monotonic() >= deadline - 0.05:
+            reason = f"no SSH handshake within {timeout:g}s ({reason})"
+        raise Unreachable(f"{target.address}:{target.port}: {reason}") from None
+    try:
+        known_hosts.verify(target.address, target.port, server_key)
+    except HostKeyError as exc:
+        raise Unreachable(str(exc)) from None
+
+
+def _authenticate(
+    transport: paramiko.Transport, target: Target, keys: Keys, deadline: float
+) -> None:
+    transport.auth_timeout = max(deadline - time.monotonic(), 0.1)
+    errors = []
+    for path in target.key_files:
+        try:
+            transport.auth_publickey(target.user, keys.load(path))
+            return
+        except Unreachable as exc:
+            errors.append(str(exc))
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            errors.append(f"{Path(path).name}: {exc or type(exc).__name__}")
+    for key in _agent_keys():
+        try:
+            transport.auth_publickey(target.user, key)
+            return
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            errors.append(f"agent key: {exc or type(exc).__name__}")
+    detail = "; ".join(errors) or "no private key configured and no ssh-agent keys"
+    raise Unreachable(f"authentication as {target.user!r} failed: {detail}")
+
+
+def _agent_keys() -> tuple:
+    try:
+        return paramiko.Agent().get_keys()
+    except (paramiko.SSHException, OSError):
+        return ()
+
+
+def _prefer(available, preferred) -> tuple:
+    first = [a for a in preferred if a in available]
+    return tuple(first + [a for a in available if a not in first])

@@ -1,0 +1,106 @@
+"""The one contract every ops program follows.
+
+A program declares its arguments (an argparse builder), optional ``--check``
+support, and a ``run(args)`` function returning an :class:`Outcome` or raising
+:class:`ProgramError`. :meth:`Program.main` checks the arguments before anything
+runs and always prints exactly one JSON document on stdout::
+
+    {"ok": bool, "changed": bool, "data": {...}, "error": str|null, "program": name}
+
+Exit codes: 0 ok, 1 failed, 2 bad arguments; a program may pick another code
+for an ok outcome (e.g. diskreport over its critical threshold) via ``Outcome.rc``.
+Nothing else may be written to stdout: diagnostics go to stderr.
+"""
+import argparse
+import json
+import sys
+import traceback
+
+
+class ProgramError(Exception):
+    """An expected failure: reported as ``ok: false`` with this one-line reason."""
+
+    def __init__(self, message, data=None, rc=1):
+        Exception.__init__(self, message)
+        self.data = data or {}
+        self.rc = rc
+
+
+class Outcome(object):
+    __slots__ = ("changed", "data", "rc")
+
+    def __init__(self, changed=False, data=None, rc=0):
+        self.changed = bool(changed)
+        self.data = data if data is not None else {}
+        self.rc = rc
+
+
+def result(ok, changed=False, data=None, error=None, program=None):
+    doc = {"ok": bool(ok), "changed": bool(changed), "data": data or {}, "error": error}
+    if program:
+        doc["program"] = program
+    return doc
+
+
+def emit(doc, stream=None):
+    stream = stream or sys.stdout
+    stream.write(json.dumps(doc, sort_keys=True, default=str) + "\n")
+    stream.flush()
+
+
+class _ArgsError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise _ArgsError(message)
+
+
+class Program(object):
+    """An ops program: name, docstring, argument spec and a run function."""
+
+    def __init__(self, name, doc, add_arguments, run, supports_check=False):
+        self.name = name
+        self.doc = doc
+        self.add_arguments = add_arguments
+        self.run = run
+        self.supports_check = supports_check
+
+    def parser(self):
+        parser = _Parser(
+            prog="fleetops.pyz " + self.name,
+            description=(self.doc or "").strip().splitlines()[0] if self.doc else None,
+        )
+        self.add_arguments(parser)
+        if self.supports_check:
+            parser.add_argument(
+                "--check", action="store_true", help="dry run: report what would change"
+            )
+        return parser
+
+    def parse(self, argv):
+        """Parse argv; raise ProgramError(rc=2) with a one-line reason on bad input."""
+        try:
+            return self.parser().parse_args(argv)
+        except _ArgsError as exc:
+            raise ProgramError("bad arguments: %s" % exc, rc=2) from None
+
+    def main(self, argv=None):
+        argv = sys.argv[1:] if argv is None else list(argv)
+        try:
+            args = self.parse(argv)
+            outcome = self.run(args)
+        except ProgramError as exc:
+            emit(result(False, data=exc.data, error=str(exc), program=self.name))
+            return exc.rc
+        except KeyboardInterrupt:
+            emit(result(False, error="interrupted", program=self.name))
+            return 130
+        except Exception as exc:  # the contract: a program never dies without its JSON
+            traceback.print_exc(file=sys.stderr)
+            emit(result(False, error="internal error: %s: %s" % (type(exc).__name__, exc),
+                        program=self.name))
+            return 1
+        emit(result(True, outcome.changed, outcome.data, program=self.name))
+        return outcome.rc

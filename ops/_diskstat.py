@@ -1,0 +1,125 @@
+"""``statvfs`` many mounts without ever hanging on one (a dead NFS server, say).
+
+One forked child stats the mounts in order and streams one JSON line per mount
+through a pipe. The parent waits at most ``timeout`` seconds for each line; past
+that it SIGKILLs the child (which may stay stuck in D state: it is abandoned, never
+waited for), records the mount as timed out and forks a fresh child for the rest.
+The child's stdin/stdout/stderr point at /dev/null, so an abandoned child never
+holds an SSH session's pipes open.
+"""
+import json
+import os
+import select
+import signal
+import time
+
+_ABANDONED = []
+
+
+def default_stat(path):
+    """The statvfs fields df uses, plus the device number (to spot bind mounts)."""
+    st = os.statvfs(path)
+    return {
+        "f_bsize": st.f_bsize, "f_frsize": st.f_frsize, "f_blocks": st.f_blocks,
+        "f_bfree": st.f_bfree, "f_bavail": st.f_bavail, "f_files": st.f_files,
+        "f_ffree": st.f_ffree, "dev": os.stat(path).st_dev,
+    }
+
+
+STAT = default_stat  # test hook: replace in-process; the forked child inherits it
+
+
+def stat_mounts(paths, timeout, stat=None):
+    """One result per path: the :func:`default_stat` dict, or ``{"error": reason}``."""
+    stat = stat or STAT
+    results = [None] * len(paths)
+    start = 0
+    while start < len(paths):
+        start = _run_worker(paths, start, timeout, stat, results)
+    _reap_abandoned()
+    return results
+
+
+def _run_worker(paths, start, timeout, stat, results):
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        os.close(rfd)
+        _child(paths, start, stat, wfd)
+    os.close(wfd)
+    try:
+        return _collect(pid, rfd, paths, start, timeout, results)
+    finally:
+        os.close(rfd)
+
+
+def _child(paths, start, stat, wfd):  # pragma: no cover - runs in the child
+    code = 1
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        with os.fdopen(wfd, "w") as out:
+            for index in range(start, len(paths)):
+                try:
+                    record = stat(paths[index])
+                except FileNotFoundError:
+                    record = {"hidden": True}
+                except OSError as exc:
+                    record = {"error": "statvfs failed: %s" % (exc.strerror or exc)}
+                out.write(json.dumps([index, record]) + "\n")
+                out.flush()
+        code = 0
+    finally:
+        os._exit(code)
+
+
+def _collect(pid, rfd, paths, start, timeout, results):
+    """Read results until all are in (returns len) or one hangs/dies (returns next index)."""
+    buffer = b""
+    index = start
+    deadline = time.monotonic() + timeout
+    while True:
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            done, record = json.loads(line.decode("utf-8"))
+            results[done] = record
+            index = done + 1
+            deadline = time.monotonic() + timeout
+        if index >= len(paths):
+            os.waitpid(pid, 0)
+            return index
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            _abandon(pid)
+            results[index] = {"error": "statvfs timed out after %gs" % timeout}
+            return index + 1
+        ready, _, _ = select.select([rfd], [], [], remaining)
+        if not ready:
+            continue
+        chunk = os.read(rfd, 65536)
+        if not chunk:
+            os.waitpid(pid, 0)
+            results[index] = {"error": "statvfs worker died"}
+            return index + 1
+        buffer += chunk
+
+
+def _abandon(pid):
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+    _ABANDONED.append(pid)
+    _reap_abandoned()
+
+
+def _reap_abandoned():
+    for pid in list(_ABANDONED):
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            done = pid
+        if done:
+            _ABANDONED.remove(pid)

@@ -1,0 +1,29 @@
+"""Picks the program named by the first argument and runs it under the contract."""
+import importlib
+import re
+import sys
+
+from ops._contract import emit, result
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+PROGRAMS = ("diskreport", "sweep", "arpscan", "cron", "watcher", "dirsync", "files")
+
+
+def _usage():
+    return "usage: fleetops.pyz PROGRAM [ARGS...]  (PROGRAM: %s)" % ", ".join(PROGRAMS)
+
+
+def dispatch(argv):
+    if not argv or argv[0] in ("-h", "--help"):
+        sys.stderr.write(_usage() + "\n")
+        return 0 if argv else 2
+    name = argv[0]
+    if not _NAME.match(name) or name not in PROGRAMS:
+        emit(result(False, error="unknown program %r; %s" % (name, _usage())))
+        return 2
+    try:
+        module = importlib.import_module("ops." + name)
+    except ImportError as exc:
+        emit(result(False, error="program %r is not available: %s" % (name, exc)))
+        return 2
+    return module.PROGRAM.main(argv[1:])

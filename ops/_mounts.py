@@ -1,0 +1,212 @@
+"""Mount table parsing, filtering and ``df -P`` arithmetic (pure: no I/O here).
+
+Everything in this module works on plain values so it can be tested on recorded
+``/proc/self/mounts`` samples and fixed statvfs tuples.
+"""
+import collections
+import fnmatch
+import re
+
+Mount = collections.namedtuple("Mount", "device mountpoint fstype options")
+
+# node_exporter's defaults for the filesystem collector.
+PSEUDO_MOUNTPOINTS = re.compile(
+    r"^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)"
+)
+PSEUDO_FSTYPES = re.compile(
+    r"^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs"
+    r"|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs"
+    r"|squashfs|erofs|sysfs|tracefs)$"
+)
+NETWORK_FSTYPES = frozenset((
+    "nfs", "nfs4", "cifs", "smb3", "smbfs", "sshfs", "fuse.sshfs", "glusterfs",
+    "fuse.glusterfs", "ceph", "fuse.ceph", "cephfs", "9p", "afs", "ncpfs", "lustre", "gpfs",
+    "beegfs", "davfs", "fuse.davfs2", "fuse.s3fs", "fuse.rclone", "fuse.gcsfuse", "coda",
+))
+LEVELS = ("ok", "unknown", "warn", "crit")  # ascending severity
+_ESCAPE = re.compile(r"\\([0-7]{3})")
+
+
+def unescape(field):
+    r"""Undo the kernel's octal escapes (``\040`` space, ``\011`` tab, ``\012``, ``\134``)."""
+    return _ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), field)
+
+
+def parse_mounts(text):
+    """Parse ``/proc/self/mounts`` text into :class:`Mount` tuples (malformed lines skipped)."""
+    mounts = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 4:
+            continue
+        device, mountpoint, fstype, options = (unescape(f) for f in fields[:4])
+        mounts.append(Mount(device, mountpoint, fstype, options))
+    return mounts
+
+
+def is_pseudo(mount):
+    return bool(PSEUDO_MOUNTPOINTS.match(mount.mountpoint) or PSEUDO_FSTYPES.match(mount.fstype))
+
+
+def is_network(mount):
+    """Network filesystem by type, or by a ``host:/path`` / ``//host/share`` device."""
+    if mount.fstype in NETWORK_FSTYPES:
+        return True
+    device = mount.device
+    return device.startswith("//") or (":" in device and not device.startswith("/"))
+
+
+def _matches(path, patterns):
+    return any(path == pattern or fnmatch.fnmatchcase(path, pattern) for pattern in patterns)
+
+
+def select_mounts(mounts, local=False, include=(), exclude=(), skip_fstypes=()):
+    """Return ``(selected, skipped)``; ``skipped`` holds ``(mount, reason)`` pairs.
+
+    A mountpoint listed twice (over-mounted) keeps its last entry: that is what
+    ``statvfs`` sees. Pseudo filesystems are dropped with reason ``"pseudo"``.
+    """
+    last = collections.OrderedDict()
+    for mount in mounts:
+        last.pop(mount.mountpoint, None)
+        last[mount.mountpoint] = mount
+    selected, skipped = [], []
+    for mount in last.values():
+        reason = _skip_reason(mount, local, include, exclude, skip_fstypes)
+        if reason:
+            skipped.append((mount, reason))
+        else:
+            selected.append(mount)
+    return selected, skipped
+
+
+def _skip_reason(mount, local, include, exclude, skip_fstypes):
+    if is_pseudo(mount):
+        return "pseudo"
+    if mount.fstype in skip_fstypes:
+        return "fstype %s skipped" % mount.fstype
+    if local and is_network(mount):
+        return "network filesystem (--local)"
+    if include and not _matches(mount.mountpoint, include):
+        return "not included"
+    if exclude and _matches(mount.mountpoint, exclude):
+        return "excluded"
+    return None
+
+
+def ceil_pct(part, total):
+    """``ceil(part * 100 / total)`` in integers, as coreutils df rounds (0 when total is 0)."""
+    if total <= 0:
+        return 0
+    return -(-part * 100 // total)
+
+
+def df_numbers(st):
+    """``df -P`` figures from a statvfs result (any object with the ``f_*`` attributes)."""
+    frsize = st.f_frsize or st.f_bsize
+    used_blocks = st.f_blocks - st.f_bfree
+    inodes_used = st.f_files - st.f_ffree
+    return {
+        "size_bytes": st.f_blocks * frsize,
+        "used_bytes": used_blocks * frsize,
+        "avail_bytes": st.f_bavail * frsize,
+        "use_pct": ceil_pct(used_blocks, used_blocks + st.f_bavail),
+        "inodes_total": st.f_files,
+        "inodes_used": inodes_used,
+        "inodes_pct": ceil_pct(inodes_used, st.f_files) if st.f_files else None,
+    }
+
+
+def validate_pair(warn, crit, what):
+    """Raise ValueError unless ``0 < warn <= crit <= 100``."""
+    if not 0 < warn <= crit <= 100:
+        raise ValueError("%s thresholds need 0 < warn <= crit <= 100, got warn %s crit %s"
+                         % (what, warn, crit))
+    return warn, crit
+
+
+def parse_override(text):
+    """``/srv/data=70:85`` -> ``("/srv/data", 70, 85)`` (the pattern may be a glob)."""
+    pattern, sep, pair = text.rpartition("=")
+    warn_text, colon, crit_text = pair.partition(":")
+    if not sep or not pattern or not colon:
+        raise ValueError("threshold override %r: expected MOUNTPOINT=WARN:CRIT" % text)
+    try:
+        warn, crit = float(warn_text), float(crit_text)
+    except ValueError:
+        raise ValueError("threshold override %r: WARN and CRIT must be numbers" % text) from None
+    validate_pair(warn, crit, "space (%s)" % pattern)
+    return pattern, tidy_number(warn), tidy_number(crit)
+
+
+def tidy_number(value):
+    return int(value) if float(value).is_integer() else value
+
+
+def space_limits(mountpoint, default, overrides):
+    """The (warn, crit) pair for a mountpoint: first matching override, else the default."""
+    for pattern, warn, crit in overrides:
+        if mountpoint == pattern or fnmatch.fnmatchcase(mountpoint, pattern):
+            return warn, crit
+    return default
+
+
+def classify(numbers, space, inodes):
+    """``(level, over)``: over lists ``space_warn|space_crit|inodes_warn|inodes_crit``."""
+    over = []
+    for name, pct, (warn, crit) in (("space", numbers.get("use_pct"), space),
+                                    ("inodes", numbers.get("inodes_pct"), inodes)):
+        if pct is None:
+            continue
+        if pct >= crit:
+            over.append(name + "_crit")
+        elif pct >= warn:
+            over.append(name + "_warn")
+    level = "ok"
+    if any(item.endswith("_crit") for item in over):
+        level = "crit"
+    elif over:
+        level = "warn"
+    return level, over
+
+
+def worst(levels):
+    """The most severe of ``levels`` (``ok`` < ``unknown`` < ``warn`` < ``crit``)."""
+    return max(levels, key=LEVELS.index, default="ok")
+
+
+def dedup_by_device(records):
+    """Keep one record per ``st_dev`` (the shortest mountpoint): bind mounts count once.
+
+    ``records`` are dicts with ``mountpoint`` and an optional ``dev`` (None when the
+    stat failed: such records are always kept). Returns ``(kept, dropped)``.
+    """
+    best = {}
+    for record in records:
+        dev = record.get("dev")
+        if dev is None:
+            continue
+        current = best.get(dev)
+        if current is None or _shorter(record["mountpoint"], current["mountpoint"]):
+            best[dev] = record
+    kept, dropped = [], []
+    for record in records:
+        dev = record.get("dev")
+        (kept if dev is None or best[dev] is record else dropped).append(record)
+    return kept, dropped
+
+
+def _shorter(a, b):
+    return (len(a), a) < (len(b), b)
+
+
+def human_size(value):
+    """df -h style sizes (powers of 1024): ``512B``, ``1.5K``, ``20G``."""
+    if value is None:
+        return "-"
+    size = float(value)
+    for unit in ("B", "K", "M", "G", "T", "P"):
+        shown = ("%.1f" % size) if unit != "B" and size < 9.95 else ("%d" % round(size))
+        if float(shown) < 1024 or unit == "P":
+            return shown + unit
+        size /= 1024

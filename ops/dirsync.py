@@ -1,0 +1,293 @@
+"""Mirror a source tree into a target with rsync when they differ (debounced, guarded).
+
+Every --poll seconds the whole source and target trees are compared (relative path,
+type, size and mtime of files; symlink targets; directories by presence). When they
+differ one threading.Timer of --wait seconds is armed; a source that keeps changing
+re-arms that same timer, so a burst of changes gives one sync. One sync runs at a time:
+
+  rsync -a --delete --itemize-changes --max-delete=N -- SOURCE/ TARGET/
+
+A missing or empty source, or (--require-mount) a source that is not a mountpoint, is
+refused: it must never wipe the target. rsync exit 23 (partial), 24 (vanished files:
+not fatal) and 25 (--max-delete stopped deletions) are reported distinctly. After an
+attempt that left the trees different, nothing is retried until one of them changes
+or --retry seconds pass. A plain ``run`` does one guarded sync now.
+"""
+import os
+import shutil
+import stat
+import subprocess
+import threading
+import time
+
+from ops._contract import ProgramError
+from ops._lifecycle import make_program
+
+MAX_ITEMS = 1000
+RESULTS = {
+    0: ("ok", True, "synced"),
+    23: ("partial", False, "partial transfer: some files could not be transferred"),
+    24: ("vanished", True, "some source files vanished during the transfer"),
+    25: ("max_delete", False, "the --max-delete limit stopped deletions"),
+}
+
+
+def snapshot(root):
+    """{relative path: signature} of the whole tree (os.scandir walk, no symlink follow)."""
+    entries = {}
+    pending = [""]
+    while pending:
+        rel = pending.pop()
+        try:
+            with os.scandir(os.path.join(root, rel) if rel else root) as listing:
+                found = list(listing)
+        except FileNotFoundError:
+            if not rel:
+                return None
+            continue
+        for entry in found:
+            path = rel + "/" + entry.name if rel else entry.name
+            try:
+                st = entry.stat(follow_symlinks=False)
+                if stat.S_ISDIR(st.st_mode):
+                    entries[path] = ("d",)
+                    pending.append(path)
+                elif stat.S_ISREG(st.st_mode):
+                    entries[path] = ("f", st.st_size, st.st_mtime_ns)
+                elif stat.S_ISLNK(st.st_mode):  # rsync does not keep symlink mtimes
+                    entries[path] = ("l", os.readlink(entry.path))
+                else:
+                    entries[path] = ("o", stat.S_IFMT(st.st_mode))
+            except FileNotFoundError:
+                continue  # vanished while we looked: the next poll sees the new state
+    return entries
+
+
+def parse_itemized(text):
+    """rsync --itemize-changes lines into items, counts and other messages."""
+    items, other = [], []
+    counts = {"transferred": 0, "created": 0, "deleted": 0, "attributes": 0}
+    for line in text.splitlines():
+        code, path = line[:11], line[12:]
+        if line.startswith("*deleting"):
+            counts["deleted"] += 1
+        elif len(line) > 12 and code[0] in "<>ch." and code[1] in "fdLDS":
+            kind = {"<": "transferred", ">": "transferred", ".": "attributes"}.get(code[0])
+            counts[kind or "created"] += 1
+        else:
+            if line.strip():
+                other.append(line)
+            continue
+        items.append({"i": code.rstrip(), "path": path})
+    return items, counts, other
+
+
+def rsync_argv(rsync, source, target, max_delete, dry_run=False):
+    argv = [rsync, "-a", "--delete", "--itemize-changes", "--max-delete=%d" % max_delete]
+    if dry_run:
+        argv.append("--dry-run")
+    # absolute paths: never read as host:path or as options; "src/" syncs the contents
+    return argv + ["--", source.rstrip("/") + "/", target.rstrip("/") + "/"]
+
+
+def add_program_arguments(parser):
+    parser.add_argument("--source", required=True, help="the tree to mirror")
+    parser.add_argument("--target", required=True, help="the mirror (made equal to --source)")
+    parser.add_argument("--poll", type=float, default=2.0, help="seconds between comparisons")
+    parser.add_argument("--wait", type=float, default=1.0,
+                        help="quiet seconds after the last change before syncing")
+    parser.add_argument("--max-delete", type=int, default=100,
+                        help="rsync --max-delete: most deletions per sync (default 100)")
+    parser.add_argument("--require-mount", action="store_true",
+                        help="refuse to sync unless the source is a mountpoint")
+    parser.add_argument("--retry", type=float, default=60.0,
+                        help="seconds before retrying an attempt that changed nothing")
+    parser.add_argument("--rsync", default="rsync", help="the rsync binary (default: rsync)")
+    parser.add_argument("--dry-run", action="store_true", help="rsync --dry-run: report only")
+    parser.add_argument("--duration", type=float, default=None,
+                        help="stop after this many seconds (default: until stopped)")
+
+
+class DirSync(object):
+    def __init__(self, args):
+        self.source = os.path.abspath(args.source)
+        self.target = os.path.abspath(args.target)
+        self.args = args
+        self.rt = None
+        self.mu = threading.Lock()         # guards timer, generation, syncing, hold
+        self.sync_lock = threading.Lock()  # one rsync at a time
+        self.timer = None
+        self.generation = 0
+        self.syncing = False
+        self.hold = None
+        self.last_source = None
+        self.proc = None
+        self.syncs = 0
+
+    # -- checks --------------------------------------------------------------------------
+    def prepare(self):
+        rsync = shutil.which(self.args.rsync)
+        if not rsync:
+            raise ProgramError("rsync not found (%s)" % self.args.rsync)
+        self.rsync = rsync
+        if not os.path.isdir(self.source):
+            raise ProgramError("source %s is not a directory" % self.source)
+        if not os.path.isdir(os.path.dirname(self.target.rstrip("/")) or "/"):
+            raise ProgramError("the parent of target %s does not exist" % self.target)
+        src, dst = os.path.realpath(self.source), os.path.realpath(self.target)
+        if src == dst or dst.startswith(src.rstrip("/") + "/") or src.startswith(dst + "/"):
+            raise ProgramError("source %s and target %s overlap" % (src, dst))
+
+    def refusal(self):
+        if not os.path.isdir(self.source):
+            return "source %s is missing" % self.source
+        if self.args.require_mount and not os.path.ismount(self.source):
+            return "source %s is not a mountpoint (--require-mount)" % self.source
+        try:
+            with os.scandir(self.source) as listing:
+                empty = next(listing, None) is None
+        except OSError as exc:
+            return "source %s cannot be listed: %s" % (self.source, exc.strerror)
+        if empty:
+            return "source %s is empty: refusing to wipe the target" % self.source
+        return None
+
+    # -- one sync ------------------------------------------------------------------------
+    def sync(self):
+        with self.sync_lock:
+            started = time.monotonic()
+            before = snapshot(self.source)
+            reason = self.refusal()
+            record = {"kind": "sync", "source": self.source, "target": self.target}
+            if reason:
+                record.update(result="refused", ok=False, msg=reason)
+            else:
+                record.update(self._rsync())
+            record["duration_s"] = round(time.monotonic() - started, 3)
+            self.syncs += 1
+            with self.mu:
+                self.hold = (before, snapshot(self.target), time.monotonic())
+            self._report(record)
+            return record
+
+    def _rsync(self):
+        argv = rsync_argv(self.rsync, self.source, self.target, self.args.max_delete,
+                          self.args.dry_run)
+        env = dict(os.environ, LC_ALL="C")
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=env)
+        out, err = self.proc.communicate()
+        rc = self.proc.returncode
+        items, counts, other = parse_itemized(out.decode("utf-8", "backslashreplace"))
+        result, ok, msg = RESULTS.get(rc, ("error", False, "rsync failed with exit %d" % rc))
+        if self.rt is not None and self.rt.stopping.is_set() and rc != 0:
+            result, ok, msg = "terminated", False, "stopped during the sync"
+        errors = err.decode("utf-8", "backslashreplace").splitlines()[-20:]
+        return {"result": result, "ok": ok, "rc": rc, "msg": msg, "counts": counts,
+                "items": items[:MAX_ITEMS], "items_total": len(items),
+                "messages": other[-20:], "stderr": errors, "argv": argv}
+
+    def _report(self, record):
+        if self.rt is None:
+            return
+        stream = "out" if record["ok"] and record["result"] == "ok" else "err"
+        self.rt.log(stream, record)
+        summary = dict((k, v) for k, v in record.items() if k not in ("items", "argv"))
+        self.rt.remember(summary)
+
+    # -- the poller ----------------------------------------------------------------------
+    def poll_once(self):
+        src = snapshot(self.source)
+        with self.mu:
+            if self.syncing:
+                return
+            moved = src != self.last_source
+            self.last_source = src
+            dst = snapshot(self.target)
+            if src == dst:
+                self._cancel()
+                return
+            if self.hold is not None and (src, dst) == self.hold[:2] \
+                    and time.monotonic() - self.hold[2] < self.args.retry:
+                return  # nothing changed since the last attempt: do not loop on it
+            if self.timer is None or moved:
+                self._arm()
+
+    def _arm(self):
+        self._cancel()
+        self.generation += 1
+        self.timer = threading.Timer(self.args.wait, self._fire, args=(self.generation,))
+        self.timer.daemon = True
+        self.timer.start()
+
+    def _cancel(self):
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def _fire(self, generation):
+        with self.mu:
+            if generation != self.generation or self.rt.stopping.is_set():
+                return  # a newer timer replaced this one
+            self.timer = None
+            self.syncing = True
+        try:
+            self.sync()
+        except Exception as exc:  # a failed sync is logged; the poller keeps running
+            self.rt.event({"kind": "sync", "result": "error", "ok": False,
+                           "msg": "%s: %s" % (type(exc).__name__, exc)})
+        finally:
+            with self.mu:
+                self.syncing = False
+
+    def serve(self, rt):
+        self.rt = rt
+        ends = None if self.args.duration is None else time.monotonic() + self.args.duration
+        while not rt.stopping.is_set():
+            self.poll_once()
+            pause = self.args.poll
+            if ends is not None:
+                pause = min(pause, ends - time.monotonic())
+                if pause <= 0:
+                    break
+            if rt.stopping.wait(pause):
+                break
+        self.shutdown()
+        return {"syncs": self.syncs}
+
+    def shutdown(self):
+        with self.mu:
+            self._cancel()
+            self.generation += 1
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(1.0)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    def once(self, rt):
+        self.rt = rt
+        record = self.sync()
+        if not record["ok"]:
+            raise ProgramError(record["msg"], data=record)
+        counts = record.get("counts") or {}
+        return any(counts.values()) and not self.args.dry_run, record
+
+
+def make_service(args):
+    for flag, value in (("--poll", args.poll), ("--wait", args.wait)):
+        if not value > 0:
+            raise ProgramError("bad program arguments: %s must be > 0" % flag, rc=2)
+    if args.max_delete < 0:
+        raise ProgramError("bad program arguments: --max-delete must be >= 0", rc=2)
+    if args.duration is not None and args.duration < 0:
+        raise ProgramError("bad program arguments: --duration must be >= 0", rc=2)
+    if not args.source.strip() or not args.target.strip():
+        raise ProgramError("bad program arguments: --source and --target must not be empty",
+                           rc=2)
+    return DirSync(args)
+
+
+PROGRAM = make_program("dirsync", __doc__, add_program_arguments, make_service)

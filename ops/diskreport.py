@@ -1,0 +1,298 @@
+"""Report space and inode use of every real filesystem, with df -P figures and thresholds.
+
+Reads the mount table, skips pseudo filesystems (node_exporter's defaults), counts
+bind mounts of one device once, stats each mount in an abandonable child with a
+per-mount timeout and flags mounts over the warn/crit thresholds. Optionally mails
+the report (cron use).
+"""
+import argparse
+import html
+import os
+import re
+import socket
+import stat
+import time
+import types
+
+from ops import _diskstat, _mail, _mounts
+from ops._contract import Outcome, Program, ProgramError
+
+EPILOG = """\
+figures are those of `df -P`: size = blocks*frsize, used = (blocks-bfree)*frsize,
+avail = bavail*frsize, use% = ceil(used*100/(used+avail)); inodes likewise.
+A mount is over a threshold when its percentage is >= that threshold. Mounts with
+zero size are skipped (as df does); tmpfs mounts are reported.
+
+exit codes: 0 ok and no mount critical; 3 ok but at least one mount critical
+(the document still says "ok": true); 1 failed (e.g. the mail could not be sent:
+the report is then saved under --spool-dir, path in data.saved_report); 2 bad arguments.
+
+mail settings: --mail-config FILE (INI with an [smtp] section, or a JSON object;
+mode 0600 or stricter, owned by you) with keys host, port, security
+(starttls|tls|none), username, password, from, timeout, cafile. Keys the file lacks
+come from FLEETOPS_SMTP_HOST/PORT/USER/PASSWORD/FROM/SECURITY/TIMEOUT/CAFILE.
+There is deliberately no option to pass a password on the command line.
+"""
+_ADDRESS = re.compile(r"^[^@\s,;<>\"]+@[^@\s,;<>\"]+$")
+_RANK = {level: rank for rank, level in enumerate(_mounts.LEVELS)}
+_COLOURS = {"ok": "#2e7d32", "unknown": "#6d6d6d", "warn": "#b26a00", "crit": "#c62828"}
+
+
+def percent(text):
+    return _mounts.tidy_number(float(text))
+
+
+def seconds(text):
+    value = float(text)
+    if value <= 0:
+        raise ValueError(text)
+    return value
+
+
+def add_arguments(parser):
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = EPILOG
+    limits = parser.add_argument_group("thresholds (percent)")
+    limits.add_argument("--warn", type=percent, default=80, help="space warning (default 80)")
+    limits.add_argument("--crit", type=percent, default=90, help="space critical (default 90)")
+    limits.add_argument("--inode-warn", type=percent, default=80, help="inode warning (80)")
+    limits.add_argument("--inode-crit", type=percent, default=90, help="inode critical (90)")
+    limits.add_argument("--threshold", action="append", default=[], metavar="MOUNT=WARN:CRIT",
+                        help="space thresholds for one mountpoint (or glob); repeatable")
+    select = parser.add_argument_group("mount selection")
+    select.add_argument("--local", action="store_true", help="skip network filesystems")
+    select.add_argument("--include", action="append", default=[], metavar="GLOB",
+                        help="only mountpoints matching GLOB (repeatable)")
+    select.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                        help="skip mountpoints matching GLOB (repeatable)")
+    select.add_argument("--skip-fstype", action="append", default=[], metavar="TYPE",
+                        help="skip this filesystem type (repeatable, or comma separated)")
+    select.add_argument("--stat-timeout", type=seconds, default=5.0, metavar="SECONDS",
+                        help="give up on a mount after this long (default 5)")
+    select.add_argument("--mounts-file", default="/proc/self/mounts", metavar="PATH",
+                        help="mount table to read (default /proc/self/mounts)")
+    mail = parser.add_argument_group("email")
+    mail.add_argument("--email", action="append", default=[], metavar="TO",
+                      help="mail the report to TO (repeatable)")
+    mail.add_argument("--mail-config", metavar="PATH", help="SMTP settings file (mode 0600)")
+    mail.add_argument("--email-when", choices=("always", "warn", "crit"), default="always",
+                      help="mail only at or above this level (default always)")
+    mail.add_argument("--spool-dir", default="/var/tmp/fleetops", metavar="DIR",
+                      help="where a report that could not be mailed is saved")
+
+
+class Limits(object):
+    __slots__ = ("space", "inodes", "overrides")
+
+    def __init__(self, space, inodes, overrides):
+        self.space, self.inodes, self.overrides = space, inodes, overrides
+
+    def as_data(self):
+        return {
+            "space": {"warn": self.space[0], "crit": self.space[1]},
+            "inodes": {"warn": self.inodes[0], "crit": self.inodes[1]},
+            "overrides": [{"mountpoint": p, "warn": w, "crit": c} for p, w, c in self.overrides],
+        }
+
+
+def _bad(message):
+    return ProgramError("bad arguments: %s" % message, rc=2)
+
+
+def validate(args):
+    """Check thresholds, recipients and mail settings before anything runs."""
+    try:
+        space = _mounts.validate_pair(args.warn, args.crit, "space")
+        inodes = _mounts.validate_pair(args.inode_warn, args.inode_crit, "inode")
+        overrides = [_mounts.parse_override(text) for text in args.threshold]
+    except ValueError as exc:
+        raise _bad(exc) from None
+    for address in args.email:
+        if not _ADDRESS.match(address):
+            raise _bad("--email %r is not a mail address" % address)
+    settings = None
+    if args.email or args.mail_config:
+        try:
+            settings = _mail.load_settings(args.mail_config)
+        except _mail.MailError as exc:
+            raise _bad("mail settings: %s" % exc) from None
+    return Limits(space, inodes, overrides), settings
+
+
+def collect(args, limits):
+    """The report data: every selected mount with figures, level and thresholds over."""
+    try:
+        with open(args.mounts_file, "rb") as handle:
+            mounts = _mounts.parse_mounts(os.fsdecode(handle.read()))
+    except OSError as exc:
+        reason = exc.strerror or exc
+        raise ProgramError("cannot read %s: %s" % (args.mounts_file, reason)) from None
+    fstypes = [t for item in args.skip_fstype for t in item.split(",") if t]
+    selected, skipped = _mounts.select_mounts(
+        mounts, args.local, args.include, args.exclude, fstypes)
+    skipped = [_skip(m, reason) for m, reason in skipped if reason != "pseudo"]
+    stats = _diskstat.stat_mounts([m.mountpoint for m in selected], args.stat_timeout)
+    records = []
+    for index, mount in enumerate(selected):
+        if stats[index].get("hidden"):
+            skipped.append(_skip(mount, "hidden under a later mount"))
+            continue
+        record = _record(mount, stats[index], limits)
+        if record is None:
+            skipped.append(_skip(mount, "zero size"))
+        else:
+            records.append(record)
+    kept, dropped = _mounts.dedup_by_device(records)
+    owner = {r["dev"]: r["mountpoint"] for r in kept if r["dev"] is not None}
+    skipped.extend(_skip(r, "same device as %s" % owner[r["dev"]]) for r in dropped)
+    for record in kept:
+        del record["dev"]
+    return {
+        "hostname": socket.gethostname(),
+        "generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "mounts": kept,
+        "over": [r["mountpoint"] for r in kept if r["level"] in ("warn", "crit")],
+        "worst_level": _mounts.worst(r["level"] for r in kept),
+        "thresholds": limits.as_data(),
+        "skipped": skipped,
+    }
+
+
+def _skip(mount, reason):
+    if isinstance(mount, dict):
+        return {"mountpoint": mount["mountpoint"], "fstype": mount["fstype"], "reason": reason}
+    return {"mountpoint": mount.mountpoint, "fstype": mount.fstype, "reason": reason}
+
+
+def _record(mount, result, limits):
+    record = {
+        "mountpoint": mount.mountpoint, "device": mount.device, "fstype": mount.fstype,
+        "size_bytes": None, "used_bytes": None, "avail_bytes": None, "use_pct": None,
+        "inodes_total": None, "inodes_used": None, "inodes_pct": None,
+        "level": "unknown", "over": [], "error": None, "dev": None,
+    }
+    if "error" in result:
+        record["error"] = result["error"]
+        return record
+    fields = {k: v for k, v in result.items() if k.startswith("f_")}
+    numbers = _mounts.df_numbers(types.SimpleNamespace(**fields))
+    if numbers["size_bytes"] == 0:
+        return None
+    record.update(numbers)
+    record["dev"] = result["dev"]
+    space = _mounts.space_limits(mount.mountpoint, limits.space, limits.overrides)
+    record["level"], record["over"] = _mounts.classify(numbers, space, limits.inodes)
+    return record
+
+
+def sort_worst_first(mounts):
+    return sorted(mounts, key=lambda m: (-_RANK[m["level"]], -(m["use_pct"] or 0),
+                                         -(m["inodes_pct"] or 0), m["mountpoint"]))
+
+
+def _pct(value):
+    return "-" if value is None else "%d%%" % value
+
+
+def _row(m):
+    return (m["level"].upper(), m["mountpoint"], m["fstype"], _mounts.human_size(m["size_bytes"]),
+            _mounts.human_size(m["used_bytes"]), _mounts.human_size(m["avail_bytes"]),
+            _pct(m["use_pct"]), _pct(m["inodes_pct"]), m["error"] or m["device"])
+
+
+HEADER = ("LEVEL", "MOUNT", "FSTYPE", "SIZE", "USED", "AVAIL", "USE%", "INODE%", "DEVICE")
+
+
+def subject(data):
+    text = "[fleetops] disk report %s: %s" % (data["hostname"], data["worst_level"].upper())
+    if data["over"]:
+        text += " (%s)" % ", ".join(data["over"][:5])
+    return text
+
+
+def render_text(data):
+    """The plain-text mail body: a header and an aligned table, worst mount first."""
+    limits = data["thresholds"]
+    rows = [HEADER] + [_row(m) for m in sort_worst_first(data["mounts"])]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
+    lines = [
+        "Disk report for %s at %s: %s" % (data["hostname"], data["generated"],
+                                          data["worst_level"].upper()),
+        "Thresholds: space warn %s%% crit %s%%, inodes warn %s%% crit %s%%." % (
+            limits["space"]["warn"], limits["space"]["crit"],
+            limits["inodes"]["warn"], limits["inodes"]["crit"]),
+        "Over threshold: %s" % (", ".join(data["over"]) or "none"),
+        "",
+    ]
+    for row in rows:
+        lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def render_html(data):
+    """A small self-contained HTML alternative (inline styles only)."""
+    esc = html.escape
+    cells = "".join("<th style=\"text-align:left;padding:2px 8px\">%s</th>" % esc(h)
+                    for h in HEADER)
+    body = ["<tr>%s</tr>" % cells]
+    for mount in sort_worst_first(data["mounts"]):
+        colour = _COLOURS[mount["level"]]
+        tds = "".join("<td style=\"padding:2px 8px\">%s</td>" % esc(c) for c in _row(mount))
+        body.append("<tr style=\"color:%s\">%s</tr>" % (colour, tds))
+    return (
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>%s</title></head>"
+        "<body style=\"font-family:sans-serif\"><h2>%s</h2><p>Over threshold: %s</p>"
+        "<table style=\"border-collapse:collapse;font-family:monospace\">%s</table>"
+        "</body></html>\n" % (esc(subject(data)), esc(subject(data)),
+                              esc(", ".join(data["over"]) or "none"), "".join(body)))
+
+
+def save_report(spool_dir, text):
+    """Write ``text`` to a new 0600 file in ``spool_dir`` (0700, ours); return its path."""
+    created = not os.path.isdir(spool_dir)
+    os.makedirs(spool_dir, mode=0o700, exist_ok=True)
+    if created:
+        os.chmod(spool_dir, 0o700)
+    info = os.lstat(spool_dir)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o022:
+        raise OSError("%s must be a directory of yours, not group/world writable" % spool_dir)
+    name = "diskreport-%s-%d.txt" % (time.strftime("%Y%m%dT%H%M%S"), os.getpid())
+    path = os.path.join(spool_dir, name)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return path
+
+
+def mail_report(args, settings, data):
+    """Send the report; on failure save it and raise ProgramError (rc 1) saying where."""
+    text = render_text(data)
+    try:
+        message_id = _mail.send_mail(settings, args.email, subject(data), text,
+                                     render_html(data))
+    except _mail.MailError as exc:
+        reason = "mail not sent: %s" % exc
+        try:
+            path = save_report(args.spool_dir, "Subject: %s\n%s\n\n%s" % (
+                subject(data), reason, text))
+        except OSError as err:
+            raise ProgramError("%s; report not saved either: %s" % (reason, err),
+                               data=dict(data, saved_report=None)) from None
+        raise ProgramError("%s; report saved to %s" % (reason, path),
+                           data=dict(data, saved_report=path)) from None
+    return {"to": list(args.email), "message_id": message_id,
+            "server": "%s:%d" % (settings.host, settings.port)}
+
+
+def run(args):
+    limits, settings = validate(args)
+    data = collect(args, limits)
+    wanted = {"always": 0, "warn": _RANK["warn"], "crit": _RANK["crit"]}[args.email_when]
+    if args.email and _RANK[data["worst_level"]] >= wanted:
+        data["email"] = mail_report(args, settings, data)
+    rc = 3 if data["worst_level"] == "crit" else 0
+    return Outcome(changed=False, data=data, rc=rc)
+
+
+PROGRAM = Program("diskreport", __doc__, add_arguments, run)

@@ -1,0 +1,16 @@
+"""fleetops tasks: `invoke --list` shows them all. The code lives in fleetops/cli/."""
+
+from invoke import Collection
+
+from fleetops.cli import adhoc, bench, daemons, diskreport, lab, scan
+
+ns = Collection()
+ns.add_task(adhoc.run)
+ns.add_task(scan.scan)
+ns.add_collection(Collection("lab", lab.up, lab.down, lab.status, lab.fault))
+ns.add_collection(Collection("disk-report", diskreport.report))
+bench_ns = Collection("bench", bench.adhoc)
+bench_ns.add_task(scan.bench_sweep, name="sweep")
+ns.add_collection(bench_ns)
+ns.add_collection(daemons.watcher_ns)
+ns.add_collection(daemons.dirsync_ns)
