@@ -77,8 +77,8 @@ def interleave(series: Sequence[tuple[Series, Callable[[], Sample]]], runs: int,
                 s.samples.append(sample)
             if log is not None:
                 tag = "warmup" if i < warmup else f"run {i - warmup + 1}"
-                log(f"{s.name:>10} {tag:>7}: {sample.wall_s:.3f}s rc={sample.rc} "
-                    f"rss={sample.peak_rss_mib:.1f}MiB")
+                log(f"{s.name:>10} {tag:>7}: {sample.wall_s:.3f}s cpu={sample.cpu_s:.2f}s "
+                    f"rc={sample.rc} rss={sample.peak_rss_mib:.1f}MiB")
 
 
 def invoke_argv(*args: str) -> list[str]:

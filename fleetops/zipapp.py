@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import importlib.util
 import io
+import marshal
 import os
 import shutil
 import tempfile
@@ -59,6 +61,17 @@ def _entry(name: str) -> zipfile.ZipInfo:
     return info
 
 
+def _unchecked_pyc(source: bytes, name: str) -> bytes:
+    """Bytecode for hosts running this control machine's Python version (zipimport uses a
+    ``.pyc`` beside the ``.py`` when its magic matches, else compiles the source).
+
+    Unchecked hash-based (PEP 552): valid whatever the host's clock or time zone, and
+    the bytes depend only on the source, so the archive stays reproducible."""
+    code = compile(source, name, "exec", dont_inherit=True, optimize=0)
+    return bytes(importlib.util.MAGIC_NUMBER + (1).to_bytes(4, "little")
+                 + importlib.util.source_hash(source) + marshal.dumps(code))
+
+
 def build_bytes(source: Path = OPS_DIR) -> bytes:
     """The archive bytes for ``source`` (an ``ops/`` directory), cached per process."""
     files = _sources(source)
@@ -70,7 +83,11 @@ def build_bytes(source: Path = OPS_DIR) -> bytes:
         with zipfile.ZipFile(buffer, "w") as archive:
             archive.writestr(_entry("__main__.py"), MAIN, compresslevel=9)
             for path in files:
-                archive.writestr(_entry(f"ops/{path.name}"), path.read_bytes(), compresslevel=9)
+                source_bytes = path.read_bytes()
+                archive.writestr(_entry(f"ops/{path.name}"), source_bytes, compresslevel=9)
+                archive.writestr(_entry(f"ops/{path.stem}.pyc"),
+                                 _unchecked_pyc(source_bytes, f"ops/{path.name}"),
+                                 compresslevel=9)
         _cache[key] = buffer.getvalue()
     return _cache[key]
 

@@ -13,8 +13,8 @@ Nothing else may be written to stdout: diagnostics go to stderr.
 """
 import argparse
 import json
+import os
 import sys
-import traceback
 
 
 class ProgramError(Exception):
@@ -55,6 +55,12 @@ class _ArgsError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         raise _ArgsError(message)
+
+    def _get_formatter(self):
+        # argparse builds a formatter (and imports shutil for the terminal width) on every
+        # add_argument; only real help output needs the width.
+        width = int(os.environ.get("COLUMNS", "0") or 0) or 100
+        return self.formatter_class(prog=self.prog, width=width - 2)
 
 
 class Program(object):
@@ -98,6 +104,8 @@ class Program(object):
             emit(result(False, error="interrupted", program=self.name))
             return 130
         except Exception as exc:  # the contract: a program never dies without its JSON
+            import traceback
+
             traceback.print_exc(file=sys.stderr)
             emit(result(False, error="internal error: %s: %s" % (type(exc).__name__, exc),
                         program=self.name))

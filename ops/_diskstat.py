@@ -60,7 +60,7 @@ def _child(paths, start, stat, wfd):  # pragma: no cover - runs in the child
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)
-        with os.fdopen(wfd, "w") as out:
+        with os.fdopen(wfd, "w", encoding="utf-8") as out:
             for index in range(start, len(paths)):
                 try:
                     record = stat(paths[index])

@@ -6,15 +6,13 @@ per-mount timeout and flags mounts over the warn/crit thresholds. Optionally mai
 the report (cron use).
 """
 import argparse
-import html
 import os
 import re
-import socket
 import stat
 import time
 import types
 
-from ops import _diskstat, _mail, _mounts
+from ops import _diskstat, _mounts
 from ops._contract import Outcome, Program, ProgramError
 
 EPILOG = """\
@@ -112,6 +110,8 @@ def validate(args):
             raise _bad("--email %r is not a mail address" % address)
     settings = None
     if args.email or args.mail_config:
+        from ops import _mail  # smtplib/ssl/email cost ~20 ms: only when mailing
+
         try:
             settings = _mail.load_settings(args.mail_config)
         except _mail.MailError as exc:
@@ -148,7 +148,7 @@ def collect(args, limits):
     for record in kept:
         del record["dev"]
     return {
-        "hostname": socket.gethostname(),
+        "hostname": os.uname()[1],
         "generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "mounts": kept,
         "over": [r["mountpoint"] for r in kept if r["level"] in ("warn", "crit")],
@@ -231,6 +231,8 @@ def render_text(data):
 
 def render_html(data):
     """A small self-contained HTML alternative (inline styles only)."""
+    import html
+
     esc = html.escape
     cells = "".join("<th style=\"text-align:left;padding:2px 8px\">%s</th>" % esc(h)
                     for h in HEADER)
@@ -267,6 +269,8 @@ def save_report(spool_dir, text):
 
 def mail_report(args, settings, data):
     """Send the report; on failure save it and raise ProgramError (rc 1) saying where."""
+    from ops import _mail
+
     text = render_text(data)
     try:
         message_id = _mail.send_mail(settings, args.email, subject(data), text,

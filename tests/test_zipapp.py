@@ -49,7 +49,9 @@ def test_entries_are_normalised(ops_copy: Path, tmp_path: Path):
         infos = archive.infolist()
         assert archive.testzip() is None
     names = [i.filename for i in infos]
-    expected = ["__main__.py"] + [f"ops/{p.name}" for p in sorted(ops_copy.glob("*.py"))]
+    expected = ["__main__.py"]
+    for source in sorted(ops_copy.glob("*.py")):
+        expected += [f"ops/{source.name}", f"ops/{source.stem}.pyc"]
     assert names == expected
     for info in infos:
         assert info.date_time == (1980, 1, 1, 0, 0, 0)
@@ -95,3 +97,19 @@ def test_runs_standalone_on_system_python(ops_copy: Path, tmp_path: Path):
     unknown = subprocess.run([SYSTEM_PYTHON, "-I", str(app.path), "nosuch"], cwd=run,
                              capture_output=True, text=True, timeout=60)
     assert unknown.returncode == 2 and json.loads(unknown.stdout)["ok"] is False
+
+
+def test_bundled_bytecode_is_used_and_other_versions_fall_back(tmp_path: Path):
+    import importlib.util
+    import sys
+
+    app = build_zipapp(tmp_path)
+    with zipfile.ZipFile(app.path) as archive:
+        pyc = archive.read("ops/_contract.pyc")
+    assert pyc[:4] == importlib.util.MAGIC_NUMBER
+    assert int.from_bytes(pyc[4:8], "little") == 1  # unchecked hash-based: no clock involved
+    code = ("import sys; sys.path[0] = sys.argv[1]; import ops._contract as c; "
+            "print(c.__spec__.origin)")
+    out = subprocess.run([sys.executable, "-S", "-c", code, str(app.path)],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip().endswith("ops/_contract.pyc")

@@ -83,3 +83,52 @@ def adhoc(c, hosts=100, runs=5):
           f"peak_rss_mib={fleet.peak_rss_mib:.1f}")
     if got_fleet != hosts or got_base != hosts:
         raise Exit("fleetops: not every host returned its output", code=2)
+
+
+def count_reports(sample) -> int:
+    try:
+        doc = json.loads(sample.stdout)
+    except ValueError:
+        return 0
+    return sum(1 for h in doc["hosts"].values()
+               if h["status"] in ("ok", "changed") and h.get("mounts"))
+
+
+def clear_caches(lab) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda h: lab.ns_run(h, ["rm", "-rf", "/root/.cache/fleetops"]),
+                      lab.hosts))
+
+
+@task(name="disk-report",
+      help={"hosts": "lab hosts (default 100)", "runs": "measured runs each (default 5)"})
+def disk_report(c, hosts=100, runs=5):
+    """Fleet disk report cold (zipapp uploaded) and warm (cached) vs ad-hoc `df -P`."""
+    from fleetops.bench import Series, interleave, invoke_argv, measure
+
+    with lab_of(hosts) as lab:
+        inv = str(lab.inventory_path)
+        report_argv = invoke_argv("disk-report", "-i", inv, "--format", "json",
+                                  "--forks", str(hosts), "--retry-file", "")
+        adhoc_argv = invoke_argv("run", "-i", inv, "--json", "--forks", str(hosts),
+                                 "--retry-file", "", "df -P")
+        cold, warm, adhoc_ = Series("cold"), Series("warm"), Series("adhoc")
+
+        def cold_once():
+            clear_caches(lab)
+            return measure(report_argv)
+
+        interleave([(cold, cold_once), (warm, lambda: measure(report_argv)),
+                    (adhoc_, lambda: measure(adhoc_argv))], runs, log=log)
+        got = min(count_reports(s) for s in cold.samples + warm.samples)
+        got_adhoc = min(count_ok_outputs(s, b"Filesystem") for s in adhoc_.samples)
+    log(f"reports collected: {got}/{hosts}; ad-hoc outputs {got_adhoc}/{hosts}; "
+        f"peak RSS {max(cold.peak_rss_mib, warm.peak_rss_mib):.1f} MiB")
+    print(f"RESULT bench.disk-report hosts={hosts} cold_s={cold.median_s:.3f} "
+          f"warm_s={warm.median_s:.3f} adhoc_s={adhoc_.median_s:.3f} "
+          f"warm_ratio={warm.median_s / adhoc_.median_s:.2f} "
+          f"cold_ratio={cold.median_s / adhoc_.median_s:.2f}")
+    if got != hosts or got_adhoc != hosts:
+        raise Exit("fleetops: not every host returned its report", code=2)
