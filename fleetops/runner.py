@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import shlex
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -67,6 +68,7 @@ class Session:
         stdin: bytes | None = None,
         timeout: float | None = None,
         stdin_on_request: bytes | None = None,
+        stdin_after: bytes = b"",
     ) -> Exec:
         options = self.fleet.options
         timeout = options.command_timeout if timeout is None else timeout
@@ -75,14 +77,17 @@ class Session:
                                                options.become_password)
             if password is not None:
                 stdin = password + (stdin or b"")
-        return self.connection.exec(command, stdin, timeout, stdin_on_request)
+        return self.connection.exec(command, stdin, timeout, stdin_on_request, stdin_after)
 
     def abort(self) -> None:
         """Called from the main thread: closing the socket unblocks any read."""
         sock = self._sock
         if sock is not None:
             with contextlib.suppress(OSError):
-                sock.shutdown(2)
+                if isinstance(sock, socket.socket):
+                    sock.shutdown(socket.SHUT_RDWR)
+                else:  # a ProxyCommand: closing it kills the proxy process
+                    sock.close()
 
 
 class Fleet:
@@ -127,7 +132,7 @@ class Fleet:
             session.connected = True
             return conn
         target = session.target
-        known = self.known_hosts(getattr(session.host, "known_hosts", None) or self.options.known_hosts)
+        known = self.known_hosts(target.known_hosts or self.options.known_hosts)
         conn = connect(
             target, known, self.keys, self.options.connect_timeout,
             on_socket=lambda sock: setattr(session, "_sock", sock),
@@ -148,7 +153,10 @@ class Fleet:
         hosts: Iterable[Any],
         work: Callable[[Session], HostResult | None],
         on_result: Callable[[HostResult, RunResult], None] | None = None,
+        on_tick: Callable[[RunResult], None] | None = None,
     ) -> RunResult:
+        """Run ``work`` on every host; ``on_result`` gets each finished host and
+        ``on_tick`` is called a few times a second (both from this thread)."""
         hosts = list(hosts)
         run = RunResult()
         started = time.monotonic()
@@ -161,7 +169,7 @@ class Fleet:
             pool.submit(self._work_one, host, work, tracker): host.name for host in hosts
         }
         try:
-            self._wait(futures, tracker, run, on_result)
+            self._wait(futures, tracker, run, on_result, on_tick)
         except KeyboardInterrupt:
             run.interrupted = True
             tracker.abort_all()
@@ -173,7 +181,8 @@ class Fleet:
         return run
 
     def _wait(self, futures: dict[Future, str], tracker: _Tracker, run: RunResult,
-              on_result: Callable[[HostResult, RunResult], None] | None) -> None:
+              on_result: Callable[[HostResult, RunResult], None] | None,
+              on_tick: Callable[[RunResult], None] | None) -> None:
         pending = set(futures)
         deadline = self.options.deadline_for_host()
         while pending:
@@ -186,6 +195,8 @@ class Fleet:
             if deadline is not None:
                 for name in tracker.expire(deadline):
                     self.drop(name)
+            if on_tick is not None:
+                on_tick(run)
 
     def _work_one(self, host: Any, work: Callable[[Session], HostResult | None],
                   tracker: _Tracker) -> HostResult:

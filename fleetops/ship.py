@@ -15,7 +15,7 @@ from typing import Any
 
 from fleetops.results import HostResult, RunResult
 from fleetops.runner import Fleet, RunOptions, Session
-from fleetops.ssh import REQUEST_MARKER
+from fleetops.ssh import READY_MARKER, REQUEST_MARKER
 from fleetops.targets import target_for
 from fleetops.zipapp import Zipapp, build_zipapp
 
@@ -34,7 +34,8 @@ LAUNCH = ("import sys; exec(\"p = sys.path[0] = sys.argv.pop(1)\\n"
           "\\nsys.exit(main())\")")
 
 
-def bootstrap_command(app: Zipapp, program: str, argv: Sequence[str], python: str | None) -> str:
+def bootstrap_command(app: Zipapp, program: str, argv: Sequence[str], python: str | None,
+                      with_stdin: bool = False) -> str:
     """The remote command: find python, check-and-upload the zipapp, exec the program.
 
     The zipapp carries bytecode for the control machine's Python next to the sources,
@@ -60,9 +61,11 @@ def bootstrap_command(app: Zipapp, program: str, argv: Sequence[str], python: st
         f'if [ "$(wc -c < "$t")" -ne {app.size} ]; then '
         f'echo "zipapp upload incomplete" >&2; exit {RC_UPLOAD_FAILED}; fi; '
         'for o in "$d"/fleetops-*; do [ "$o" = "$f" ] || rm -rf "$o"; done; '
-        'mv -f "$t" "$f" || exit 125; trap - EXIT HUP INT TERM; fi',
+        'mv -f "$t" "$f" || exit 125; trap - EXIT HUP INT TERM; '
+        f"else echo {READY_MARKER.decode()}; fi",
         # C locale: stable output, and argparse's gettext skips its .mo file search
-        f'LC_ALL=C LANGUAGE= exec "$py" -S -E -c {shlex.quote(LAUNCH)} "$f" {args} </dev/null',
+        f'LC_ALL=C LANGUAGE= exec "$py" -S -E -c {shlex.quote(LAUNCH)} "$f" {args}'
+        + ("" if with_stdin else " </dev/null"),
     ])
     return f"/bin/sh -c {shlex.quote(script)}"
 
@@ -112,22 +115,28 @@ def classify(name: str, rc: int | None, stdout: bytes, stderr: bytes) -> HostRes
 
 
 def run_program(session: Session, program: str, argv: Sequence[str],
-                app: Zipapp | None = None, timeout: float | None = None) -> HostResult:
-    """Run one ops program on the session's host (uploading the zipapp if needed)."""
+                app: Zipapp | None = None, timeout: float | None = None,
+                stdin: bytes | None = None) -> HostResult:
+    """Run one ops program on the session's host (uploading the zipapp if needed).
+
+    ``stdin`` reaches the program's standard input: the way to pass secrets and large
+    content, which must never travel in argv (visible in ``ps`` on the host)."""
     app = app or build_zipapp()
     python = getattr(session.host, "python", None)
     conn = session.connection
     sent_before = conn.bytes_sent
-    result = session.exec(bootstrap_command(app, program, argv, python), timeout=timeout,
-                          stdin_on_request=app.data)
+    command = bootstrap_command(app, program, argv, python, with_stdin=stdin is not None)
+    result = session.exec(command, timeout=timeout, stdin_on_request=app.data,
+                          stdin_after=stdin or b"")
     host = classify(session.host.name, result.rc, result.stdout, result.stderr)
-    host.extra["uploaded_bytes"] = conn.bytes_sent - sent_before
+    sent = conn.bytes_sent - sent_before
+    host.extra["uploaded_bytes"] = sent - len(stdin) if stdin and sent >= len(stdin) else sent
     return host
 
 
 def fleet_program(hosts: Iterable[Any], program: str, args_for: ArgsFor,
                   options: RunOptions | Fleet, on_result=None,
-                  timeout: float | None = None) -> RunResult:
+                  timeout: float | None = None, on_tick=None) -> RunResult:
     """Run ``program`` on every host in parallel; ``args_for(host)`` gives per-host argv.
 
     ``options`` is either RunOptions (a Fleet is made and closed here) or an open Fleet
@@ -139,6 +148,6 @@ def fleet_program(hosts: Iterable[Any], program: str, args_for: ArgsFor,
         return run_program(session, program, list(argv), app, timeout)
 
     if isinstance(options, Fleet):
-        return options.run(hosts, work, on_result=on_result)
+        return options.run(hosts, work, on_result=on_result, on_tick=on_tick)
     with Fleet(options, target_for) as fleet:
-        return fleet.run(hosts, work, on_result=on_result)
+        return fleet.run(hosts, work, on_result=on_result, on_tick=on_tick)

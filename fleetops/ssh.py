@@ -35,6 +35,8 @@ class Target:
     port: int = 22
     user: str = "root"
     key_files: tuple[str, ...] = ()
+    proxy_command: str | None = None
+    known_hosts: str | None = None
 
 
 @dataclass(slots=True)
@@ -80,9 +82,13 @@ class Connection:
         stdin: bytes | None = None,
         timeout: float | None = None,
         stdin_on_request: bytes | None = None,
+        stdin_after: bytes = b"",
     ) -> Exec:
-        """Run ``command``; ``stdin_on_request`` is sent only when the remote prints
-        ``REQUEST_MARKER`` as its first stdout line (check-and-upload in one round trip)."""
+        """Run ``command``.
+
+        With ``stdin_on_request`` the remote's first stdout line is a handshake:
+        ``REQUEST_MARKER`` asks for ``stdin_on_request`` (check-and-upload in one round
+        trip), ``READY_MARKER`` does not; either way ``stdin_after`` follows, then EOF."""
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             chan = self.transport.open_session(timeout=_remaining(deadline, 30.0))
@@ -94,7 +100,7 @@ class Connection:
                 self._send(chan, stdin)
             if stdin_on_request is None:
                 chan.shutdown_write()
-            return self._collect(chan, deadline, stdin_on_request)
+            return self._collect(chan, deadline, stdin_on_request, stdin_after)
         finally:
             chan.close()
 
@@ -102,9 +108,8 @@ class Connection:
         chan.sendall(data)
         self.bytes_sent += len(data)
 
-    def _collect(
-        self, chan: paramiko.Channel, deadline: float | None, payload: bytes | None
-    ) -> Exec:
+    def _collect(self, chan: paramiko.Channel, deadline: float | None,
+                 payload: bytes | None, after: bytes) -> Exec:
         started = time.monotonic()
         out, err = bytearray(), bytearray()
         fd = chan.fileno()
@@ -114,7 +119,7 @@ class Connection:
             while chan.recv_stderr_ready():
                 err += chan.recv_stderr(BUFSIZE)
             if payload is not None and b"\n" in out:
-                payload = self._answer_request(chan, out, payload)
+                payload = self._answer_request(chan, out, payload, after)
             if chan.eof_received and not chan.recv_ready() and not chan.recv_stderr_ready():
                 break
             if chan.closed or not self.transport.is_active():
@@ -127,16 +132,21 @@ class Connection:
             raise CommandTimeout("no exit status from the remote command")
         return Exec(chan.recv_exit_status(), bytes(out), bytes(err))
 
-    def _answer_request(self, chan: paramiko.Channel, out: bytearray, payload: bytes) -> None:
+    def _answer_request(self, chan: paramiko.Channel, out: bytearray, payload: bytes,
+                        after: bytes) -> None:
         line = bytes(out).partition(b"\n")[0]
-        if line == REQUEST_MARKER:
+        if line in (REQUEST_MARKER, READY_MARKER):
             del out[: len(line) + 1]
-            self._send(chan, payload)
+            if line == REQUEST_MARKER:
+                self._send(chan, payload)
+            if after:
+                self._send(chan, after)
         chan.shutdown_write()
         return None
 
 
 REQUEST_MARKER = b"FLEETOPS-SEND-STDIN"
+READY_MARKER = b"FLEETOPS-READY"
 
 
 def _remaining(deadline: float | None, default: float) -> float:
@@ -154,14 +164,7 @@ def connect(
 ) -> Connection:
     """Connect, check the host key, authenticate: every step bounded by ``timeout``."""
     deadline = time.monotonic() + timeout
-    where = f"{target.address}:{target.port}"
-    try:
-        sock = socket.create_connection((target.address, target.port), timeout=timeout)
-    except TimeoutError:
-        raise Unreachable(f"connect to {where} timed out after {timeout:g}s") from None
-    except OSError as exc:
-        raise Unreachable(f"connect to {where}: {exc.strerror or exc}") from None
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock = _open_socket(target, timeout)
     if on_socket is not None:
         on_socket(sock)
     transport = paramiko.Transport(sock)
@@ -172,6 +175,25 @@ def connect(
         transport.close()
         raise
     return Connection(transport, target)
+
+
+def _open_socket(target: Target, timeout: float):
+    if target.proxy_command:
+        try:
+            proxy = paramiko.ProxyCommand(target.proxy_command)
+        except paramiko.SSHException as exc:
+            raise Unreachable(f"ProxyCommand failed: {exc}") from None
+        proxy.settimeout(timeout)
+        return proxy
+    where = f"{target.address}:{target.port}"
+    try:
+        sock = socket.create_connection((target.address, target.port), timeout=timeout)
+    except TimeoutError:
+        raise Unreachable(f"connect to {where} timed out after {timeout:g}s") from None
+    except OSError as exc:
+        raise Unreachable(f"connect to {where}: {exc.strerror or exc}") from None
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
 
 
 def _handshake(

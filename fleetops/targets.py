@@ -19,10 +19,19 @@ def target_for(host: Any) -> Target:
     keys = [k for k in ssh.get("identityfile") or () if k]
     if not keys:
         keys = [k for k in DEFAULT_KEYS if Path(k).expanduser().exists()]
+    address = ssh.get("hostname") or host.address
+    port = int(ssh.get("port") or 22)
+    user = ssh.get("user") or getpass.getuser()
+    proxy = (host.vars or {}).get("fleetops_proxy_command") or ssh.get("proxycommand")
+    if proxy:
+        proxy = str(proxy).replace("%h", address).replace("%p", str(port)).replace("%r", user)
+    known = host.known_hosts or next(iter(ssh.get("userknownhostsfile") or ()), None)
     return Target(
         name=host.name,
-        address=ssh.get("hostname") or host.address,
-        port=int(ssh.get("port") or 22),
-        user=ssh.get("user") or getpass.getuser(),
+        address=address,
+        port=port,
+        user=user,
         key_files=tuple(keys),
+        proxy_command=proxy or None,
+        known_hosts=known,
     )

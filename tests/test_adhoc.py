@@ -236,3 +236,20 @@ def test_one_connection_per_host_for_many_steps(lab):
 
 def _accepted(lab, name: str) -> int:
     return lab.host(name).log.read_text().count("Accepted publickey")
+
+
+def test_proxy_command_reaches_a_host_through_a_bastion(lab, tmp_path):
+    bastion, inner = lab.host("lab01"), lab.host("lab02")
+    jump = (f"ssh -F /dev/null -i {lab.client_key} -o BatchMode=yes "
+            f"-o UserKnownHostsFile={lab.known_hosts} -o StrictHostKeyChecking=yes "
+            f"-p {bastion.port} -W %h:%p root@{bastion.address}")
+    inventory = tmp_path / "inv.ini"
+    inventory.write_text(
+        f"inner ansible_host={inner.address} ansible_port={inner.port} ansible_user=root "
+        f"ansible_ssh_private_key_file={lab.client_key} fleetops_known_hosts={lab.known_hosts} "
+        f"fleetops_proxy_command='{jump}'\n")
+    before = lab.host("lab01").log.read_text().count("Accepted publickey")
+    rc, doc = run_json(inventory, "--retry-file", str(tmp_path / "r"))
+    assert rc == 0, doc
+    assert doc["hosts"]["inner"]["stdout"].strip() == "lab02"
+    assert lab.host("lab01").log.read_text().count("Accepted publickey") == before + 1

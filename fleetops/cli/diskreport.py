@@ -123,7 +123,8 @@ def report(c, inventory=None, pattern="all", limit=None, warn="80", crit="90", i
         hosts = common.targets(inventory, pattern, limit)
         argv = program_args(w, k, iw, ik, threshold or [], local, include or [], exclude or [])
         printer = Printer(len(hosts), show_output=False)
-        run = fleet_program(hosts, "diskreport", argv, options, on_result=printer.host)
+        run = fleet_program(hosts, "diskreport", argv, options, on_result=printer.host,
+                            on_tick=printer.tick)
         printer.recap_clear()
         rep = dr.build_report(run.hosts, w, k)
         for name, extra in dr.report_json_hosts(rep).items():

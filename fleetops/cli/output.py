@@ -30,6 +30,7 @@ class Printer:
         self.started = time.monotonic()
         self._lock = threading.Lock()
         self._progress_shown = False
+        self._last_tick = 0.0
 
     def host(self, result: HostResult, run: RunResult) -> None:
         with self._lock:
@@ -38,6 +39,13 @@ class Printer:
                 self.out.write(format_host(result, self.color))
                 self.out.flush()
             self._progress(run)
+
+    def tick(self, run: RunResult) -> None:
+        """Refresh the live line while hosts are still running (elapsed time moves)."""
+        if self.live and time.monotonic() - self._last_tick >= 0.5:
+            with self._lock:
+                self._clear_progress()
+                self._progress(run)
 
     def _progress(self, run: RunResult) -> None:
         if not self.live:
@@ -49,6 +57,7 @@ class Printer:
         self.err.write("\r" + line)
         self.err.flush()
         self._progress_shown = True
+        self._last_tick = time.monotonic()
 
     def _clear_progress(self) -> None:
         if self._progress_shown:

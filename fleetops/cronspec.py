@@ -1,0 +1,78 @@
+"""Control-side checks for the ``cron.*`` tasks, run before any host is touched.
+
+The rules are the host's own (:mod:`ops._crontab`), so a schedule, name or command
+refused here would be refused by ``ops/cron`` too; every failure is an
+:class:`~fleetops.errors.OptionError` (exit 5) with a one-line message.
+"""
+
+from __future__ import annotations
+
+from fleetops.errors import OptionError
+from ops import _crontab
+
+TARGETS: tuple[str, ...] = _crontab.TARGETS
+RUN_PARTS_TARGETS: tuple[str, ...] = _crontab.RUN_PARTS_TARGETS
+
+
+def _check(flag: str, func, value: str, *extra: str) -> str:
+    try:
+        return func(value, *extra)
+    except _crontab.CronError as exc:
+        raise OptionError(f"{flag}: {exc}") from None
+
+
+def validate_schedule(spec: str) -> str:
+    """The normalised schedule (five fields or an @special), else OptionError."""
+    if not isinstance(spec, str):
+        raise OptionError("--schedule: a schedule is required")
+    return _check("--schedule", _crontab.validate_schedule, spec)
+
+
+def validate_target(target: str) -> str:
+    if target not in TARGETS:
+        raise OptionError(f"--target: unknown target {target!r} (use one of {', '.join(TARGETS)})")
+    return target
+
+
+def validate_name(name: str, target: str = "user") -> str:
+    if not name:
+        raise OptionError("--name is required")
+    return _check("--name", _crontab.validate_name, name, validate_target(target))
+
+
+def validate_job(command: str) -> str:
+    if not command:
+        raise OptionError("--job is required")
+    return _check("--job", _crontab.validate_command, command)
+
+
+def validate_user(user: str | None) -> str | None:
+    return None if user in (None, "") else _check("--user", _crontab.validate_user, user)
+
+
+def install_argv(name: str, schedule: str | None, job: str, target: str = "user",
+                 user: str | None = None, check: bool = False) -> list[str]:
+    """The remote ``cron install`` argv, every value checked first."""
+    target = validate_target(target)
+    argv = ["install", f"--name={validate_name(name, target)}", f"--target={target}"]
+    if schedule is not None or target not in RUN_PARTS_TARGETS:
+        argv.append(f"--schedule={validate_schedule(schedule)}")
+    argv.append(f"--job={validate_job(job)}")  # "=": a command may start with "-"
+    return argv + _tail(user, check)
+
+
+def remove_argv(name: str, target: str = "user", user: str | None = None,
+                check: bool = False) -> list[str]:
+    target = validate_target(target)
+    return ["remove", f"--name={validate_name(name, target)}", f"--target={target}",
+            *_tail(user, check)]
+
+
+def list_argv(user: str | None = None) -> list[str]:
+    user = validate_user(user)
+    return ["list"] + ([f"--user={user}"] if user else [])
+
+
+def _tail(user: str | None, check: bool) -> list[str]:
+    user = validate_user(user)
+    return ([f"--user={user}"] if user else []) + (["--check"] if check else [])

@@ -1,0 +1,385 @@
+"""Pure crontab text handling for the ``cron`` program: no I/O here.
+
+Schedules are validated the way Debian's cron reads them (stricter where cron is
+sloppy: ``*/5/2``, ``1-2-3`` and backwards ranges are refused). Entries are
+named by a marker comment directly above the job line: ``# fleetops: NAME``
+(written by fleetops) or ``#Ansible: NAME`` (found, updated and removed in place,
+keeping Ansible's marker so Ansible still recognises its entry).
+
+Commands are escaped for cron's own pass over the line: Debian's cron turns
+``\\%`` into ``%`` and ``\\\\`` into ``\\``, and an unescaped ``%`` ends the
+command (the rest becomes stdin), so both ``\\`` and ``%`` are escaped.
+"""
+import difflib
+import hashlib
+import re
+import shlex
+
+FLEETOPS_MARKER = "# fleetops: "
+ANSIBLE_MARKER = "#Ansible: "
+SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/sbin:/bin:/usr/sbin:/usr/bin"
+SHELL = "/bin/sh"
+ENV_PREFIX = "/usr/bin/env SHELL=%s PATH=%s " % (SHELL, SAFE_PATH)
+HEADER = "# Managed by fleetops (cron install): local edits are replaced."
+SPECIALS = ("@reboot", "@yearly", "@annually", "@monthly", "@weekly", "@daily",
+            "@midnight", "@hourly")
+FILE_TARGETS = ("cron.d", "cron.daily", "cron.hourly", "cron.weekly", "cron.monthly")
+RUN_PARTS_TARGETS = FILE_TARGETS[1:]
+TARGETS = ("user",) + FILE_TARGETS
+
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+_FIELDS = (
+    ("minute", 0, 59, None),
+    ("hour", 0, 23, None),
+    ("day-of-month", 1, 31, None),
+    ("month", 1, 12, dict((n, i + 1) for i, n in enumerate(_MONTHS))),
+    ("day-of-week", 0, 7, dict((n, i) for i, n in enumerate(_DAYS))),
+)
+_FILE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+_ENTRY_NAME = re.compile(r"^[A-Za-z0-9_.@:+-]+(?: [A-Za-z0-9_.@:+-]+)*$")
+_MARKERS = (
+    ("fleetops", re.compile(r"^#\s*fleetops:\s*(\S.*?)\s*$")),
+    ("ansible", re.compile(r"^#\s*Ansible:\s*(\S.*?)\s*$")),
+)
+_WRAPPED = re.compile(r"^(?:/usr/bin/env SHELL=\S+ PATH=\S+ )?\S*flock -n (\S+) /bin/sh -c (.+)$")
+
+
+class CronError(ValueError):
+    """A bad schedule, name or command: ``str()`` is one line."""
+
+
+# -- validation ---------------------------------------------------------------
+
+def validate_schedule(spec):
+    """Return the normalised schedule or raise CronError with a one-line reason."""
+    text = (spec or "").strip()
+    if not text:
+        raise CronError("empty schedule")
+    if text.startswith("@"):
+        if text in SPECIALS:
+            return text
+        raise CronError("invalid schedule %r: unknown special (use one of %s)"
+                        % (text, ", ".join(SPECIALS)))
+    fields = text.split()
+    if len(fields) != 5:
+        raise CronError("invalid schedule %r: %d fields, cron needs 5 (minute hour "
+                        "day-of-month month day-of-week) or an @special" % (text, len(fields)))
+    for index, field in enumerate(_FIELDS):
+        reason = _field_error(fields[index], *field)
+        if reason:
+            raise CronError("invalid schedule %r: %s" % (text, reason))
+    return " ".join(fields)
+
+
+def _field_error(value, label, low, high, names):
+    for item in value.split(","):
+        if not item:
+            return "empty list item in %s field %r" % (label, value)
+        base, slash, step = item.partition("/")
+        if slash:
+            if not step.isdigit() or not 0 < int(step) <= high - low + 1:
+                return "bad step %r in %s field (1-%d)" % (step, label, high - low + 1)
+        if base == "*":
+            continue
+        first, dash, last = base.partition("-")
+        bounds = []
+        for token in ([first, last] if dash else [first]):
+            number = _number(token, low, high, names)
+            if number is None:
+                return "bad value %r in %s field (allowed %d-%d%s)" % (
+                    token, label, low, high, " or names" if names else "")
+            bounds.append(number)
+        if dash and bounds[0] > bounds[1]:
+            return "range %r in %s field goes backwards" % (base, label)
+        if slash and not dash:
+            return "step %r needs a range or * in %s field" % (item, label)
+    return None
+
+
+def _number(token, low, high, names):
+    if token.isdigit() and len(token) <= 2:
+        number = int(token)
+        return number if low <= number <= high else None
+    if names:
+        return names.get(token.lower())
+    return None
+
+
+def validate_name(name, target):
+    """Names become file and lock names: run-parts rules for files, a bit looser in crontabs."""
+    if target not in TARGETS:
+        raise CronError("unknown target %r (use one of %s)" % (target, ", ".join(TARGETS)))
+    if not name:
+        raise CronError("empty name")
+    if target != "user" and not _FILE_NAME.match(name):
+        raise CronError("invalid name %r for %s: only letters, digits, '_' and '-' (run-parts "
+                        "and cron silently skip files like 'job.py')" % (name, target))
+    if len(name) > 100 or not _ENTRY_NAME.match(name):
+        raise CronError("invalid name %r: use letters, digits and _.@:+- (single spaces "
+                        "allowed in crontab entry names)" % (name,))
+    return name
+
+
+def is_file_name(name):
+    """Debian's run-parts (and cron for /etc/cron.d) only run names like this."""
+    return bool(_FILE_NAME.match(name))
+
+
+def validate_command(command):
+    if not command or not command.strip():
+        raise CronError("empty job command")
+    if "\n" in command or "\r" in command or "\0" in command:
+        raise CronError("job command must be one line (no newline or NUL)")
+    return command
+
+
+def validate_user(user):
+    if not user or not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$", user):
+        raise CronError("invalid user name %r" % (user,))
+    return user
+
+
+# -- commands -----------------------------------------------------------------
+
+def escape_command(command):
+    """Escape for cron's pass over a crontab/cron.d line (not for run-parts scripts)."""
+    return command.replace("\\", "\\\\").replace("%", "\\%")
+
+
+def unescape_command(text):
+    out, escaped = [], False
+    for ch in text:
+        if escaped:
+            if ch not in "%\\":
+                out.append("\\")
+            out.append(ch)
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == "%":
+            break
+        else:
+            out.append(ch)
+    if escaped:
+        out.append("\\")
+    return "".join(out)
+
+
+def lock_token(name):
+    if _FILE_NAME.match(name):
+        return name
+    digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:8]
+    return "%s-%s" % (re.sub(r"[^A-Za-z0-9_-]", "_", name), digest)
+
+
+def lock_path(name, lock_dir, owner=None):
+    """``fleetops-NAME.lock`` for root's system jobs, ``fleetops-NAME@USER.lock`` otherwise.
+
+    Crontab entries (and cron.d entries run as another user) get the user in the name:
+    with fs.protected_regular, one user cannot reopen another user's lock file in the
+    sticky /run/lock, and root's crontab entry is not the cron.d job of the same name.
+    """
+    suffix = "@" + lock_token(owner) if owner else ""
+    return "%s/fleetops-%s%s.lock" % (lock_dir.rstrip("/"), lock_token(name), suffix)
+
+
+def wrap(command, name, lock_dir, flock, inline_env=False, owner=None):
+    """The job as run: never overlapping itself, always under /bin/sh."""
+    lock = lock_path(name, lock_dir, owner)
+    body = "%s -n %s /bin/sh -c %s" % (flock, lock, shlex.quote(command))
+    return ENV_PREFIX + body if inline_env else body
+
+
+def unwrap(command):
+    """The user's command inside a fleetops wrapper (or the command itself)."""
+    match = _WRAPPED.match(command)
+    if not match:
+        return command
+    try:
+        words = shlex.split(match.group(2))
+    except ValueError:
+        return command
+    return words[0] if len(words) == 1 else command
+
+
+def job_line(schedule, wrapped, user=None):
+    fields = [schedule] + ([user] if user else []) + [escape_command(wrapped)]
+    return " ".join(fields)
+
+
+# -- parsing ------------------------------------------------------------------
+
+def classify(line):
+    """One of blank, marker, comment, job, env."""
+    text = line.strip()
+    if not text:
+        return "blank"
+    if text.startswith("#"):
+        return "marker" if marker_of(text) else "comment"
+    if text[0] in "0123456789*@":
+        return "job"
+    return "env"
+
+
+def marker_of(line):
+    """(style, name) for a marker line, else None."""
+    for style, pattern in _MARKERS:
+        match = pattern.match(line.strip())
+        if match:
+            return style, match.group(1)
+    return None
+
+
+def marker_line(name, style="fleetops"):
+    return (ANSIBLE_MARKER if style == "ansible" else FLEETOPS_MARKER) + name
+
+
+def _is_disabled_job(line):
+    text = line.strip()
+    return text.startswith("#") and classify(text.lstrip("#")) == "job"
+
+
+def split_job(line, with_user=False):
+    """(schedule, user, command) of a job line; command still cron-escaped."""
+    text = line.strip()
+    count = 1 if text.startswith("@") else 5
+    parts = text.split(None, count + 1 if with_user else count)
+    if len(parts) <= count + (1 if with_user else 0):
+        return None
+    user = parts[count] if with_user else None
+    return " ".join(parts[:count]), user, parts[-1]
+
+
+class Entry(object):
+    __slots__ = ("name", "style", "marker", "job")
+
+    def __init__(self, name, style, marker, job):
+        self.name, self.style, self.marker, self.job = name, style, marker, job
+
+    def indexes(self):
+        return [i for i in (self.marker, self.job) if i is not None]
+
+
+def entries(lines):
+    """Marked entries, in order: the job is the line right after the marker."""
+    found = []
+    for index, line in enumerate(lines):
+        mark = marker_of(line) if line.lstrip().startswith("#") else None
+        if not mark:
+            continue
+        job = None
+        if index + 1 < len(lines):
+            nxt = lines[index + 1]
+            if classify(nxt) == "job" or (mark[0] == "ansible" and _is_disabled_job(nxt)):
+                job = index + 1
+        found.append(Entry(mark[1], mark[0], index, job))
+    return found
+
+
+def unmarked_jobs(lines):
+    owned = set(e.job for e in entries(lines) if e.job is not None)
+    return [i for i, line in enumerate(lines) if classify(line) == "job" and i not in owned]
+
+
+def _squash(line):
+    return " ".join(line.split())
+
+
+def set_entry(lines, name, job, adopt=()):
+    """Install ``job`` under ``name``; return (new_lines, action).
+
+    An existing entry (fleetops or Ansible marker) is updated in place, keeping its
+    marker; twins under the same name are dropped. Otherwise an unmarked job line
+    equal to one of ``adopt`` (or to ``job``) is taken over under the marker
+    rather than duplicated; else the entry is appended.
+    """
+    lines = list(lines)
+    mine = [e for e in entries(lines) if e.name == name]
+    if mine:
+        first = mine[0]
+        new = list(lines)
+        if first.job is None:
+            new.insert(first.marker + 1, job)
+        else:
+            new[first.job] = job
+        drop = set(i for e in mine[1:] for i in e.indexes())
+        if first.job is None:
+            drop = set(i + 1 if i > first.marker else i for i in drop)
+        new = [line for i, line in enumerate(new) if i not in drop]
+        return new, ("none" if new == lines else "updated")
+    wanted = set(_squash(a) for a in tuple(adopt) + (job,))
+    for index in unmarked_jobs(lines):
+        if _squash(lines[index]) in wanted:
+            new = lines[:index] + [marker_line(name), job] + lines[index + 1:]
+            return new, "updated"
+    return lines + [marker_line(name), job], "created"
+
+
+def remove_entry(lines, name):
+    """Drop every entry named ``name``; return (new_lines, action)."""
+    drop = set(i for e in entries(lines) if e.name == name for i in e.indexes())
+    if not drop:
+        return list(lines), "none"
+    return [line for i, line in enumerate(lines) if i not in drop], "removed"
+
+
+def find_style(lines, name):
+    mine = [e for e in entries(lines) if e.name == name]
+    return mine[0].style if mine else "fleetops"
+
+
+# -- whole files --------------------------------------------------------------
+
+def split_lines(text):
+    return text.splitlines() if text else []
+
+
+def strip_spool_header(lines):
+    """Drop the "DO NOT EDIT" lines Debian's crontab writes if a ``-l`` ever shows them."""
+    head = 0
+    while head < min(3, len(lines)) and re.match(
+            r"^# (DO NOT EDIT THIS FILE|\(.* installed on |\(Cron version )", lines[head]):
+        head += 1
+    return lines[head:]
+
+
+def render(lines):
+    """Text with exactly one newline after every line (cron ignores an unterminated last line)."""
+    return "".join(line + "\n" for line in lines)
+
+
+def own_cron_d(name, schedule, user, wrapped, mailto, style="fleetops"):
+    # An empty unquoted "MAILTO=" makes Debian's cron skip the whole file: quote it.
+    return [HEADER, "SHELL=" + SHELL, "PATH=" + SAFE_PATH, "MAILTO=" + (mailto or '""'),
+            marker_line(name, style), job_line(schedule, wrapped, user)]
+
+
+def only_own_header(lines):
+    """True when nothing but fleetops' own header/environment lines remain."""
+    for line in lines:
+        text = line.strip()
+        if text and text != HEADER and not re.match(r"^(SHELL|PATH|MAILTO)=", text):
+            return False
+    return True
+
+
+def script(name, wrapped):
+    return [
+        "#!/bin/sh",
+        marker_line(name),
+        HEADER,
+        "SHELL=%s" % SHELL,
+        "PATH=%s" % SAFE_PATH,
+        "export SHELL PATH",
+        "exec " + wrapped,
+    ]
+
+
+def is_own_script(text, name):
+    return marker_line(name) in split_lines(text)[:3]
+
+
+def diff(old, new, label):
+    return "".join(difflib.unified_diff(
+        old.splitlines(True), new.splitlines(True), "a/" + label, "b/" + label))
