@@ -15,11 +15,13 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
+if TYPE_CHECKING:
+    import jinja2
 
-from ops._mail import MailSettings, load_settings, send_mail
+    from ops._mail import MailSettings
+
 from ops._mounts import LEVELS, classify, human_size, tidy_number, worst
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -225,6 +227,8 @@ def _over_lines(report: FleetDiskReport) -> list[str]:
 
 
 def _env() -> jinja2.Environment:
+    import jinja2  # only the text/HTML renderers need it: JSON and CSV runs stay lighter
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2"),
@@ -300,6 +304,8 @@ def subject(report: FleetDiskReport) -> str:
 def send_report_email(report: FleetDiskReport, to: Iterable[str],
                       settings: MailSettings | None = None) -> str:
     """Mail the report (text + HTML); returns the Message-ID, raises ``MailError``."""
+    from ops._mail import load_settings, send_mail
+
     settings = settings or load_settings()
     return send_mail(settings, list(to), subject(report), render_text(report),
                      render_html(report))

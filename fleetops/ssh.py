@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import select
 import socket
 import threading
@@ -177,10 +179,28 @@ def connect(
     return Connection(transport, target)
 
 
+class _ProxyCommand(paramiko.ProxyCommand):
+    """Paramiko's ProxyCommand spins on a dead proxy (its recv loops on EOF; upstream
+    PR #1180): read what is there once, and report EOF as ``b""`` like a socket."""
+
+    def recv(self, size: int) -> bytes:
+        ready, _, _ = select.select([self.process.stdout], [], [], self.timeout)
+        if not ready:
+            raise TimeoutError()
+        return os.read(self.process.stdout.fileno(), size)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(OSError):
+                super().close()
+        with contextlib.suppress(Exception):
+            self.process.wait(1)
+
+
 def _open_socket(target: Target, timeout: float):
     if target.proxy_command:
         try:
-            proxy = paramiko.ProxyCommand(target.proxy_command)
+            proxy = _ProxyCommand(target.proxy_command)
         except paramiko.SSHException as exc:
             raise Unreachable(f"ProxyCommand failed: {exc}") from None
         proxy.settimeout(timeout)

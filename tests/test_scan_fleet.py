@@ -184,3 +184,33 @@ def test_scan_task_rejects_bad_options_before_connecting(fake_fleet, capsys, kwa
     assert info.value.code == OptionError.exit_code
     assert message in str(info.value.message) and "\n" not in str(info.value.message)
     assert calls == []
+
+
+@pytest.mark.parametrize("interrupted_phase", ["sweep", "arpscan"])
+def test_ctrl_c_in_either_phase_ends_the_scan_as_interrupted(fake_fleet, capsys, monkeypatch,
+                                                            interrupted_phase):
+    import fleetops.ship
+    from fleetops.cli.scan import scan
+    from fleetops.errors import EXIT_INTERRUPTED
+
+    inventory, calls = fake_fleet
+    replay = fleetops.ship.fleet_program
+
+    def fleet_program(hosts, program, args_for, options, on_result=None, timeout=None):
+        run = replay(hosts, program, args_for, options, on_result, timeout)
+        run.elapsed = 1.5 if program == "sweep" else 0.5
+        run.interrupted = program == interrupted_phase
+        return run
+
+    monkeypatch.setattr(fleetops.ship, "fleet_program", fleet_program)
+    with pytest.raises(Exit) as info:
+        scan(Context(), inventory=str(inventory), pattern="web", arp=True,
+             targets="10.250.7.0/29")
+    assert info.value.code == EXIT_INTERRUPTED
+    out = capsys.readouterr().out
+    if interrupted_phase == "sweep":  # no second fleet run after Ctrl-C
+        assert [c[0] for c in calls] == ["sweep"]
+        assert "2 hosts in 1.50s" in out
+    else:
+        assert [c[0] for c in calls] == ["sweep", "arpscan"]
+        assert "2 hosts in 2.00s" in out

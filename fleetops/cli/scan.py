@@ -40,9 +40,11 @@ def host_data(result: Any) -> dict[str, Any] | None:
 
 def combine(sweep_run: Any, arp_run: Any | None) -> Any:
     """One result per host: the sweep's, with the arpscan data under ``arp`` and the
-    worse of the two statuses."""
+    worse of the two statuses; the run's time and interruption cover both phases."""
     if arp_run is None:
         return sweep_run
+    sweep_run.elapsed += arp_run.elapsed
+    sweep_run.interrupted = sweep_run.interrupted or arp_run.interrupted
     for name, result in sweep_run.hosts.items():
         arp = arp_run.hosts.get(name)
         result.extra["arp"] = host_data(arp)
@@ -108,7 +110,7 @@ def scan(c, inventory=None, pattern="all", limit=None, targets="auto", arp=False
 
         sweep_run = fleet_program(hosts, "sweep", sweep_args, options)
         arp_run = None
-        if arp:
+        if arp and not sweep_run.interrupted:  # Ctrl-C stops the scan, not just one phase
             arp_run = fleet_program(hosts, "arpscan", lambda h: targets_args(h, targets), options)
         network = netmap.merge(
             {n: host_data(r) for n, r in sweep_run.hosts.items()},
