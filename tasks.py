@@ -2,13 +2,15 @@
 
 from invoke import Collection
 
-from fleetops.cli import adhoc, bench, cron, daemons, diskreport, lab, scan
+from fleetops.cli import adhoc, bench, cron, daemons, diskreport, lab, play, scan
 
 ns = Collection()
 ns.add_task(adhoc.run)
 ns.add_task(scan.scan)
+ns.add_task(play.play)
 ns.add_collection(Collection("lab", lab.up, lab.down, lab.status, lab.fault))
-ns.add_collection(Collection("disk-report", diskreport.report))
+ns.add_collection(Collection("disk-report", diskreport.report, diskreport.schedule,
+                              diskreport.unschedule))
 ns.add_collection(Collection("cron", cron.install, cron.remove, cron.list_))
 bench_ns = Collection("bench", bench.adhoc, bench.disk_report)
 bench_ns.add_task(scan.bench_sweep, name="sweep")

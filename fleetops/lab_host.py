@@ -38,6 +38,11 @@ FIXED_MASKS = (
 )
 
 
+#: Copy-on-write overlays: a host may write anywhere below them (/etc/fleetops,
+#: /usr/local/lib/fleetops...) without touching this machine's real files.
+OVERLAYS = ("/etc", "/usr/local")
+
+
 class LabError(FleetopsError):
     """A lab problem: one line, exit 4."""
 
@@ -172,7 +177,14 @@ def setup_script(host: LabHost, state_dir: Path) -> str:
     lines = ["set -eu", "umask 022", f"hostname {q(host.name)}"]
     if stash:  # the state dir is under a masked dir: keep it reachable
         lines.append(f"mount --bind {q(state)} /mnt")
-    lines += [f"mount -t tmpfs -o {opts} fleetops-lab {q(point)}" for point, opts in masks]
+    lines += [f"mount -t tmpfs -o {dict(masks)['/run']} fleetops-lab /run"]
+    for i, point in enumerate(OVERLAYS):  # writes land in this host's /run, never the real fs
+        upper, work = f"/run/.fleetops-lab/{i}/upper", f"/run/.fleetops-lab/{i}/work"
+        lines += [f"mkdir -p {upper} {work}",
+                  f"mount -t overlay -o lowerdir={point},upperdir={upper},workdir={work} "
+                  f"fleetops-lab-overlay {point}"]
+    lines += [f"mount -t tmpfs -o {opts} fleetops-lab {q(point)}" for point, opts in masks
+              if point != "/run"]
     for name in CRON_DIRS:
         if (state_dir / "skel" / f"{name}.placeholder").exists():
             lines.append(f"cp -p {q(src)}/skel/{name}.placeholder /etc/{name}/.placeholder")

@@ -73,13 +73,19 @@ def _float(value, key):
     return number
 
 
-def load_settings(path=None, env=None):
-    """Settings from ``path`` (checked: owner and mode 0600 or stricter) then ``env``."""
+def load_values(path=None, env=None):
+    """Raw settings from ``path`` (checked: owner and mode 0600 or stricter) then ``env``."""
     env = os.environ if env is None else env
     values = _read_config(path) if path else {}
     for key, var in ENV:
         if values.get(key) in (None, "") and env.get(var):
             values[key] = env[var]
+    return values
+
+
+def load_settings(path=None, env=None):
+    """Checked :class:`MailSettings` from ``path`` then ``env`` (see :func:`load_values`)."""
+    values = load_values(path, env)
     return MailSettings(
         values.get("host"), values.get("port"), values.get("security") or "starttls",
         values.get("username"), values.get("password"), values.get("from"),

@@ -187,3 +187,88 @@ def _emit(run, rep, fmt: str, out: Path | None) -> None:
     else:
         text = dr.render_table(rep, color=out is None and sys.stdout.isatty())
     _write(out, text)
+
+
+def _fleet_step(inventory, pattern, limit, forks, timeout, accept_new, as_json, retry_file,
+                work_for) -> None:
+    """Run ``work_for(app)(session)`` on the selected hosts with the usual output and exits."""
+    from fleetops.cli import common
+    from fleetops.cli.output import Printer
+    from fleetops.runner import Fleet
+    from fleetops.zipapp import build_zipapp
+
+    options = common.runner_options(forks, timeout, "120", None, accept_new)
+    hosts = common.targets(inventory, pattern, limit)
+    printer = None if as_json else Printer(len(hosts))
+    work = work_for(build_zipapp())
+    with Fleet(options, common.target_for) as fleet:
+        run = fleet.run(hosts, work, on_result=printer.host if printer else None,
+                        on_tick=printer.tick if printer else None)
+    common.finish(run, as_json, printer, retry_file)
+
+
+SCHEDULE_HELP = {
+    "inventory": "inventory file (Ansible INI or YAML)",
+    "pattern": "host pattern (default all)",
+    "limit": "further limit the hosts (same syntax, or @retry-file)",
+    "check": "show what would change, change nothing",
+    "json": "print one JSON document instead of text",
+}
+
+
+@task(iterable=["email", "threshold"], help={
+    **SCHEDULE_HELP,
+    "when": "cron schedule: five fields or @daily-style (default @daily)",
+    "email": "mail each host's report to this address (repeatable)",
+    "mail-config": "SMTP settings copied to each host (0600), else FLEETOPS_SMTP_* env",
+    "email-when": "mail only at or above this level: always (default), warn, crit",
+    "warn": "space warning threshold in percent (default 80)",
+    "crit": "space critical threshold in percent (default 90)",
+    "threshold": "per-mount override MOUNT=WARN:CRIT (repeatable)",
+})
+def schedule(c, inventory=None, pattern="all", limit=None, when="@daily", email=None,
+             mail_config=None, email_when="always", warn="80", crit="90", threshold=None,
+             check=False, json=False, forks=DEFAULT_FORKS, timeout="10", accept_new=False,
+             retry_file="fleetops.retry"):
+    """Install the zipapp, mail settings (0600) and a cron.d entry running the disk report."""
+    from fleetops.cli import common
+    from fleetops.cronspec import validate_schedule
+    from fleetops.diskschedule import Schedule, mail_config_text, schedule_host
+
+    with common.cli_errors():
+        when = validate_schedule(when)
+        w, k = _threshold(warn, "--warn"), _threshold(crit, "--crit")
+        if w > k:
+            raise OptionError(f"--warn ({w:g}) must not be above --crit ({k:g})")
+        if email_when not in ("always", "warn", "crit"):
+            raise OptionError(f"--email-when must be always, warn or crit, not {email_when!r}")
+        report_args = program_args(w, k, w, k, threshold or [], False, [], [])
+        config = None
+        if email:
+            report_args += ["--email-when", email_when]
+            config = _mail_config_bytes(mail_config, mail_config_text)
+        plan = Schedule(when, report_args, list(email or []), config, check)
+        _fleet_step(inventory, pattern, limit, forks, timeout, accept_new, json, retry_file,
+                    lambda app: lambda session: schedule_host(session, app, plan))
+
+
+def _mail_config_bytes(path, render) -> bytes:
+    from ops._mail import MailError
+
+    try:
+        return render(path, dict(os.environ))
+    except MailError as exc:
+        raise OptionError(f"mail settings: {exc}") from None
+
+
+@task(help=SCHEDULE_HELP)
+def unschedule(c, inventory=None, pattern="all", limit=None, check=False, json=False,
+               forks=DEFAULT_FORKS, timeout="10", accept_new=False,
+               retry_file="fleetops.retry"):
+    """Remove the disk report's cron entry, zipapp and mail settings from every host."""
+    from fleetops.cli import common
+    from fleetops.diskschedule import unschedule_host
+
+    with common.cli_errors():
+        _fleet_step(inventory, pattern, limit, forks, timeout, accept_new, json, retry_file,
+                    lambda app: lambda session: unschedule_host(session, app, check))

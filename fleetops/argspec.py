@@ -1,0 +1,148 @@
+"""Argument kinds of playbook actions: one ``coerce`` used before the run and per host.
+
+Static values are checked when the playbook is loaded (errors name file:line);
+templated values are checked again after rendering, per host.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+_MODE = re.compile(r"^0?[0-7]{3,4}$")
+_BOOLS = {"true": True, "yes": True, "on": True, "1": True,
+          "false": False, "no": False, "off": False, "0": False}
+READONLY = "readonly"  # changes nothing: runs in check mode as usual
+SUPPORTS_CHECK = "supports_check"  # runs in a dry mode that reports what would change
+UNPREDICTABLE = "unpredictable"  # skipped in check mode unless the task sets check_mode_safe
+
+
+class ArgError(ValueError):
+    """A bad argument value: ``str()`` is a short reason."""
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One action argument: kind (str, path, int, number, bool, list, mode), required, default."""
+
+    kind: str = "str"
+    required: bool = False
+    default: Any = None
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """An action: its arguments, check-mode behaviour and host-side execution."""
+
+    name: str
+    args: Mapping[str, Arg]
+    check: str
+    execute: Callable[..., Any]
+    summary: str
+    free_form: str | None = None  # ``run: "cmd"`` means ``run: {command: "cmd"}``
+    validate: Callable[[dict[str, Any]], None] | None = None
+    keys: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "keys", tuple(self.args))
+
+
+def _what(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}"
+
+
+def _scalar_text(name: str, value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or value is None or not isinstance(value, int | float):
+        hint = " (quote it in YAML)" if isinstance(value, bool) or value is None else ""
+        raise ArgError(f"argument '{name}' must be a string, not {_what(value)}{hint}")
+    return str(value)
+
+
+def _integer(name: str, value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
+        return int(value)
+    raise ArgError(f"argument '{name}' must be an integer, not {_what(value)}")
+
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise ArgError(f"argument '{name}' must be a number, not {_what(value)}")
+
+
+def _boolean(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _BOOLS:
+        return _BOOLS[value.strip().lower()]
+    raise ArgError(f"argument '{name}' must be true or false, not {_what(value)}")
+
+
+def _listing(name: str, value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [_scalar_text(f"{name}[{i}]", item) for i, item in enumerate(value)]
+    raise ArgError(f"argument '{name}' must be a list of strings, not {_what(value)}")
+
+
+def _mode(name: str, value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        raise ArgError(f"argument '{name}' must be a quoted octal string like \"0644\", not the "
+                       f"number {value} (YAML reads an unquoted 0644 as 420)")
+    if not isinstance(value, str) or not _MODE.match(value.strip()):
+        raise ArgError(f"argument '{name}' must be an octal mode like \"0644\", not {_what(value)}")
+    return "0" + value.strip().lstrip("0").rjust(3, "0")
+
+
+def _path(name: str, value: Any) -> str:
+    text = _scalar_text(name, value)
+    if not text.startswith("/"):
+        raise ArgError(f"argument '{name}' must be an absolute path, not {text!r}")
+    return text
+
+
+_COERCE: dict[str, Callable[[str, Any], Any]] = {
+    "str": _scalar_text, "path": _path, "int": _integer, "number": _number,
+    "bool": _boolean, "list": _listing, "mode": _mode,
+}
+
+
+def coerce(name: str, arg: Arg, value: Any) -> Any:
+    """The checked value of argument ``name``; ArgError with a one-line reason."""
+    result = _COERCE[arg.kind](name, value)
+    if arg.choices and result not in arg.choices:
+        raise ArgError(f"argument '{name}' must be one of {', '.join(arg.choices)}, "
+                       f"not {result!r}")
+    return result
+
+
+def complete(spec: ActionSpec, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Coerced arguments with defaults filled in, then the action's own cross checks."""
+    args: dict[str, Any] = {}
+    for name, arg in spec.args.items():
+        if name in raw and raw[name] is not None:
+            args[name] = coerce(name, arg, raw[name])
+        elif arg.required:
+            raise ArgError(f"missing argument '{name}'")
+        else:
+            args[name] = arg.default
+    if spec.validate is not None:
+        spec.validate(args)
+    return args
+
+
+def number_text(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"

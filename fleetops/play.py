@@ -1,0 +1,328 @@
+"""Run a loaded playbook: linear strategy, one SSH connection per host and play.
+
+For each play one :class:`~fleetops.runner.Fleet` is opened; each task is one
+``fleet.run(batch, work)``, so every host of a batch finishes task k before any
+starts task k+1, and the connection made for a host's first task is reused by the
+rest. A host that fails (or is unreachable) skips its remaining tasks and later
+plays; the others go on. After every task the batch's failure rate is compared
+with ``max_fail_percentage`` (default: stop only when the whole batch failed);
+when it is exceeded the run stops: no further task, batch or play starts anywhere.
+
+Variables per host: play ``vars`` are defaults, the host's inventory variables win
+over them, then ``inventory_hostname``, ``group_names``, ``play_hosts``,
+``playbook_dir``, ``fleetops_check_mode`` and registered results.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fleetops.actions import ACTIONS, Step
+from fleetops.argspec import UNPREDICTABLE, ArgError, complete
+from fleetops.playbook import Play, Playbook, Task
+from fleetops.results import HostResult, RunResult
+from fleetops.runner import Fleet, RunOptions, Session
+from fleetops.templating import RenderError
+from fleetops.zipapp import build_zipapp
+
+CHECK_SKIP = "check mode: cannot predict the effect of a command"
+
+
+@dataclass
+class TaskRecord:
+    """One task's result on one host."""
+
+    play: str
+    name: str
+    action: str
+    status: str
+    reason: str | None = None
+    rc: int | None = None
+    stdout: str = ""
+    stderr: str = ""
+    duration: float = 0.0
+    summary: str | None = None
+    diff: str | None = None
+    data: dict[str, Any] | None = None
+
+    def to_json(self, with_diff: bool) -> dict[str, Any]:
+        doc: dict[str, Any] = {"play": self.play, "name": self.name, "action": self.action,
+                               "status": self.status, "reason": self.reason,
+                               "duration": round(self.duration, 3)}
+        if self.action == "run":
+            doc.update(rc=self.rc, stdout=self.stdout, stderr=self.stderr)
+        if with_diff and self.diff:
+            doc["diff"] = self.diff
+        if self.data is not None:
+            doc["data"] = self.data
+        return doc
+
+
+@dataclass
+class HostState:
+    """A host across the whole playbook run."""
+
+    name: str
+    tasks: list[TaskRecord] = field(default_factory=list)
+    registered: dict[str, Any] = field(default_factory=dict)
+    context: dict[str, Any] = field(default_factory=dict)
+    vars_error: str | None = None
+    failed: bool = False
+    not_run: str | None = None
+
+    def overall(self, with_diff: bool) -> HostResult:
+        statuses = [t.status for t in self.tasks]
+        bad = next((t for t in self.tasks if t.status in ("failed", "unreachable")), None)
+        if bad is not None:
+            status = bad.status
+        elif "changed" in statuses:
+            status = "changed"
+        elif all(s == "skipped" for s in statuses):  # also: no task ran at all
+            status = "skipped"
+        else:
+            status = "ok"
+        rcs = [t.rc for t in self.tasks if t.rc is not None]
+        result = HostResult(
+            self.name, status, bad.rc if bad else (rcs[-1] if rcs else None),
+            bad.stdout if bad else "", bad.stderr if bad else "",
+            duration=sum(t.duration for t in self.tasks),
+            reason=f"task {bad.name!r}: {bad.reason or bad.status}" if bad else self.not_run,
+        )
+        result.extra["tasks"] = [t.to_json(with_diff) for t in self.tasks]
+        return result
+
+
+class Reporter:
+    """Receives progress; the text printer overrides these (JSON mode keeps them silent)."""
+
+    def play(self, play: Play, hosts: list[Any]) -> None: ...
+    def task(self, task: Task) -> None: ...
+    def host(self, host: str, record: TaskRecord) -> None: ...
+    def stopped(self, reason: str) -> None: ...
+
+
+@dataclass
+class PlaybookRun:
+    states: dict[str, HostState]
+    plays: list[dict[str, Any]]
+    interrupted: bool = False
+    elapsed: float = 0.0
+
+    def result(self, with_diff: bool) -> RunResult:
+        run = RunResult(interrupted=self.interrupted, elapsed=self.elapsed)
+        for state in self.states.values():
+            run.add(state.overall(with_diff))
+        return run
+
+
+def batches(hosts: list[Any], serial: tuple[str, float] | None) -> list[list[Any]]:
+    """Split the play's hosts by ``serial`` (a count, or a percentage of the play's hosts)."""
+    if serial is None or not hosts:
+        return [hosts]
+    kind, value = serial
+    size = int(value) if kind == "count" else max(1, int(len(hosts) * value / 100))
+    return [hosts[i:i + size] for i in range(0, len(hosts), size)]
+
+
+class Engine:
+    """Runs every play of a playbook on already selected hosts."""
+
+    def __init__(self, book: Playbook, options: RunOptions, target_for: Callable[[Any], Any],
+                 check: bool = False, diff: bool = False, reporter: Reporter | None = None):
+        self.book = book
+        self.options = options
+        self.target_for = target_for
+        self.check = check
+        self.diff = diff
+        self.reporter = reporter or Reporter()
+        self.app = build_zipapp()
+        self.states: dict[str, HostState] = {}
+        self.interrupted = False
+
+    def run(self, selections: list[tuple[Play, list[Any]]]) -> PlaybookRun:
+        started = time.monotonic()
+        plays: list[dict[str, Any]] = []
+        for index, (play, selected) in enumerate(selections):
+            hosts = [h for h in selected if not self._state(h.name).failed]
+            self.reporter.play(play, hosts)
+            info: dict[str, Any] = {"name": play.name, "hosts": [h.name for h in hosts],
+                                    "stopped": None}
+            plays.append(info)
+            stop = self._play(play, hosts) if hosts else None
+            if stop:
+                info["stopped"] = stop
+                self.reporter.stopped(stop)
+                for _, later in selections[index + 1:]:
+                    self._not_run(later, stop)
+                break
+        run = PlaybookRun(self.states, plays, self.interrupted)
+        run.elapsed = time.monotonic() - started
+        return run
+
+    def _state(self, name: str) -> HostState:
+        if name not in self.states:
+            self.states[name] = HostState(name)
+        return self.states[name]
+
+    def _not_run(self, hosts: list[Any], reason: str) -> None:
+        for host in hosts:
+            state = self._state(host.name)
+            if not state.tasks and not state.failed:
+                state.not_run = f"not run: {reason}"
+
+    def _play(self, play: Play, hosts: list[Any]) -> str | None:
+        names = [h.name for h in hosts]
+        groups = batches(hosts, play.serial)
+        with Fleet(self.options, self.target_for) as fleet:
+            for number, batch in enumerate(groups):
+                for host in batch:
+                    self._prepare(play, host, names)
+                stop = self._batch(fleet, play, batch)
+                for host in batch:  # a finished batch keeps no connection open
+                    fleet.drop(host.name)
+                if stop:
+                    for later in groups[number + 1:]:
+                        self._not_run(later, stop)
+                    return stop
+        return None
+
+    def _prepare(self, play: Play, host: Any, names: list[str]) -> None:
+        state = self._state(host.name)
+        context = dict(host.vars)
+        context.update(inventory_hostname=host.name,
+                       inventory_hostname_short=host.name.split(".")[0],
+                       group_names=sorted(g for g in host.groups if g != "all"),
+                       play_hosts=names, playbook_dir=str(self.book.base_dir),
+                       fleetops_check_mode=self.check)
+        context.update(state.registered)
+        state.vars_error = None
+        for key, value in play.vars.items():
+            if key in host.vars:
+                continue
+            try:
+                context[key] = self.book.renderer.value(value, context)
+            except RenderError as exc:
+                state.vars_error = f"vars of play {play.name!r} on {host.name}: {key}: {exc}"
+                break
+        state.context = context
+
+    def _batch(self, fleet: Fleet, play: Play, batch: list[Any]) -> str | None:
+        for task in play.tasks:
+            active = [h for h in batch if not self.states[h.name].failed]
+            if not active:
+                break
+            self.reporter.task(task)
+            recorded: set[str] = set()
+
+            def on_result(result: HostResult, run: RunResult, task: Task = task,
+                          recorded: set[str] = recorded) -> None:
+                recorded.add(result.name)
+                self._record(play, task, result)
+
+            run = fleet.run(active, self._work(task), on_result=on_result)
+            for name, result in run.hosts.items():
+                if name not in recorded:
+                    self._record(play, task, result)
+            if run.interrupted:
+                self.interrupted = True
+                return "interrupted"
+            stop = self._over_limit(play, batch)
+            if stop:
+                return stop
+        return None
+
+    def _over_limit(self, play: Play, batch: list[Any]) -> str | None:
+        failed = sum(1 for h in batch if self.states[h.name].failed)
+        if not failed:
+            return None
+        percent = failed * 100 / len(batch)
+        limit = play.max_fail_percentage
+        if limit is None:
+            return "every host failed" if failed == len(batch) else None
+        if percent > limit:
+            return (f"max_fail_percentage {limit:g}% exceeded: {failed} of {len(batch)} hosts "
+                    f"failed ({percent:.0f}%)")
+        return None
+
+    def _record(self, play: Play, task: Task, result: HostResult) -> None:
+        state = self.states[result.name]
+        record = TaskRecord(play.name, task.name, task.action, result.status, result.reason,
+                            result.rc, result.stdout, result.stderr, result.duration,
+                            result.extra.get("summary"), result.extra.get("diff"),
+                            result.extra.get("data"))
+        state.tasks.append(record)
+        if result.failed:
+            state.failed = True
+        if task.register:
+            value = {"status": record.status, "changed": record.status == "changed",
+                     "failed": result.failed, "skipped": record.status == "skipped",
+                     "rc": record.rc, "stdout": record.stdout, "stderr": record.stderr,
+                     "reason": record.reason, "data": record.data or {}}
+            state.registered[task.register] = value
+            state.context[task.register] = value
+        self.reporter.host(result.name, record)
+
+    def _work(self, task: Task) -> Callable[[Session], HostResult]:
+        spec = ACTIONS[task.action]
+        renderer = self.book.renderer
+
+        def work(session: Session) -> HostResult:
+            name = session.host.name
+            state = self.states[name]
+            if state.vars_error:
+                return HostResult(name, "failed", reason=state.vars_error)
+            try:
+                if task.when is not None and not renderer.condition(task.when, state.context):
+                    return HostResult(name, "skipped", reason=f"when: {task.when} is false")
+                if self.check and spec.check == UNPREDICTABLE and not task.check_mode_safe:
+                    return HostResult(name, "skipped", reason=CHECK_SKIP)
+                if task.static_args is not None:
+                    args = dict(task.static_args)
+                else:
+                    args = complete(spec, renderer.value(task.args, state.context))
+                step = Step(session, task, args, state.context, renderer, self.check,
+                            self.diff, self.app, self.book.base_dir)
+                return spec.execute(step)
+            except (RenderError, ArgError) as exc:
+                return HostResult(name, "failed", reason=f"task {task.name!r} on {name}: {exc}")
+
+        return work
+
+
+def network_inventory(states: dict[str, HostState]) -> list[dict[str, Any]]:
+    """Sweep and ARP results of every host merged per address (empty if none ran)."""
+    merged: dict[str, dict[str, Any]] = {}
+    for name, state in states.items():
+        for record in state.tasks:
+            data = record.data or {}
+            if record.action == "sweep" and record.status == "ok":
+                for item in data.get("alive") or ():
+                    entry = merged.setdefault(item["ip"], _blank(item["ip"]))
+                    entry["seen_by"].append(name)
+                    rtt = item.get("rtt_ms")
+                    if rtt is not None and (entry["rtt_ms"] is None or rtt < entry["rtt_ms"]):
+                        entry["rtt_ms"] = rtt
+            elif record.action == "arpscan" and record.status == "ok":
+                for item in data.get("entries") or ():
+                    entry = merged.setdefault(item["ip"], _blank(item["ip"]))
+                    if item.get("mac") and item["mac"] not in entry["macs"]:
+                        entry["macs"].append(item["mac"])
+                    if name not in entry["arp_by"]:
+                        entry["arp_by"].append(name)
+    return [merged[ip] for ip in sorted(merged, key=_ip_key)]
+
+
+def _blank(ip: str) -> dict[str, Any]:
+    return {"ip": ip, "rtt_ms": None, "macs": [], "seen_by": [], "arp_by": []}
+
+
+def _ip_key(ip: str) -> tuple:
+    import ipaddress
+
+    try:
+        return (0, int(ipaddress.ip_address(ip)))
+    except ValueError:
+        return (1, ip)

@@ -1,0 +1,375 @@
+"""Load and validate a playbook before any host is contacted.
+
+A playbook is a YAML list of plays::
+
+    - name: motd              # optional
+      hosts: web:&prod        # a host pattern (required)
+      vars: {site: example}   # defaults: an inventory variable of the same name wins
+      serial: 2               # batch size, or "25%"
+      max_fail_percentage: 50 # stop the run when more of a batch failed
+      tasks:
+        - name: write motd
+          template: {src: motd.j2, dest: /etc/motd, mode: "0644"}
+          when: "inventory_hostname != 'db1'"   # optional Jinja expression
+          register: motd                        # optional: result as a variable
+          check_mode_safe: false                # run actions only: run in --check too
+          timeout: 30                           # optional command timeout (seconds)
+
+Every mistake is one :class:`~fleetops.errors.InputError` naming ``file:line``
+(line numbers come from PyYAML's composed node tree).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+from fleetops.actions import ACTIONS, copy_source
+from fleetops.argspec import UNPREDICTABLE, ArgError, coerce, complete
+from fleetops.errors import InputError
+from fleetops.templating import Renderer, describe_error, templated
+
+PLAY_KEYS = ("name", "hosts", "vars", "serial", "max_fail_percentage", "tasks")
+TASK_KEYS = ("name", "when", "register", "check_mode_safe", "timeout")
+REPO_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
+
+
+class YMap(dict):
+    """A YAML mapping that remembers its line and the line of each key."""
+
+    line: int = 0
+    key_lines: dict[Any, int]
+
+
+class YList(list):
+    """A YAML sequence that remembers its line and the line of each item."""
+
+    line: int = 0
+    item_lines: list[int]
+
+
+@dataclass
+class Task:
+    name: str
+    action: str
+    args: dict[str, Any]
+    line: int
+    arg_lines: dict[str, int] = field(default_factory=dict)
+    when: Any = None
+    register: str | None = None
+    check_mode_safe: bool = False
+    timeout: float | None = None
+    static_args: dict[str, Any] | None = None  # checked args when nothing is templated
+
+
+@dataclass
+class Play:
+    name: str
+    hosts: str
+    line: int
+    hosts_line: int
+    vars: dict[str, Any]
+    tasks: list[Task]
+    serial: tuple[str, float] | None = None  # ("count", n) or ("percent", p)
+    max_fail_percentage: float | None = None
+
+
+@dataclass
+class Playbook:
+    path: str
+    base_dir: Path
+    plays: list[Play]
+    renderer: Renderer
+
+
+# -- YAML with line numbers --------------------------------------------------------------
+def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: str) -> Any:
+    line = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)
+        mapping = YMap()
+        mapping.line, mapping.key_lines = line, {}
+        for key_node, value_node in node.value:
+            key = _convert(loader, key_node, path)
+            key_line = key_node.start_mark.line + 1
+            if isinstance(key, dict | list):
+                raise InputError("a mapping key must be a scalar", path, key_line)
+            if key in mapping:
+                raise InputError(f"duplicate key {key!r} (first on line {mapping.key_lines[key]})",
+                                 path, key_line)
+            mapping[key] = _convert(loader, value_node, path)
+            mapping.key_lines[key] = key_line
+        return mapping
+    if isinstance(node, yaml.SequenceNode):
+        items = YList(_convert(loader, item, path) for item in node.value)
+        items.line, items.item_lines = line, [item.start_mark.line + 1 for item in node.value]
+        return items
+    return loader.construct_object(node, deep=True)
+
+
+def parse_yaml(text: str, path: str) -> Any:
+    """The document as plain data whose mappings/sequences carry line numbers."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        return None if node is None else _convert(loader, node, path)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise InputError(f"YAML syntax error: {exc.problem or exc.context}", path,
+                         mark.line + 1 if mark else None) from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"YAML error: {exc}", path) from None
+    finally:
+        loader.dispose()
+
+
+# -- validation --------------------------------------------------------------------------
+class _Checker:
+    def __init__(self, path: str, renderer: Renderer, base_dir: Path) -> None:
+        self.path = path
+        self.renderer = renderer
+        self.base_dir = base_dir
+
+    def fail(self, message: str, line: int | None) -> None:
+        raise InputError(message, self.path, line)
+
+    def playbook(self, data: Any) -> list[Play]:
+        if data is None:
+            self.fail("the playbook is empty (expected a list of plays)", 1)
+        if not isinstance(data, list):
+            self.fail(f"a playbook is a list of plays, not a {_kind(data)}", _line(data))
+        if not data:
+            self.fail("the playbook has no plays", data.line)
+        return [self.play(item, data.item_lines[i]) for i, item in enumerate(data)]
+
+    def play(self, data: Any, line: int) -> Play:
+        if not isinstance(data, dict):
+            self.fail(f"a play is a mapping (hosts, tasks, ...), not a {_kind(data)}", line)
+        self._unknown(data, PLAY_KEYS, "play key")
+        lines = data.key_lines
+        hosts = data.get("hosts")
+        if isinstance(hosts, list) and hosts and all(isinstance(h, str) for h in hosts):
+            hosts = ":".join(hosts)
+        if not isinstance(hosts, str) or not hosts.strip():
+            self.fail("play needs 'hosts': a host pattern such as all or web:&prod",
+                      lines.get("hosts", data.line))
+        name = self._text(data, "name", hosts, "play")
+        tasks = data.get("tasks", YList())
+        if not isinstance(tasks, list):
+            self.fail(f"play {name!r}: 'tasks' must be a list, not {_kind(tasks)}",
+                      lines.get("tasks"))
+        play = Play(name=name, hosts=hosts, line=data.line,
+                    hosts_line=lines.get("hosts", data.line), vars=self.vars(data, name),
+                    tasks=[self.task(t, tasks.item_lines[i], name) for i, t in enumerate(tasks)])
+        play.serial = self.serial(data, name)
+        play.max_fail_percentage = self.max_fail(data, name)
+        return play
+
+    def vars(self, data: dict, play: str) -> dict[str, Any]:
+        values = data.get("vars")
+        if values is None:
+            return {}
+        where = data.key_lines["vars"]
+        if not isinstance(values, dict):
+            self.fail(f"play {play!r}: 'vars' must be a mapping, not {_kind(values)}", where)
+        for key, value in values.items():
+            line = values.key_lines.get(key, where)
+            if not isinstance(key, str) or not _IDENT.match(key):
+                self.fail(f"play {play!r}: variable name {key!r} is not an identifier", line)
+            self._syntax(value, line, f"play {play!r}: variable {key!r}")
+        return dict(values)
+
+    def serial(self, data: dict, play: str) -> tuple[str, float] | None:
+        value = data.get("serial")
+        if value is None:
+            return None
+        line = data.key_lines["serial"]
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+            return ("count", value)
+        found = _PERCENT.match(value) if isinstance(value, str) else None
+        if found and 0 < float(found.group(1)) <= 100:
+            return ("percent", float(found.group(1)))
+        self.fail(f"play {play!r}: serial must be a batch size >= 1 or a percentage like "
+                  f"\"25%\" (1-100%), not {value!r}", line)
+        return None
+
+    def max_fail(self, data: dict, play: str) -> float | None:
+        value = data.get("max_fail_percentage")
+        if value is None:
+            return None
+        if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 100:
+            return float(value)
+        self.fail(f"play {play!r}: max_fail_percentage must be a number from 0 to 100, "
+                  f"not {value!r}", data.key_lines["max_fail_percentage"])
+        return None
+
+    def task(self, data: Any, line: int, play: str) -> Task:
+        if not isinstance(data, dict):
+            self.fail(f"play {play!r}: a task is a mapping (name plus one action), "
+                      f"not {_kind(data)}", line)
+        actions = [k for k in data if k not in TASK_KEYS]
+        label = f"task {data.get('name')!r}" if isinstance(data.get("name"), str) else "task"
+        for key in actions:
+            if key not in ACTIONS:
+                self.fail(f"{label}: unknown action {key!r} (actions: {', '.join(ACTIONS)}; "
+                          f"task keys: {', '.join(TASK_KEYS)})", data.key_lines[key])
+        if len(actions) != 1:
+            what = "no action" if not actions else f"{len(actions)} actions ({', '.join(actions)})"
+            self.fail(f"{label}: a task has exactly one action, this one has {what}",
+                      data.line if not actions else data.key_lines[actions[1]])
+        action = actions[0]
+        task = Task(name=self._text(data, "name", action, "task"), action=action, args={},
+                    line=data.key_lines[action])
+        task.args, task.arg_lines = self.args(data[action], task)
+        self.keywords(data, task)
+        self.static(task)
+        return task
+
+    def args(self, raw: Any, task: Task) -> tuple[dict[str, Any], dict[str, int]]:
+        spec = ACTIONS[task.action]
+        where = f"task {task.name!r}: {task.action}"
+        if spec.free_form and isinstance(raw, str):
+            self._syntax(raw, task.line, f"{where}: argument {spec.free_form!r}")
+            return {spec.free_form: raw}, {spec.free_form: task.line}
+        if raw is None:
+            raw = YMap()
+            raw.line, raw.key_lines = task.line, {}
+        if not isinstance(raw, dict):
+            hint = f" (or a string: the {spec.free_form})" if spec.free_form else ""
+            self.fail(f"{where}: arguments must be a mapping{hint}, not {_kind(raw)}", task.line)
+        for key, value in raw.items():
+            line = raw.key_lines.get(key, task.line)
+            if key not in spec.args:
+                self.fail(f"{where}: unknown argument {key!r} (arguments: "
+                          f"{', '.join(spec.args)})", line)
+            self._syntax(value, line, f"{where}: argument {key!r}")
+            if not templated(value) and value is not None:
+                try:
+                    coerce(key, spec.args[key], value)
+                except ArgError as exc:
+                    self.fail(f"{where}: {exc}", line)
+        for key, arg in spec.args.items():
+            if arg.required and raw.get(key) is None:
+                self.fail(f"{where}: missing argument {key!r}", task.line)
+        return dict(raw), dict(raw.key_lines)
+
+    def keywords(self, data: dict, task: Task) -> None:
+        lines, label = data.key_lines, f"task {task.name!r}"
+        if data.get("when") is not None:
+            when = data["when"]
+            if not isinstance(when, str | bool):
+                self.fail(f"{label}: 'when' must be an expression, not {_kind(when)}",
+                          lines["when"])
+            if isinstance(when, str):
+                try:
+                    self.renderer.check_expression(when.strip().removeprefix("{{")
+                                                   .removesuffix("}}"))
+                except jinja2.TemplateSyntaxError as exc:
+                    self.fail(f"{label}: when: {describe_error(exc)}", lines["when"])
+            task.when = when
+        register = data.get("register")
+        if register is not None and (not isinstance(register, str) or not _IDENT.match(register)):
+            self.fail(f"{label}: register must be a variable name, not {register!r}",
+                      lines["register"])
+        task.register = register
+        safe = data.get("check_mode_safe", False)
+        if not isinstance(safe, bool):
+            self.fail(f"{label}: check_mode_safe must be true or false", lines["check_mode_safe"])
+        if safe and ACTIONS[task.action].check != UNPREDICTABLE:
+            self.fail(f"{label}: check_mode_safe only applies to actions whose effect cannot be "
+                      f"predicted (run); {task.action} has its own check mode",
+                      lines["check_mode_safe"])
+        task.check_mode_safe = safe
+        timeout = data.get("timeout")
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(
+                timeout, int | float) or timeout <= 0):
+            self.fail(f"{label}: timeout must be a number of seconds > 0", lines["timeout"])
+        task.timeout = timeout
+
+    def static(self, task: Task) -> None:
+        """Whole-task checks: cross-argument rules and files, when nothing is templated."""
+        spec = ACTIONS[task.action]
+        if templated(task.args):
+            self._files(task)
+            return
+        try:
+            task.static_args = complete(spec, task.args)
+        except ArgError as exc:
+            self.fail(f"task {task.name!r}: {task.action}: {exc}", task.line)
+        self._files(task)
+
+    def _files(self, task: Task) -> None:
+        src = task.args.get("src")
+        if not isinstance(src, str) or templated(src):
+            return
+        line = task.arg_lines.get("src", task.line)
+        if task.action == "template":
+            if self.renderer.find(src) is None:
+                self.fail(f"task {task.name!r}: template {src!r} not found in "
+                          f"{self.renderer.where()}", line)
+            try:
+                self.renderer.load(src)
+            except jinja2.TemplateSyntaxError as exc:
+                raise InputError(f"template syntax error: {exc.message}",
+                                 exc.filename or src, exc.lineno) from None
+        elif task.action == "copy" and copy_source(self.base_dir, src) is None:
+            self.fail(f"task {task.name!r}: file {src!r} not found (absolute, or under "
+                      f"{self.base_dir / 'files'} or {self.base_dir})", line)
+
+    # -- helpers ------------------------------------------------------------------------
+    def _unknown(self, data: dict, known: tuple[str, ...], what: str) -> None:
+        for key in data:
+            if key not in known:
+                self.fail(f"unknown {what} {key!r} (known: {', '.join(known)})",
+                          data.key_lines[key])
+
+    def _text(self, data: dict, key: str, default: str, what: str) -> str:
+        value = data.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            self.fail(f"{what} {key} must be a string, not {_kind(value)}", data.key_lines[key])
+        return str(value)
+
+    def _syntax(self, value: Any, line: int, where: str) -> None:
+        try:
+            self.renderer.check_syntax(value)
+        except jinja2.TemplateSyntaxError as exc:
+            self.fail(f"{where}: {describe_error(exc)}", line)
+
+
+def _kind(value: Any) -> str:
+    return {dict: "mapping", YMap: "mapping", list: "list", YList: "list", str: "string",
+            bool: "boolean", int: "number", float: "number", type(None): "null"}.get(
+        type(value), type(value).__name__)
+
+
+def _line(value: Any) -> int | None:
+    return getattr(value, "line", None) or 1
+
+
+def template_search(base_dir: Path) -> list[Path]:
+    """Where template files are looked up: next to the playbook, its parent, the repo."""
+    return [base_dir / "templates", base_dir.parent / "templates", REPO_TEMPLATES]
+
+
+def load_playbook(path: str) -> Playbook:
+    """Read, parse and validate ``path``; InputError (exit 4) on the first problem."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("playbook not found", path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read the playbook: {exc}", path) from None
+    base_dir = Path(path).resolve().parent
+    renderer = Renderer(template_search(base_dir))
+    checker = _Checker(path, renderer, base_dir)
+    plays = checker.playbook(parse_yaml(text, path))
+    return Playbook(path=path, base_dir=base_dir, plays=plays, renderer=renderer)

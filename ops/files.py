@@ -1,0 +1,244 @@
+"""Install one file atomically: content, mode, owner and group; changed only when they differ.
+
+The content is read from standard input (never argv: it may be a secret, and argv
+is visible in ``ps``); ``--size`` and ``--sha256`` must match what was read, so a
+truncated transfer can never replace a file. The new file is written beside the
+destination (temp file, fchmod, fchown, fsync, rename, fsync of the directory), so
+readers see the old or the new file, never a mix. ``--backup`` keeps the replaced
+file as ``DEST.<UTC time>.bak`` (a hard link, same mode). ``--check`` changes
+nothing and reports what would change; ``--diff`` adds a unified diff of the content
+(and a line for a mode change) under ``data.diff``. Without ``--mode`` an existing
+file keeps its mode and a new one gets 0644.
+"""
+import difflib
+import grp
+import hashlib
+import os
+import pwd
+import re
+import stat
+import sys
+import tempfile
+import time
+
+from ops._contract import Outcome, Program, ProgramError
+
+NEW_FILE_MODE = 0o644
+DIFF_MAX_BYTES = 512 * 1024
+_MODE = re.compile(r"^0?[0-7]{3,4}$")
+
+
+def _mode(value):
+    if not _MODE.match(value):
+        raise ValueError(value)
+    return int(value, 8)
+
+
+_mode.__name__ = "octal mode"
+
+
+def add_arguments(parser):
+    parser.add_argument("--dest", required=True, help="absolute path of the file to install")
+    parser.add_argument("--size", type=int, required=True,
+                        help="length of the content on standard input, in bytes")
+    parser.add_argument("--sha256", required=True, help="SHA-256 of the content (hex)")
+    parser.add_argument("--mode", type=_mode, help="octal mode such as 0644 (default: keep, "
+                        "or 0644 for a new file)")
+    parser.add_argument("--owner", help="user name or uid (default: keep, or the current user)")
+    parser.add_argument("--group", help="group name or gid (default: keep, or the user's)")
+    parser.add_argument("--backup", action="store_true",
+                        help="keep the replaced file as DEST.<time>.bak")
+    parser.add_argument("--parents", action="store_true",
+                        help="create missing parent directories (mode 0755)")
+    parser.add_argument("--diff", action="store_true", help="report a unified diff in data.diff")
+
+
+def _content(args):
+    data = sys.stdin.buffer.read(args.size + 1)
+    if len(data) != args.size:
+        raise ProgramError("content incomplete or too long: read %d bytes, expected %d"
+                           % (len(data), args.size))
+    if hashlib.sha256(data).hexdigest() != args.sha256.lower():
+        raise ProgramError("content does not match --sha256: refusing to write it")
+    return data
+
+
+def _uid(owner):
+    if owner is None:
+        return None
+    if owner.isdigit():
+        return int(owner)
+    try:
+        return pwd.getpwnam(owner).pw_uid
+    except KeyError:
+        raise ProgramError("no such user %r on this host" % owner) from None
+
+
+def _gid(group):
+    if group is None:
+        return None
+    if group.isdigit():
+        return int(group)
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise ProgramError("no such group %r on this host" % group) from None
+
+
+def _read_current(path):
+    """(bytes, stat) of the existing regular file, or (None, None) when absent."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return None, None
+    if not stat.S_ISREG(info.st_mode):
+        raise ProgramError("%s exists and is not a regular file: refusing to replace it" % path)
+    with open(path, "rb") as handle:
+        return handle.read(), info
+
+
+def _octal(mode):
+    return None if mode is None else "0%o" % mode
+
+
+def _text(data):
+    if b"\0" in data:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def make_diff(path, old, new, old_mode, new_mode):
+    """Unified diff of the content, plus a line for a mode change."""
+    lines = []
+    if old_mode != new_mode:
+        lines.append("mode: %s -> %s\n" % (_octal(old_mode) or "(absent)", _octal(new_mode)))
+    if old == new:
+        return "".join(lines)
+    before, after = _text(old or b""), _text(new)
+    big = max(len(old or b""), len(new)) > DIFF_MAX_BYTES
+    if before is None or after is None or big:
+        lines.append("binary or large content differs: %d -> %d bytes (sha256 %s -> %s)\n" % (
+            len(old or b""), len(new), hashlib.sha256(old or b"").hexdigest()[:12],
+            hashlib.sha256(new).hexdigest()[:12]))
+        return "".join(lines)
+    label = path.lstrip("/")
+    body = difflib.unified_diff(before.splitlines(True), after.splitlines(True),
+                                "before/" + label if old is not None else "/dev/null",
+                                "after/" + label)
+    for line in body:
+        lines.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+    return "".join(lines)
+
+
+def _sync_dir(directory):
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_atomic(path, data, mode, uid, gid):
+    directory = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(prefix=".%s.fleetops-" % os.path.basename(path), dir=directory)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fchmod(fd, mode)
+        if uid is not None or gid is not None:
+            os.fchown(fd, -1 if uid is None else uid, -1 if gid is None else gid)
+            os.fchmod(fd, mode)  # chown clears setuid/setgid bits
+        os.fsync(fd)
+        os.close(fd)
+        fd = None
+        os.rename(tmp, path)
+    except BaseException:
+        if fd is not None:
+            os.close(fd)
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _sync_dir(directory)
+
+
+def _backup(path):
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    base = "%s.%s.bak" % (path, stamp)
+    candidate, count = base, 0
+    while True:
+        try:
+            os.link(path, candidate)
+            return candidate
+        except FileExistsError:
+            count += 1
+            candidate = "%s.%d" % (base, count)
+
+
+def _plan(args, old, info, new):
+    """What differs: (content, mode, owner) flags and the wanted mode/uid/gid."""
+    uid, gid = _uid(args.owner), _gid(args.group)
+    if info is None:
+        mode = NEW_FILE_MODE if args.mode is None else args.mode
+        return True, True, uid is not None or gid is not None, mode, uid, gid
+    old_mode = stat.S_IMODE(info.st_mode)
+    mode = old_mode if args.mode is None else args.mode
+    owner_differs = ((uid is not None and uid != info.st_uid)
+                     or (gid is not None and gid != info.st_gid))
+    return old != new, mode != old_mode, owner_differs, mode, uid, gid
+
+
+def _ensure_parent(path, parents, check):
+    directory = os.path.dirname(path)
+    if os.path.isdir(directory):
+        return None
+    if not parents:
+        raise ProgramError("directory %s does not exist (set parents to create it)" % directory)
+    if not check:
+        os.makedirs(directory, mode=0o755, exist_ok=True)
+    return directory
+
+
+def run(args):
+    path = args.dest
+    if not os.path.isabs(path) or path.endswith("/"):
+        raise ProgramError("--dest must be an absolute file path, not %r" % path, rc=2)
+    new = _content(args)
+    try:
+        created_dir = _ensure_parent(path, args.parents, args.check)
+        old, info = _read_current(path)
+        content, mode_differs, owner_differs, mode, uid, gid = _plan(args, old, info, new)
+        old_mode = None if info is None else stat.S_IMODE(info.st_mode)
+        changed = content or mode_differs or owner_differs
+        data = {"path": path, "existed": info is not None, "content_changed": content,
+                "mode": _octal(mode), "mode_before": _octal(old_mode), "size": len(new),
+                "sha256": hashlib.sha256(new).hexdigest(), "check": args.check,
+                "backup": None, "created_dir": created_dir}
+        if args.diff and changed:
+            data["diff"] = make_diff(path, old, new, old_mode, mode)
+        if changed and not args.check:
+            _apply(args, path, info, new, content, (mode, uid, gid), data)
+    except OSError as exc:
+        raise ProgramError("%s: %s" % (exc.filename or path, exc.strerror or exc)) from None
+    return Outcome(changed, data)
+
+
+def _apply(args, path, info, new, content, wanted, data):
+    mode, uid, gid = wanted
+    if content or info is None:
+        if args.backup and info is not None:
+            data["backup"] = _backup(path)
+        _write_atomic(path, new, mode, uid, gid)
+        return
+    if uid is not None or gid is not None:
+        os.chown(path, -1 if uid is None else uid, -1 if gid is None else gid,
+                 follow_symlinks=False)
+    os.chmod(path, mode)
+
+
+PROGRAM = Program("files", __doc__, add_arguments, run, supports_check=True)
