@@ -29,6 +29,7 @@ from fleetops.lab_host import (
     host_address,
     host_name,
     keygen,
+    lab_housekeeping_mounts,
     make_skel,
     port_free,
     require_root,
@@ -225,7 +226,9 @@ class Lab(LabFaults):
         for group, parity in (("even", 0), ("odd", 1)):
             out += ["", f"[{group}]"] + [h.name for h in hosts if h.index % 2 == parity]
         out += ["", "[lab:vars]", f"ansible_ssh_private_key_file={self.client_key}",
-                f"fleetops_known_hosts={self.known_hosts}"]
+                f"fleetops_known_hosts={self.known_hosts}",
+                "# the lab's own housekeeping mounts, left out of disk reports",
+                f"fleetops_disk_exclude={','.join(lab_housekeeping_mounts())}"]
         self.inventory_path.parent.mkdir(parents=True, exist_ok=True)
         write_file(self.inventory_path, "\n".join(out) + "\n", 0o644)
 

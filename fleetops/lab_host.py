@@ -167,6 +167,11 @@ def mask_list() -> list[tuple[str, str]]:
     return masks + list(FIXED_MASKS)
 
 
+def lab_housekeeping_mounts() -> list[str]:
+    """Mount points the lab masks for isolation (not the /srv/data a report should show)."""
+    return [point for point, _ in mask_list()]
+
+
 def setup_script(host: LabHost, state_dir: Path) -> str:
     """The shell run by the holder inside its new mount+UTS namespaces."""
     q = shlex.quote

@@ -7,7 +7,7 @@ import subprocess
 import tempfile
 import time
 
-from ops import _crontab
+from ops import _atomic, _crontab
 from ops._contract import ProgramError
 
 SAFE_PATH = _crontab.SAFE_PATH
@@ -93,35 +93,13 @@ def _write_all(fd, text):
 
 
 def atomic_write(path, text, mode):
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix=".fleetops-", suffix=".tmp", dir=directory)
-    try:
-        os.fchmod(fd, mode)
-        if os.geteuid() == 0:
-            os.fchown(fd, 0, 0)
-        _write_all(fd, text)
-        os.close(fd)
-        fd = None
-        os.rename(tmp, path)
-    except BaseException:
-        if fd is not None:
-            os.close(fd)
-        os.unlink(tmp)
-        raise
-    _sync_dir(directory)
+    owner = 0 if os.geteuid() == 0 else None
+    _atomic.write_atomic(path, text.encode("utf-8", "surrogateescape"), mode, owner, owner)
 
 
 def unlink(path):
     os.unlink(path)
-    _sync_dir(os.path.dirname(path))
-
-
-def _sync_dir(directory):
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    _atomic.sync_dir(os.path.dirname(path))
 
 
 def backup(directory, label, text):

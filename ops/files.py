@@ -18,9 +18,9 @@ import pwd
 import re
 import stat
 import sys
-import tempfile
 import time
 
+from ops import _atomic
 from ops._contract import Outcome, Program, ProgramError
 
 NEW_FILE_MODE = 0o644
@@ -133,40 +133,6 @@ def make_diff(path, old, new, old_mode, new_mode):
     return "".join(lines)
 
 
-def _sync_dir(directory):
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_atomic(path, data, mode, uid, gid):
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix=".%s.fleetops-" % os.path.basename(path), dir=directory)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fchmod(fd, mode)
-        if uid is not None or gid is not None:
-            os.fchown(fd, -1 if uid is None else uid, -1 if gid is None else gid)
-            os.fchmod(fd, mode)  # chown clears setuid/setgid bits
-        os.fsync(fd)
-        os.close(fd)
-        fd = None
-        os.rename(tmp, path)
-    except BaseException:
-        if fd is not None:
-            os.close(fd)
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _sync_dir(directory)
-
-
 def _backup(path):
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     base = "%s.%s.bak" % (path, stamp)
@@ -233,7 +199,7 @@ def _apply(args, path, info, new, content, wanted, data):
     if content or info is None:
         if args.backup and info is not None:
             data["backup"] = _backup(path)
-        _write_atomic(path, new, mode, uid, gid)
+        _atomic.write_atomic(path, new, mode, uid, gid)
         return
     if uid is not None or gid is not None:
         os.chown(path, -1 if uid is None else uid, -1 if gid is None else gid,

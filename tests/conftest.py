@@ -149,3 +149,28 @@ def pytest_terminal_summary(terminalreporter):
     if "up" in _LAB_TIMING:
         terminalreporter.write_line(
             f"lab: {LAB_HOSTS}-host test lab started in {_LAB_TIMING['up']:.2f}s")
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server (aiosmtpd) on 127.0.0.1: yields (received messages, port)."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.handlers import Message
+
+    inbox: list = []
+
+    class Keep(Message):
+        def handle_message(self, message):
+            inbox.append(message)
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Keep(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()

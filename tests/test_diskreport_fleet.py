@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -175,30 +174,14 @@ def test_bad_options_are_one_line_errors(lab_inventory, args, message):
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
 
 
-def test_email_sent_once_from_control(lab_inventory, tmp_path):
+def test_email_sent_once_from_control(lab_inventory, smtp_server):
     import os
 
-    from aiosmtpd.controller import Controller
-    from aiosmtpd.handlers import Message
-
-    received = []
-
-    class Keep(Message):
-        def handle_message(self, message):
-            received.append(message)
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(Keep(), hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        env = dict(os.environ, FLEETOPS_SMTP_HOST="127.0.0.1", FLEETOPS_SMTP_PORT=str(port),
-                   FLEETOPS_SMTP_SECURITY="none", FLEETOPS_SMTP_FROM="fleetops@lab.test")
-        proc = disk_report(lab_inventory, "-p", "lab0[1-3]", "--include", "/srv/data",
-                           "--warn", "99", "--crit", "100", "--email", "ops@lab.test", env=env)
-    finally:
-        controller.stop()
+    received, port = smtp_server
+    env = dict(os.environ, FLEETOPS_SMTP_HOST="127.0.0.1", FLEETOPS_SMTP_PORT=str(port),
+               FLEETOPS_SMTP_SECURITY="none", FLEETOPS_SMTP_FROM="fleetops@lab.test")
+    proc = disk_report(lab_inventory, "-p", "lab0[1-3]", "--include", "/srv/data",
+                       "--warn", "99", "--crit", "100", "--email", "ops@lab.test", env=env)
     assert proc.returncode == 0, proc.stderr
     assert len(received) == 1
     msg = received[0]
@@ -209,3 +192,21 @@ def test_email_sent_once_from_control(lab_inventory, tmp_path):
         decode=True).decode()
     for host in ("lab01", "lab02", "lab03"):
         assert host in body
+
+
+def test_mail_failure_keeps_the_report_on_disk(lab_inventory, tmp_path):
+    import os
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on: connection refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = dict(os.environ, FLEETOPS_SMTP_HOST="127.0.0.1", FLEETOPS_SMTP_PORT=str(port),
+               FLEETOPS_SMTP_SECURITY="none", FLEETOPS_SPOOL_DIR=str(tmp_path / "spool"))
+    proc = disk_report(lab_inventory, "-p", "lab01", "--include", "/srv/data", "--warn", "99",
+                       "--crit", "100", "--email", "ops@lab.test", env=env)
+    assert proc.returncode == 6, proc.stderr
+    assert "mail to ops@lab.test failed" in proc.stderr
+    saved = list((tmp_path / "spool").glob("disk-report-*.txt"))
+    assert len(saved) == 1 and "lab01" in saved[0].read_text()
+    assert oct(saved[0].stat().st_mode & 0o777) == "0o600"

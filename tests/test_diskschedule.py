@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -37,28 +36,8 @@ def exists(lab, host: str, path: str) -> bool:
     return lab.ns_run(host, ["test", "-e", path]).returncode == 0
 
 
-@pytest.fixture
-def smtp():
-    from aiosmtpd.controller import Controller
-    from aiosmtpd.handlers import Message
-
-    inbox = []
-
-    class Keep(Message):
-        def handle_message(self, message):
-            inbox.append(message)
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(Keep(), hostname="127.0.0.1", port=port)
-    controller.start()
-    yield inbox, port
-    controller.stop()
-
-
-def test_schedule_then_unschedule(lab, lab_inventory, smtp):
-    inbox, port = smtp
+def test_schedule_then_unschedule(lab, lab_inventory, smtp_server):
+    inbox, port = smtp_server
     env = dict(os.environ, FLEETOPS_SMTP_HOST="127.0.0.1", FLEETOPS_SMTP_PORT=str(port),
                FLEETOPS_SMTP_SECURITY="none", FLEETOPS_SMTP_PASSWORD=SECRET)
     args = ("--when", "*/10 * * * *", "--email", "ops@lab.test", "--warn", "60", "--crit", "95")

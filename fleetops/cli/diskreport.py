@@ -55,6 +55,24 @@ def program_args(warn: float, crit: float, inode_warn: float, inode_crit: float,
     return argv
 
 
+HOST_VAR_FLAGS = (("fleetops_disk_include", "--include"), ("fleetops_disk_exclude", "--exclude"),
+                  ("fleetops_disk_thresholds", "--threshold"))
+
+
+def host_args(base: list[str], host) -> list[str]:
+    """``base`` plus the host's own inventory vars: ``fleetops_disk_include``/``_exclude``
+    (mountpoint globs) and ``fleetops_disk_thresholds`` (MOUNT=WARN:CRIT), each a list or
+    a comma-separated string."""
+    argv = list(base)
+    for var, flag in HOST_VAR_FLAGS:
+        value = (getattr(host, "vars", None) or {}).get(var)
+        items = value.split(",") if isinstance(value, str) else list(value or ())
+        for item in items:
+            if str(item).strip():
+                argv += [flag, str(item).strip()]
+    return argv
+
+
 def _write(out: Path | None, text: str) -> None:
     if out is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
@@ -123,7 +141,8 @@ def report(c, inventory=None, pattern="all", limit=None, warn="80", crit="90", i
         hosts = common.targets(inventory, pattern, limit)
         argv = program_args(w, k, iw, ik, threshold or [], local, include or [], exclude or [])
         printer = Printer(len(hosts), show_output=False)
-        run = fleet_program(hosts, "diskreport", argv, options, on_result=printer.host,
+        run = fleet_program(hosts, "diskreport", lambda host: host_args(argv, host), options,
+                            on_result=printer.host,
                             on_tick=printer.tick)
         printer.recap_clear()
         rep = dr.build_report(run.hosts, w, k)
