@@ -30,7 +30,8 @@ ArgsFor = Callable[[Any], Sequence[str]] | Sequence[str]
 # One shell line (no newlines: login shells such as csh choke on them); \n are Python's.
 LAUNCH = ("import sys; exec(\"p = sys.path[0] = sys.argv.pop(1)\\n"
           "try: from ops.__main__ import main\\n"
-          "except ImportError as e: sys.exit('fleetops: cached zipapp %s is broken (%s)' % (p, e))"
+          "except ImportError as e: __import__('os').unlink(p); sys.exit('fleetops: cached "
+          "zipapp %s is broken (%s): removed it, the next run uploads a fresh copy' % (p, e))"
           "\\nsys.exit(main())\")")
 
 

@@ -124,7 +124,9 @@ def test_broken_zipapp_cache_fails_alone_with_reason(lab, lab_inventory):
         assert rc == 2
         assert doc["hosts"]["lab13"]["status"] == "ok"
         reason = doc["hosts"]["lab12"]["reason"]
-        assert f"cached zipapp {cached} is broken" in reason
+        assert f"cached zipapp {cached} is broken" in reason and "removed it" in reason
+        rc, doc = report_json(lab_inventory, "-p", "lab12")
+        assert rc == 0 and doc["hosts"]["lab12"]["uploaded_bytes"] == build_zipapp().size
     finally:
         lab.ns_run("lab12", ["rm", "-rf", "/root/.cache/fleetops"])
 
