@@ -127,13 +127,16 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def cleanup_stale() -> list[str]:
-    """Delete lab namespaces left behind by processes that no longer exist."""
+def cleanup_stale(pattern: re.Pattern = _NAME, before_delete=None) -> list[str]:
+    """Delete lab namespaces (names matching ``pattern``, group 1 the owner's pid) left
+    behind by processes that no longer exist; ``before_delete(name)`` runs first."""
     removed = []
     for line in _ip("netns", "list", check=False).stdout.splitlines():
         name = line.split()[0] if line.split() else ""
-        match = _NAME.match(name)
+        match = pattern.match(name)
         if match and not _pid_alive(int(match.group(1))):
+            if before_delete is not None:
+                before_delete(name)
             _ip("netns", "del", name, check=False)
             removed.append(name)
     return removed

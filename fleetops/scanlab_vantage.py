@@ -45,8 +45,10 @@ from fleetops.scanlab import (
     LabError,
     ScanLab,
     _ip,
-    _pid_alive,
     assert_unrouted,
+)
+from fleetops.scanlab import (
+    cleanup_stale as cleanup_stale_netns,
 )
 
 VANTAGE_IF = "fo-van0"
@@ -83,15 +85,7 @@ def _kill_netns_pids(ns: str, timeout: float = 3.0) -> None:
 
 def cleanup_stale() -> list[str]:
     """Stop and delete vantage namespaces left behind by processes that no longer exist."""
-    removed = []
-    for line in _ip("netns", "list", check=False).stdout.splitlines():
-        name = line.split()[0] if line.split() else ""
-        match = _NAME.match(name)
-        if match and not _pid_alive(int(match.group(1))):
-            _kill_netns_pids(name)
-            _ip("netns", "del", name, check=False)
-            removed.append(name)
-    return removed
+    return cleanup_stale_netns(_NAME, _kill_netns_pids)
 
 
 @dataclass
