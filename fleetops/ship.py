@@ -8,6 +8,7 @@ otherwise asks for it on stdin (``REQUEST_MARKER``), stores it atomically in a
 
 from __future__ import annotations
 
+import importlib
 import json
 import shlex
 from collections.abc import Callable, Iterable, Sequence
@@ -18,6 +19,7 @@ from fleetops.runner import Fleet, RunOptions, Session
 from fleetops.ssh import READY_MARKER, REQUEST_MARKER
 from fleetops.targets import target_for
 from fleetops.zipapp import Zipapp, build_zipapp
+from ops._contract import PARSED_ARGS_FLAG, ProgramError
 
 CACHE_DIR = '"${HOME:-/tmp}/.cache/fleetops"'
 PYTHONS = ("python3", "/usr/bin/python3", "/usr/local/bin/python3", "/usr/libexec/platform-python",
@@ -115,6 +117,21 @@ def classify(name: str, rc: int | None, stdout: bytes, stderr: bytes) -> HostRes
     return HostResult(name, status, rc, out, err, extra={"data": data})
 
 
+def program_input(program: str, argv: Sequence[str],
+                  stdin: bytes | None) -> tuple[list[str], bytes | None]:
+    """The argv and stdin to send: for programs whose arguments parse the same anywhere,
+    check argv here with the program's own spec and send the parsed values on stdin
+    (the host skips argparse); otherwise argv as given. ProgramError if argv is bad."""
+    spec = importlib.import_module(f"ops.{program}").PROGRAM
+    if not spec.parse_on_control:
+        return list(argv), stdin
+    try:
+        framed = spec.encode(list(argv))
+    except ValueError:  # a value marshal cannot carry: let the host parse argv itself
+        return list(argv), stdin
+    return [PARSED_ARGS_FLAG], framed + (stdin or b"")
+
+
 def run_program(session: Session, program: str, argv: Sequence[str],
                 app: Zipapp | None = None, timeout: float | None = None,
                 stdin: bytes | None = None) -> HostResult:
@@ -123,6 +140,10 @@ def run_program(session: Session, program: str, argv: Sequence[str],
     ``stdin`` reaches the program's standard input: the way to pass secrets and large
     content, which must never travel in argv (visible in ``ps`` on the host)."""
     app = app or build_zipapp()
+    try:
+        argv, stdin = program_input(program, argv, stdin)
+    except ProgramError as exc:
+        return HostResult(session.host.name, "failed", exc.rc, reason=str(exc))
     python = getattr(session.host, "python", None)
     conn = session.connection
     sent_before = conn.bytes_sent

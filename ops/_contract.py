@@ -11,10 +11,15 @@ Exit codes: 0 ok, 1 failed, 2 bad arguments; a program may pick another code
 for an ok outcome (e.g. diskreport over its critical threshold) via ``Outcome.rc``.
 Nothing else may be written to stdout: diagnostics go to stderr.
 """
-import argparse
-import json
 import os
 import sys
+
+from ops._json import dumps
+
+# A fleet run checks argv on the control machine (same spec, same argparse) and sends
+# the parsed values on stdin: the host then never imports argparse (and re, enum,
+# gettext), a large share of each run's remote CPU.
+PARSED_ARGS_FLAG = "--fleetops-parsed-args"
 
 
 class ProgramError(Exception):
@@ -44,7 +49,7 @@ def result(ok, changed=False, data=None, error=None, program=None):
 
 def emit(doc, stream=None):
     stream = stream or sys.stdout
-    stream.write(json.dumps(doc, sort_keys=True, default=str) + "\n")
+    stream.write(dumps(doc) + "\n")
     stream.flush()
 
 
@@ -52,29 +57,79 @@ class _ArgsError(Exception):
     pass
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise _ArgsError(message)
+_PARSER_CLASS = []
 
-    def _get_formatter(self):
-        # argparse builds a formatter (and imports shutil for the terminal width) on every
-        # add_argument; only real help output needs the width.
-        width = int(os.environ.get("COLUMNS", "0") or 0) or 100
-        return self.formatter_class(prog=self.prog, width=width - 2)
+
+def _parser_class():
+    """argparse.ArgumentParser that raises instead of exiting (built on first use)."""
+    if not _PARSER_CLASS:
+        import argparse
+
+        class _Parser(argparse.ArgumentParser):
+            def error(self, message):
+                raise _ArgsError(message)
+
+            def _get_formatter(self):
+                # argparse builds a formatter (importing shutil for the terminal width)
+                # on every add_argument; only real help output needs the width.
+                width = int(os.environ.get("COLUMNS", "0") or 0) or 100
+                return self.formatter_class(prog=self.prog, width=width - 2)
+
+        _PARSER_CLASS.append(_Parser)
+    return _PARSER_CLASS[0]
+
+
+class _Args(object):
+    """Parsed arguments received from the control machine (an argparse.Namespace twin)."""
+
+    def __init__(self, values):
+        self.__dict__.update(values)
+
+
+def encode_args(values):
+    """Frame a dict of parsed argument values for :data:`PARSED_ARGS_FLAG` (4-byte length
+    + marshal version 4: every Python 3 reads it, and it can carry no code)."""
+    import marshal
+
+    body = marshal.dumps(values, 4)
+    return len(body).to_bytes(4, "big") + body
+
+
+def _read_exact(stream, size):
+    data = b""
+    while len(data) < size:
+        chunk = stream.read(size - len(data))
+        if not chunk:
+            raise ProgramError("bad arguments: parsed arguments cut short on stdin", rc=2)
+        data += chunk
+    return data
+
+
+def _decode_args(stream):
+    import marshal
+
+    size = int.from_bytes(_read_exact(stream, 4), "big")
+    values = marshal.loads(_read_exact(stream, size))
+    if not isinstance(values, dict):
+        raise ProgramError("bad arguments: parsed arguments are not a mapping", rc=2)
+    return _Args(values)
 
 
 class Program(object):
     """An ops program: name, docstring, argument spec and a run function."""
 
-    def __init__(self, name, doc, add_arguments, run, supports_check=False):
+    def __init__(self, name, doc, add_arguments, run, supports_check=False,
+                 parse_on_control=False):
         self.name = name
         self.doc = doc
         self.add_arguments = add_arguments
         self.run = run
         self.supports_check = supports_check
+        # True only when parsing depends on nothing host-specific (defaults, types)
+        self.parse_on_control = parse_on_control
 
     def parser(self):
-        parser = _Parser(
+        parser = _parser_class()(
             prog="fleetops.pyz " + self.name,
             description=(self.doc or "").strip().splitlines()[0] if self.doc else None,
         )
@@ -92,10 +147,17 @@ class Program(object):
         except _ArgsError as exc:
             raise ProgramError("bad arguments: %s" % exc, rc=2) from None
 
+    def encode(self, argv):
+        """Parse argv here and frame the values for the host (ProgramError if bad)."""
+        return encode_args(vars(self.parse(argv)))
+
     def main(self, argv=None):
         argv = sys.argv[1:] if argv is None else list(argv)
         try:
-            args = self.parse(argv)
+            if argv == [PARSED_ARGS_FLAG] and self.parse_on_control:
+                args = _decode_args(sys.stdin.buffer)
+            else:
+                args = self.parse(argv)
             outcome = self.run(args)
         except ProgramError as exc:
             emit(result(False, data=exc.data, error=str(exc), program=self.name))

@@ -3,33 +3,58 @@
 Everything in this module works on plain values so it can be tested on recorded
 ``/proc/self/mounts`` samples and fixed statvfs tuples.
 """
-import collections
-import fnmatch
-import re
+# No re/fnmatch/collections at import: they cost milliseconds of start-up on every host
+# and run (re pulls in enum); the globs below import fnmatch only when given.
 
-Mount = collections.namedtuple("Mount", "device mountpoint fstype options")
 
-# node_exporter's defaults for the filesystem collector.
-PSEUDO_MOUNTPOINTS = re.compile(
-    r"^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)"
-)
-PSEUDO_FSTYPES = re.compile(
-    r"^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs"
-    r"|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs"
-    r"|squashfs|erofs|sysfs|tracefs)$"
-)
+class Mount(tuple):
+    """One /proc/self/mounts entry: (device, mountpoint, fstype, options)."""
+
+    __slots__ = ()
+
+    def __new__(cls, device, mountpoint, fstype, options):
+        return tuple.__new__(cls, (device, mountpoint, fstype, options))
+
+    device = property(lambda self: self[0])
+    mountpoint = property(lambda self: self[1])
+    fstype = property(lambda self: self[2])
+    options = property(lambda self: self[3])
+
+
+# node_exporter's defaults for the filesystem collector: mount points
+# ^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)
+PSEUDO_ROOTS = ("/dev", "/proc", "/sys")
+PSEUDO_PARENTS = ("/run/credentials/", "/var/lib/docker/", "/var/lib/containers/storage/")
+# ... and filesystem types.
+PSEUDO_FSTYPES = frozenset((
+    "autofs", "binfmt_misc", "bpf", "cgroup", "cgroup2", "configfs", "debugfs", "devpts",
+    "devtmpfs", "fusectl", "hugetlbfs", "iso9660", "mqueue", "nsfs", "overlay", "proc",
+    "procfs", "pstore", "rpc_pipefs", "securityfs", "selinuxfs", "squashfs", "erofs", "sysfs",
+    "tracefs",
+))
 NETWORK_FSTYPES = frozenset((
     "nfs", "nfs4", "cifs", "smb3", "smbfs", "sshfs", "fuse.sshfs", "glusterfs",
     "fuse.glusterfs", "ceph", "fuse.ceph", "cephfs", "9p", "afs", "ncpfs", "lustre", "gpfs",
     "beegfs", "davfs", "fuse.davfs2", "fuse.s3fs", "fuse.rclone", "fuse.gcsfuse", "coda",
 ))
 LEVELS = ("ok", "unknown", "warn", "crit")  # ascending severity
-_ESCAPE = re.compile(r"\\([0-7]{3})")
+_OCTAL = "01234567"
 
 
 def unescape(field):
     r"""Undo the kernel's octal escapes (``\040`` space, ``\011`` tab, ``\012``, ``\134``)."""
-    return _ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), field)
+    if "\\" not in field:
+        return field
+    out, i = [], 0
+    while i < len(field):
+        chunk = field[i + 1:i + 4]
+        if field[i] == "\\" and len(chunk) == 3 and all(c in _OCTAL for c in chunk):
+            out.append(chr(int(chunk, 8)))
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return "".join(out)
 
 
 def parse_mounts(text):
@@ -45,7 +70,12 @@ def parse_mounts(text):
 
 
 def is_pseudo(mount):
-    return bool(PSEUDO_MOUNTPOINTS.match(mount.mountpoint) or PSEUDO_FSTYPES.match(mount.fstype))
+    point = mount.mountpoint
+    if mount.fstype in PSEUDO_FSTYPES:
+        return True
+    if any(point == root or point.startswith(root + "/") for root in PSEUDO_ROOTS):
+        return True
+    return any(point.startswith(parent) and len(point) > len(parent) for parent in PSEUDO_PARENTS)
 
 
 def is_network(mount):
@@ -56,8 +86,18 @@ def is_network(mount):
     return device.startswith("//") or (":" in device and not device.startswith("/"))
 
 
+def glob_match(path, pattern):
+    if path == pattern:
+        return True
+    if not ("*" in pattern or "?" in pattern or "[" in pattern):
+        return False  # a plain path: no need for fnmatch (and re)
+    import fnmatch
+
+    return fnmatch.fnmatchcase(path, pattern)
+
+
 def _matches(path, patterns):
-    return any(path == pattern or fnmatch.fnmatchcase(path, pattern) for pattern in patterns)
+    return any(glob_match(path, pattern) for pattern in patterns)
 
 
 def select_mounts(mounts, local=False, include=(), exclude=(), skip_fstypes=()):
@@ -66,7 +106,7 @@ def select_mounts(mounts, local=False, include=(), exclude=(), skip_fstypes=()):
     A mountpoint listed twice (over-mounted) keeps its last entry: that is what
     ``statvfs`` sees. Pseudo filesystems are dropped with reason ``"pseudo"``.
     """
-    last = collections.OrderedDict()
+    last = {}  # insertion-ordered; re-inserting moves an over-mounted point to its last place
     for mount in mounts:
         last.pop(mount.mountpoint, None)
         last[mount.mountpoint] = mount
@@ -146,7 +186,7 @@ def tidy_number(value):
 def space_limits(mountpoint, default, overrides):
     """The (warn, crit) pair for a mountpoint: first matching override, else the default."""
     for pattern, warn, crit in overrides:
-        if mountpoint == pattern or fnmatch.fnmatchcase(mountpoint, pattern):
+        if glob_match(mountpoint, pattern):
             return warn, crit
     return default
 

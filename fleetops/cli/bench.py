@@ -56,9 +56,14 @@ def count_ok_outputs(sample, marker: bytes) -> int:
     try:
         doc = json.loads(sample.stdout)
     except ValueError:
+        log(f"unreadable output (rc={sample.rc}): {sample.stdout[:200]!r}")
         return 0
-    return sum(1 for h in doc["hosts"].values()
-               if h["status"] in ("ok", "changed") and marker.decode() in h["stdout"])
+    good = {n for n, h in doc["hosts"].items()
+            if h["status"] in ("ok", "changed") and marker.decode() in h["stdout"]}
+    for name, host in doc["hosts"].items():
+        if name not in good:
+            log(f"{name}: {host['status']}: {host['reason']} {host['stderr'][-200:]!r}")
+    return len(good)
 
 
 @task(help={"hosts": "lab hosts (default 100)", "runs": "measured runs each (default 5)"})
@@ -89,9 +94,14 @@ def count_reports(sample) -> int:
     try:
         doc = json.loads(sample.stdout)
     except ValueError:
+        log(f"unreadable output (rc={sample.rc}): {sample.stdout[:200]!r}")
         return 0
-    return sum(1 for h in doc["hosts"].values()
-               if h["status"] in ("ok", "changed") and h.get("mounts"))
+    good = {n for n, h in doc["hosts"].items()
+            if h["status"] in ("ok", "changed") and h.get("mounts")}
+    for name, host in doc["hosts"].items():
+        if name not in good:
+            log(f"{name}: {host['status']}: {host['reason']} {host['stderr'][-200:]!r}")
+    return len(good)
 
 
 def clear_caches(lab) -> None:

@@ -27,6 +27,16 @@ def _threshold(value, flag: str) -> float:
     return number
 
 
+def _check_overrides(overrides: list[str]) -> None:
+    from ops._mounts import parse_override
+
+    for text in overrides:
+        try:
+            parse_override(text)
+        except ValueError as exc:
+            raise OptionError(f"--threshold: {exc}") from None
+
+
 def _check_output(path: str | None) -> Path | None:
     if not path:
         return None
@@ -135,6 +145,7 @@ def report(c, inventory=None, pattern="all", limit=None, warn="80", crit="90", i
         ik = _threshold(inode_crit, "--inode-crit") if inode_crit else k
         if iw > ik:
             raise OptionError(f"inode warning ({iw:g}) must not be above critical ({ik:g})")
+        _check_overrides(threshold or [])
         out = _check_output(output)
         settings = _mail_settings(mail_config) if email else None
         options = common.runner_options(forks, timeout, command_timeout, None, accept_new)
@@ -261,6 +272,7 @@ def schedule(c, inventory=None, pattern="all", limit=None, when="@daily", email=
             raise OptionError(f"--warn ({w:g}) must not be above --crit ({k:g})")
         if email_when not in ("always", "warn", "crit"):
             raise OptionError(f"--email-when must be always, warn or crit, not {email_when!r}")
+        _check_overrides(threshold or [])
         report_args = program_args(w, k, w, k, threshold or [], False, [], [])
         config = None
         if email:
