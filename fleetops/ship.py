@@ -45,7 +45,7 @@ def bootstrap_command(app: Zipapp, program: str, argv: Sequence[str], python: st
     so a host with the same version compiles nothing; others compile as usual. The
     program runs with ``-S -E -c`` (no site, no PYTHON* env, no runpy): the fixed
     interpreter cost per host matters when a fleet run is CPU-bound on the hosts."""
-    name = app.path.name
+    name = app.name
     candidates = " ".join(shlex.quote(p) for p in ([python] if python else PYTHONS))
     args = " ".join(shlex.quote(a) for a in (program, *argv))
     script = "; ".join([
