@@ -289,7 +289,8 @@ def become_command(command: str, user: str, password: str | None) -> tuple[str, 
 def exec_result(name: str, result: Exec) -> HostResult:
     """Ad-hoc style classification: rc 0 is ok (a shell command reports no change)."""
     status = "ok" if result.rc == 0 else "failed"
-    reason = None if result.rc == 0 else f"command exited with rc={result.rc}"
+    reason = (None if result.rc == 0 else f"command exited with rc={result.rc}"
+              if result.rc is not None else "no exit status (the command was killed by a signal?)")
     return HostResult(
         name, status, result.rc,
         result.stdout.decode("utf-8", "replace"),

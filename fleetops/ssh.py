@@ -116,15 +116,13 @@ class Connection:
         out, err = bytearray(), bytearray()
         fd = chan.fileno()
         while True:
-            while chan.recv_ready():
-                out += chan.recv(BUFSIZE)
-            while chan.recv_stderr_ready():
-                err += chan.recv_stderr(BUFSIZE)
+            self._drain(chan, out, err)
             if payload is not None and b"\n" in out:
                 payload = self._answer_request(chan, out, payload, after)
-            if chan.eof_received and not chan.recv_ready() and not chan.recv_stderr_ready():
+            if chan.eof_received or chan.closed:
+                self._drain(chan, out, err)  # whatever arrived together with the EOF
                 break
-            if chan.closed or not self.transport.is_active():
+            if not self.transport.is_active():
                 raise Unreachable("connection lost while the command ran")
             wait = _remaining(deadline, 5.0)
             if wait <= 0:
@@ -132,7 +130,17 @@ class Connection:
             select.select([fd], [], [], min(wait, 5.0))
         if not chan.status_event.wait(_remaining(deadline, 5.0)):
             raise CommandTimeout("no exit status from the remote command")
-        return Exec(chan.recv_exit_status(), bytes(out), bytes(err))
+        rc = chan.recv_exit_status()
+        if rc == -1 and not self.transport.is_active():
+            raise Unreachable("connection lost while the command ran")
+        return Exec(None if rc == -1 else rc, bytes(out), bytes(err))
+
+    @staticmethod
+    def _drain(chan: paramiko.Channel, out: bytearray, err: bytearray) -> None:
+        while chan.recv_ready():
+            out += chan.recv(BUFSIZE)
+        while chan.recv_stderr_ready():
+            err += chan.recv_stderr(BUFSIZE)
 
     def _answer_request(self, chan: paramiko.Channel, out: bytearray, payload: bytes,
                         after: bytes) -> None:
