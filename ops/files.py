@@ -207,4 +207,5 @@ def _apply(args, path, info, new, content, wanted, data):
     os.chmod(path, mode)
 
 
-PROGRAM = Program("files", __doc__, add_arguments, run, supports_check=True)
+PROGRAM = Program("files", __doc__, add_arguments, run, supports_check=True,
+                  parse_on_control=True)
