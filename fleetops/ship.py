@@ -1,9 +1,11 @@
 """Ship the ops zipapp to hosts and run one ops program per host under the JSON contract.
 
-One SSH round trip per program run: a small POSIX sh bootstrap finds python3,
-runs the cached zipapp when its content hash is already on the host, and
-otherwise asks for it on stdin (``REQUEST_MARKER``), stores it atomically in a
-0700 cache directory and runs it. Arguments are quoted with ``shlex.quote``.
+One SSH round trip per program run: a small POSIX sh bootstrap finds python3 and
+answers on its first stdout line: ``READY_MARKER`` when the zipapp with this content
+hash is cached on the host, ``REQUEST_MARKER`` when it is not; then the zipapp is
+sent (only on a miss) and stored atomically in a 0700 cache directory. Arguments are
+quoted with ``shlex.quote``; programs whose argument spec parses the same anywhere get
+them checked here and sent parsed on stdin (see ``ops._contract.PARSED_ARGS_FLAG``).
 """
 
 from __future__ import annotations
@@ -63,7 +65,9 @@ def bootstrap_command(app: Zipapp, program: str, argv: Sequence[str], python: st
         f'head -c {app.size} > "$t"; '
         f'if [ "$(wc -c < "$t")" -ne {app.size} ]; then '
         f'echo "zipapp upload incomplete" >&2; exit {RC_UPLOAD_FAILED}; fi; '
-        'for o in "$d"/fleetops-*; do [ "$o" = "$f" ] || rm -rf "$o"; done; '
+        # other versions go once a day old (a newer one may be in use by another checkout)
+        f'find "$d" -maxdepth 1 -name "fleetops-*.pyz" ! -name {name} -mtime +0 '
+        "-exec rm -f {} + 2>/dev/null; "
         'mv -f "$t" "$f" || exit 125; trap - EXIT HUP INT TERM; '
         f"else echo {READY_MARKER.decode()}; fi",
         # C locale: stable output, and argparse's gettext skips its .mo file search

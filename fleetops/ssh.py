@@ -98,10 +98,11 @@ class Connection:
             raise Unreachable(f"cannot open a channel: {exc or type(exc).__name__}") from None
         try:
             chan.exec_command(command)
-            if stdin is not None:
-                self._send(chan, stdin)
-            if stdin_on_request is None:
-                chan.shutdown_write()
+            with contextlib.suppress(OSError, EOFError):  # see _answer_request
+                if stdin is not None:
+                    self._send(chan, stdin)
+                if stdin_on_request is None:
+                    chan.shutdown_write()
             return self._collect(chan, deadline, stdin_on_request, stdin_after)
         finally:
             chan.close()
@@ -145,13 +146,17 @@ class Connection:
     def _answer_request(self, chan: paramiko.Channel, out: bytearray, payload: bytes,
                         after: bytes) -> None:
         line = bytes(out).partition(b"\n")[0]
-        if line in (REQUEST_MARKER, READY_MARKER):
-            del out[: len(line) + 1]
-            if line == REQUEST_MARKER:
-                self._send(chan, payload)
-            if after:
-                self._send(chan, after)
-        chan.shutdown_write()
+        # The remote may exit without reading its stdin (a python3 that cannot start, a
+        # program failing early): then its output and exit status tell what happened,
+        # not the failed write.
+        with contextlib.suppress(OSError, EOFError):
+            if line in (REQUEST_MARKER, READY_MARKER):
+                del out[: len(line) + 1]
+                if line == REQUEST_MARKER:
+                    self._send(chan, payload)
+                if after:
+                    self._send(chan, after)
+            chan.shutdown_write()
         return None
 
 
