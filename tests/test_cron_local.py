@@ -1,7 +1,7 @@
 """``ops/cron`` for real on this machine: ``python3 -m ops cron ...`` as root.
 
 Files go under ``--root tmp_path``; crontabs belong to a throwaway user
-(``fleetops-crontest``) and go through the real ``crontab`` binary, so the spool
+(``fleetops-ct<pid>``) and go through the real ``crontab`` binary, so the spool
 is whatever Debian's crontab uses. The user's crontab is removed afterwards.
 """
 
@@ -20,7 +20,7 @@ import pytest
 from ops import _crontab as ct
 
 REPO = Path(__file__).resolve().parents[1]
-USER = "fleetops-crontest"
+USER = f"fleetops-ct{os.getpid()}"  # per session: parallel runs never share a crontab
 SPOOL = Path("/var/spool/cron/crontabs")
 FILE_TARGETS = ("cron.d", "cron.daily", "cron.hourly", "cron.weekly", "cron.monthly")
 
