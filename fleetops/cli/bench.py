@@ -52,18 +52,24 @@ def ssh_baseline_argv(lab, command: str) -> tuple[list[str], bytes]:
     return argv, addresses
 
 
-def count_ok_outputs(sample, marker: bytes) -> int:
+def count_good(sample, good) -> int:
+    """Hosts of a ``--json`` run for which ``good(host_entry)`` holds; logs the others."""
     try:
         doc = json.loads(sample.stdout)
     except ValueError:
         log(f"unreadable output (rc={sample.rc}): {sample.stdout[:200]!r}")
         return 0
-    good = {n for n, h in doc["hosts"].items()
-            if h["status"] in ("ok", "changed") and marker.decode() in h["stdout"]}
+    count = 0
     for name, host in doc["hosts"].items():
-        if name not in good:
+        if host["status"] in ("ok", "changed") and good(host):
+            count += 1
+        else:
             log(f"{name}: {host['status']}: {host['reason']} {host['stderr'][-200:]!r}")
-    return len(good)
+    return count
+
+
+def count_ok_outputs(sample, marker: bytes) -> int:
+    return count_good(sample, lambda host: marker.decode() in host["stdout"])
 
 
 @task(help={"hosts": "lab hosts (default 100)", "runs": "measured runs each (default 5)"})
@@ -91,17 +97,7 @@ def adhoc(c, hosts=100, runs=5):
 
 
 def count_reports(sample) -> int:
-    try:
-        doc = json.loads(sample.stdout)
-    except ValueError:
-        log(f"unreadable output (rc={sample.rc}): {sample.stdout[:200]!r}")
-        return 0
-    good = {n for n, h in doc["hosts"].items()
-            if h["status"] in ("ok", "changed") and h.get("mounts")}
-    for name, host in doc["hosts"].items():
-        if name not in good:
-            log(f"{name}: {host['status']}: {host['reason']} {host['stderr'][-200:]!r}")
-    return len(good)
+    return count_good(sample, lambda host: bool(host.get("mounts")))
 
 
 def clear_caches(lab) -> None:
