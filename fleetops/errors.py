@@ -1,5 +1,7 @@
 """Errors the CLI turns into one line and an exit code, never a traceback."""
 
+DEFAULT_FORKS = 64  # here, not in runner: the CLI modules need it without importing paramiko
+
 EXIT_OK = 0
 EXIT_FAILED = 2
 EXIT_UNREACHABLE = 3

@@ -21,11 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fleetops.errors import DEFAULT_FORKS
 from fleetops.hostkeys import KnownHosts
 from fleetops.results import HostResult, RunResult
 from fleetops.ssh import CommandTimeout, Connection, Exec, Keys, Target, Unreachable, connect
-
-DEFAULT_FORKS = 64
 
 
 @dataclass(slots=True)

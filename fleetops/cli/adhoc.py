@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from invoke import task
 
-from fleetops.runner import DEFAULT_FORKS
+from fleetops.errors import DEFAULT_FORKS
 
 
 @task(

@@ -16,7 +16,7 @@ from typing import Any
 
 from invoke import task
 
-from fleetops.runner import DEFAULT_FORKS
+from fleetops.errors import DEFAULT_FORKS
 
 TARGET_HELP = "user (crontab, default), cron.d, cron.daily, cron.hourly, cron.weekly, cron.monthly"
 COMMON_HELP = {

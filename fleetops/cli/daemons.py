@@ -15,7 +15,7 @@ from typing import Any
 
 from invoke import Collection, task
 
-from fleetops.runner import DEFAULT_FORKS
+from fleetops.errors import DEFAULT_FORKS
 
 STATUS_FIELDS = ("running", "pid", "uptime_s", "last_event")
 

@@ -9,8 +9,7 @@ from pathlib import Path
 
 from invoke import task
 
-from fleetops.errors import OptionError
-from fleetops.runner import DEFAULT_FORKS
+from fleetops.errors import DEFAULT_FORKS, OptionError
 
 FORMATS = ("table", "json", "csv", "html")
 EXIT_CRIT = 8

@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 from invoke import task
 
-from fleetops.runner import DEFAULT_FORKS
+from fleetops.errors import DEFAULT_FORKS
 
 _COLORS = {"ok": "32", "changed": "33", "failed": "31", "unreachable": "31;1", "skipped": "36"}
 STATUSES = ("ok", "changed", "unreachable", "failed", "skipped")

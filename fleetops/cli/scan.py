@@ -7,7 +7,7 @@ from typing import Any
 
 from invoke import task
 
-from fleetops.runner import DEFAULT_FORKS
+from fleetops.errors import DEFAULT_FORKS
 
 FORMATS = ("table", "json", "csv")
 
