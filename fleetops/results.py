@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from fleetops.errors import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE
+from fleetops.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNREACHABLE
 
 Status = Literal["ok", "changed", "failed", "unreachable", "skipped"]
 STATUSES: tuple[Status, ...] = ("ok", "changed", "failed", "unreachable", "skipped")
@@ -65,8 +65,6 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
-        from fleetops.errors import EXIT_INTERRUPTED
-
         if self.interrupted:
             return EXIT_INTERRUPTED
         summary = self.summary

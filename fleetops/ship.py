@@ -10,6 +10,7 @@ them checked here and sent parsed on stdin (see ``ops._contract.PARSED_ARGS_FLAG
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import shlex
@@ -126,14 +127,23 @@ def program_input(program: str, argv: Sequence[str],
     """The argv and stdin to send: for programs whose arguments parse the same anywhere,
     check argv here with the program's own spec and send the parsed values on stdin
     (the host skips argparse); otherwise argv as given. ProgramError if argv is bad."""
-    spec = importlib.import_module(f"ops.{program}").PROGRAM
-    if not spec.parse_on_control:
-        return list(argv), stdin
-    try:
-        framed = spec.encode(list(argv))
-    except ValueError:  # a value marshal cannot carry: let the host parse argv itself
+    framed = _encoded_args(program, tuple(argv))
+    if framed is None:
         return list(argv), stdin
     return [PARSED_ARGS_FLAG], framed + (stdin or b"")
+
+
+@functools.lru_cache(maxsize=256)
+def _encoded_args(program: str, argv: tuple[str, ...]) -> bytes | None:
+    """Parsed-and-framed argv, once per distinct argv (not once per host); None when the
+    host must parse argv itself. ProgramError (not cached) when argv is bad."""
+    spec = importlib.import_module(f"ops.{program}").PROGRAM
+    if not spec.parse_on_control:
+        return None
+    try:
+        return spec.encode(list(argv))
+    except ValueError:  # a value marshal cannot carry: let the host parse argv itself
+        return None
 
 
 def run_program(session: Session, program: str, argv: Sequence[str],

@@ -119,7 +119,8 @@ class Connection:
         while True:
             self._drain(chan, out, err)
             if payload is not None and b"\n" in out:
-                payload = self._answer_request(chan, out, payload, after)
+                self._answer_request(chan, out, payload, after)
+                payload = None
             if chan.eof_received or chan.closed:
                 self._drain(chan, out, err)  # whatever arrived together with the EOF
                 break
@@ -157,7 +158,6 @@ class Connection:
                 if after:
                     self._send(chan, after)
             chan.shutdown_write()
-        return None
 
 
 REQUEST_MARKER = b"FLEETOPS-SEND-STDIN"

@@ -63,26 +63,16 @@ def _content(args):
     return data
 
 
-def _uid(owner):
-    if owner is None:
+def _id(name, lookup, kind):
+    """A numeric id as given, else the id of ``name`` on this host (None: keep)."""
+    if name is None:
         return None
-    if owner.isdigit():
-        return int(owner)
+    if name.isdigit():
+        return int(name)
     try:
-        return pwd.getpwnam(owner).pw_uid
+        return lookup(name)[2]
     except KeyError:
-        raise ProgramError("no such user %r on this host" % owner) from None
-
-
-def _gid(group):
-    if group is None:
-        return None
-    if group.isdigit():
-        return int(group)
-    try:
-        return grp.getgrnam(group).gr_gid
-    except KeyError:
-        raise ProgramError("no such group %r on this host" % group) from None
+        raise ProgramError("no such %s %r on this host" % (kind, name)) from None
 
 
 def _read_current(path):
@@ -148,7 +138,7 @@ def _backup(path):
 
 def _plan(args, old, info, new):
     """What differs: (content, mode, owner) flags and the wanted mode/uid/gid."""
-    uid, gid = _uid(args.owner), _gid(args.group)
+    uid, gid = _id(args.owner, pwd.getpwnam, "user"), _id(args.group, grp.getgrnam, "group")
     if info is None:
         mode = NEW_FILE_MODE if args.mode is None else args.mode
         return True, True, uid is not None or gid is not None, mode, uid, gid
