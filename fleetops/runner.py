@@ -38,6 +38,10 @@ class RunOptions:
     become: bool = False
     become_user: str = "root"
     become_password: str | None = None
+    # --- added for real fleets and hostile hosts (issues 10, 11) ---
+    password: str | None = None          # --ask-pass / FLEETOPS_PASSWORD (SSH password auth)
+    connection_attempts: int = 3         # tries when the server drops us before/in the banner
+    max_output: int = 4 * 1024 * 1024    # bytes kept per stream per command; the rest is drained
 
     def deadline_for_host(self) -> float | None:
         if self.host_deadline is not None:

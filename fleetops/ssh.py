@@ -8,7 +8,7 @@ import select
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import paramiko
@@ -30,15 +30,39 @@ class CommandTimeout(Exception):
 
 @dataclass(slots=True)
 class Target:
-    """Everything needed to reach one host, already resolved from inventory and ssh_config."""
+    """Everything needed to reach one host, resolved once from inventory and ssh_config.
+
+    Field names follow ssh_config(5). ``source`` names where each setting came from
+    (``file:line``) so a refusal can point at it. Secrets (``password``,
+    ``become_password``) are never printed, logged or hashed."""
 
     name: str
-    address: str
+    address: str                                  # HostName, tokens expanded
     port: int = 22
     user: str = "root"
-    key_files: tuple[str, ...] = ()
-    proxy_command: str | None = None
-    known_hosts: str | None = None
+    key_files: tuple[str, ...] = ()               # IdentityFile, in order, ~ expanded
+    proxy_command: str | None = None              # ProxyCommand, tokens expanded and quoted
+    known_hosts: str | None = None                # first UserKnownHostsFile (kept for callers)
+    # --- added for real fleets (issue 10) ---
+    user_known_hosts: tuple[str, ...] = ()        # UserKnownHostsFile, all of them
+    global_known_hosts: tuple[str, ...] = ("/etc/ssh/ssh_known_hosts",
+                                           "/etc/ssh/ssh_known_hosts2")
+    host_key_alias: str | None = None             # HostKeyAlias
+    strict_host_key_checking: str = "yes"         # yes | accept-new | no | ask
+    hash_known_hosts: bool = False                # HashKnownHosts
+    identities_only: bool = False                 # IdentitiesOnly
+    identity_agent: str | None = None             # IdentityAgent: socket path, or "none"
+    certificate_files: tuple[str, ...] = ()       # CertificateFile
+    jump: tuple[Target, ...] = ()                 # ProxyJump hops, first hop first
+    connect_timeout: float | None = None          # ConnectTimeout (None: the run's --timeout)
+    connection_attempts: int | None = None        # ConnectionAttempts (None: the run's)
+    password: str | None = field(default=None, repr=False)  # ansible_password / ssh_pass
+    connection: str = "ssh"                       # ansible_connection: ssh | local
+    become: bool | None = None                    # ansible_become (None: the run's --become)
+    become_user: str | None = None                # ansible_become_user
+    become_method: str = "sudo"                   # ansible_become_method (only sudo)
+    become_password: str | None = field(default=None, repr=False)
+    source: dict[str, str] = field(default_factory=dict)  # setting -> "file:line"
 
 
 @dataclass(slots=True)
