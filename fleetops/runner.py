@@ -18,11 +18,10 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from fleetops.errors import DEFAULT_FORKS
-from fleetops.hostkeys import KnownHosts
+from fleetops.hostkeys import KnownHosts, known_hosts_files
 from fleetops.results import HostResult, RunResult
 from fleetops.ssh import CommandTimeout, Connection, Exec, Keys, Target, Unreachable, connect
 
@@ -100,7 +99,9 @@ class Fleet:
         self.options = options
         self.target_for = target_for
         self.keys = Keys()
-        self._known: dict[str, KnownHosts] = {}
+        self._known: dict[tuple, KnownHosts] = {}
+        self._host_files: dict = {}               # path -> parsed known_hosts file, once a run
+        self._host_files_lock = threading.Lock()
         self._connections: dict[str, Connection] = {}
         self._lock = threading.Lock()
         # Paramiko logs every failed handshake with a traceback; our results carry the reason.
@@ -119,13 +120,22 @@ class Fleet:
         for conn in connections:
             conn.close()
 
-    def known_hosts(self, path: str) -> KnownHosts:
+    def known_hosts(self, target: Target | str) -> KnownHosts:
+        """The host-key checker for a target's known_hosts files (or one user file path);
+        each file is parsed once per run, whichever targets share it."""
+        files = known_hosts_files(target, self.options.known_hosts)
         with self._lock:
-            known = self._known.get(path)
+            known = self._known.get(files)
             if known is None:
-                known = KnownHosts(Path(path), accept_new=self.options.accept_new)
-                self._known[path] = known
+                known = KnownHosts(*files, accept_new=self.options.accept_new,
+                                   files=self._host_files, lock=self._host_files_lock)
+                self._known[files] = known
             return known
+
+    def known_hosts_warnings(self) -> list[str]:
+        """Malformed known_hosts lines met in this run, ``file:line: message``, once each."""
+        with self._host_files_lock:
+            return [w for f in self._host_files.values() for w in f.warnings]
 
     def connection_for(self, session: Session) -> Connection:
         name = session.target.name
@@ -135,7 +145,7 @@ class Fleet:
             session.connected = True
             return conn
         target = session.target
-        known = self.known_hosts(target.known_hosts or self.options.known_hosts)
+        known = self.known_hosts(target)
         conn = connect(
             target, known, self.keys, self.options.connect_timeout,
             on_socket=lambda sock: setattr(session, "_sock", sock),
