@@ -13,6 +13,7 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from paramiko import Transport
 
 from fleetops.runner import Fleet, RunOptions
 from fleetops.ssh import Target
@@ -84,7 +86,7 @@ class Lab:
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
         for name, keys in self.SERVERS.items():
             self.servers[name] = self._start(name, keys)
-        for name, server in self.servers.items():
+        for server in self.servers.values():
             self._wait(server)
 
     def _start(self, name: str, keys: list) -> Server:
@@ -162,7 +164,8 @@ class Case:
 def render(lab: Lab, server: str, line: str) -> str:
     port = lab.servers[server].port
     values = {"hp": f"[{ADDR}]:{port}", "h": ADDR, "port": str(port),
-              "ca": lab.ca_pub(), "other_ca": lab.ca_pub("other_ca"), "stray": lab.stray_pub()}
+              "ca": lab.ca_pub(), "other_ca": lab.ca_pub("other_ca"), "stray": lab.stray_pub(),
+              "other_rsa": lab.pub["multi.rsa"]}
     salt = os.urandom(20)
     mac = hmac.new(salt, values["hp"].encode(), hashlib.sha1).digest()
     values["hashed_hp"] = f"|1|{base64.b64encode(salt).decode()}|{base64.b64encode(mac).decode()}"
@@ -189,7 +192,7 @@ def write_files(lab: Lab, case: Case, where: Path) -> tuple[list[Path], Path]:
 
 def run_openssh(lab: Lab, case: Case, users: list[Path], glob: Path, hash_hosts: bool = False
                 ) -> subprocess.CompletedProcess:
-    argv = ["ssh", "-F", "/dev/null", "-o", "BatchMode=yes",
+    argv = ["ssh", "-vv", "-F", "/dev/null", "-o", "BatchMode=yes",
             "-o", f"StrictHostKeyChecking={case.strict}",
             "-o", "UserKnownHostsFile=" + " ".join(map(str, users)),
             "-o", f"GlobalKnownHostsFile={glob}", "-o", "UpdateHostKeys=no",
@@ -214,15 +217,18 @@ def run_fleetops(lab: Lab, case: Case, users: list[Path], glob: Path, hash_hosts
                     user_known_hosts=tuple(map(str, users)), global_known_hosts=(str(glob),),
                     host_key_alias=case.alias, strict_host_key_checking=case.strict,
                     hash_known_hosts=hash_hosts)
+    def work(session):
+        session.host.negotiated = session.connection.transport.host_key_type
+
+    host = _Host("h")
     with Fleet(RunOptions(connect_timeout=5, accept_new=accept_new), lambda h: target) as fleet:
-        run = fleet.run([_Host("h")], lambda s: s.connection and None)
-        return run.hosts["h"], fleet.known_hosts_warnings()
+        run = fleet.run([host], work)
+        return run.hosts["h"], fleet.known_hosts_warnings(), getattr(host, "negotiated", None)
 
 
-ED_ONLY_RSA_KNOWN = "{hp} {rsa}"
 CASES = [
     Case("exact", "multi", ("{hp} {ed25519}",), True),
-    Case("only-rsa-known-server-offers-ed25519", "multi", (ED_ONLY_RSA_KNOWN,), True),
+    Case("only-rsa-known-server-offers-ed25519", "multi", ("{hp} {rsa}",), True),
     Case("only-ecdsa-known", "multi", ("{hp} {ecdsa}",), True),
     Case("wildcard-question", "multi", ("[127.0.0.?]:{port} {ed25519}",), True),
     Case("wildcard-star", "multi", ("* {ed25519}",), True),
@@ -254,7 +260,7 @@ CASES = [
     Case("second-user-file", "multi", ("other {rsa}",), True, user2=("{hp} {ecdsa}",)),
     Case("alias", "multi", ("myalias {ed25519}",), True, alias="myalias"),
     Case("alias-not-address", "multi", ("{hp} {ed25519}",), False, alias="myalias"),
-    Case("ed-only-rsa-known", "edonly", (ED_ONLY_RSA_KNOWN.replace("rsa", "stray"),), False),
+    Case("ed-only-rsa-known", "edonly", ("{hp} {other_rsa}",), False),
     Case("cert", "cert", ("@cert-authority * {ca}",), True),
     Case("cert-port-pattern", "cert", ("@cert-authority [127.0.0.1]:{port} {ca}",), True),
     Case("cert-pattern-no-match", "cert", ("@cert-authority other {ca}",), False),
@@ -284,13 +290,152 @@ def test_same_decision_as_openssh(hk_lab, tmp_path, case):
     users, glob = write_files(hk_lab, case, tmp_path)
     before = [p.read_text() for p in users]
     ssh = run_openssh(hk_lab, case, users, glob)
-    result, warnings = run_fleetops(hk_lab, case, users, glob)
+    result, warnings, negotiated = run_fleetops(hk_lab, case, users, glob)
     decisions = (ssh.returncode == 0, result.status == "ok")
     assert decisions[0] == decisions[1], (ssh.stderr, result.reason)
     assert decisions[0] == case.accepted, f"OpenSSH decided otherwise: {ssh.stderr}"
     if not case.accepted:
         assert result.status == "unreachable" and "authentication" not in result.reason
     assert [p.read_text() for p in users] == before  # strict: nothing written
+    theirs = negotiated_by_openssh(ssh.stderr)
+    assert negotiated_by_fleetops(hk_lab, case, users, glob, ssh.stderr) == theirs
+    if case.accepted:
+        assert negotiated == theirs
     if case.id == "malformed-next-to-good":
         assert len(warnings) == 2 and warnings[0].startswith(f"{users[0]}:1: ")
         assert warnings[1].startswith(f"{users[0]}:2: invalid marker")
+
+
+def _added(before: str, after: str) -> list[str]:
+    assert after.startswith(before)
+    return after[len(before):].splitlines()
+
+
+def _same_line(ours: str, theirs: str, name: str) -> None:
+    """Two recorded lines: same key; same host name (plain, or both hashes of ``name``)."""
+    (h1, *k1), (h2, *k2) = ours.split(), theirs.split()
+    assert k1[:2] == k2[:2]
+    for host in (h1, h2):
+        if host.startswith("|1|"):
+            salt, mac = (base64.b64decode(x) for x in host[3:].split("|"))
+            assert hmac.new(salt, name.encode(), hashlib.sha1).digest() == mac
+        else:
+            assert host == name
+    assert h1.startswith("|1|") == h2.startswith("|1|")
+
+
+def negotiated_by_openssh(log: str) -> str:
+    """The host-key algorithm ``ssh -vv`` reports it agreed on."""
+    return re.search(r"kex: host key algorithm: (\S+)", log).group(1)
+
+
+def negotiated_by_fleetops(lab: Lab, case: Case, users: list[Path], glob: Path, log: str
+                           ) -> str:
+    """What fleetops's order picks from the server's offer (as ``ssh -vv`` logged it)."""
+    offer = log.split("peer server KEXINIT proposal", 1)[1]
+    server_algs = re.search(r"host key algorithms: (\S+)", offer).group(1).split(",")
+    target = Target(name="h", address=ADDR, port=lab.servers[case.server].port,
+                    user_known_hosts=tuple(map(str, users)), global_known_hosts=(str(glob),),
+                    host_key_alias=case.alias)
+    with Fleet(RunOptions(), lambda h: target) as fleet:
+        ours = fleet.known_hosts(target).host_key_algorithms(target, Transport._key_info)
+    return next(a for a in ours if a in server_algs)
+
+
+ACCEPT_NEW = [
+    Case("new", "multi", ("other {ed25519}",), True, strict="accept-new"),
+    Case("new-hashed", "multi", (), True, strict="accept-new", hashed=True),
+    Case("new-run-option", "multi", (), True, strict="accept-new"),  # fleetops: --accept-new
+    Case("changed", "multi", ("{hp} {stray}",), False, strict="accept-new"),
+    Case("revoked", "multi", ("@revoked * {ed25519}",), False, strict="accept-new"),
+    Case("other-type-only", "edonly", ("{hp} {other_rsa}",), False, strict="accept-new"),
+    Case("plain-name-rsa-only", "multi", ("{h} {rsa}",), True, strict="accept-new"),
+    Case("cert-expired", "expired", ("@cert-authority * {ca}",), True, strict="accept-new"),
+    Case("cert-wrong-ca", "cert", ("@cert-authority * {other_ca}",), True,
+         strict="accept-new"),
+    Case("cert-revoked-ca", "cert", ("@revoked * {ca}",), False, strict="accept-new"),
+]
+
+
+@pytest.mark.parametrize("case", ACCEPT_NEW, ids=lambda c: c.id)
+def test_accept_new_records_what_openssh_records(hk_lab, tmp_path, case):
+    hashed = case.hashed
+    case_files = Case(**{**case.__dict__, "hashed": False})
+    ours, ours_glob = write_files(hk_lab, case_files, tmp_path / "fleetops")
+    theirs, theirs_glob = write_files(hk_lab, case_files, tmp_path / "openssh")
+    before = ours[0].read_text()
+    ssh = run_openssh(hk_lab, case, theirs, theirs_glob, hash_hosts=hashed)
+    option = case.id == "new-run-option"
+    ours_case = Case(**{**case.__dict__, "strict": "yes"}) if option else case
+    result, *_ = run_fleetops(hk_lab, ours_case, ours, ours_glob, hash_hosts=hashed,
+                             accept_new=option)
+    assert (ssh.returncode == 0, result.status == "ok") == (case.accepted, case.accepted), (
+        ssh.stderr, result.reason)
+    added_ours = _added(before, ours[0].read_text())
+    added_theirs = _added(before, theirs[0].read_text())
+    assert len(added_ours) == len(added_theirs) == (1 if case.accepted else 0)
+    if case.accepted:
+        _same_line(added_ours[0], added_theirs[0], f"[{ADDR}]:{hk_lab.servers[case.server].port}")
+        assert added_ours[0].startswith("|1|") == hashed
+        assert oct(ours[0].stat().st_mode & 0o777) in ("0o600", "0o644")
+        again, *_ = run_fleetops(hk_lab, Case(**{**case.__dict__, "strict": "yes"}), ours,
+                                ours_glob)
+        assert again.status == "ok", again.reason     # the recorded line is good for ssh too
+        check = run_openssh(hk_lab, Case(**{**case.__dict__, "strict": "yes"}), ours, ours_glob)
+        assert check.returncode == 0, check.stderr
+
+
+REASONS = [
+    (Case("changed", "multi", ("{hp} {stray}",), False),
+     r"^HOST KEY CHANGED for \[127.0.0.1\]:\d+ \(ssh-ed25519 SHA256:\S+\): refusing to connect "
+     r"\(possible man-in-the-middle\); check and update \S+known_hosts:1$"),
+    (Case("other-type", "edonly", ("{hp} {other_rsa}",), False),
+     r"^no known ssh-ed25519 host key for .* only other key types are known "
+     r"\(ssh-rsa in \S+:1\)"),
+    (Case("revoked", "multi", ("@revoked * {ed25519}",), False, strict="accept-new"),
+     r"^REVOKED host key for .*marked @revoked in \S+known_hosts:1; refusing to connect$"),
+    (Case("unknown", "multi", (), False), r"^unknown host key for .*use --accept-new"),
+    (Case("ask-is-batch-mode", "multi", (), False, strict="ask"), r"^unknown host key for"),
+    (Case("cert-expired", "expired", ("@cert-authority * {ca}",), False),
+     r"host certificate not accepted: Certificate invalid: expired \(CA in \S+:1\)"),
+    (Case("cert-principal", "cert", ("@cert-authority * {ca}",), False, alias="other"),
+     r"Certificate invalid: name is not a listed principal \(other\)"),
+]
+
+
+@pytest.mark.parametrize("case,reason", REASONS, ids=lambda c: getattr(c, "id", ""))
+def test_refusal_reasons(hk_lab, tmp_path, case, reason):
+    users, glob = write_files(hk_lab, case, tmp_path)
+    assert run_openssh(hk_lab, case, users, glob).returncode != 0
+    result, *_ = run_fleetops(hk_lab, case, users, glob)
+    assert result.status == "unreachable"
+    assert re.search(reason, result.reason), result.reason
+    assert ("man-in-the-middle" in result.reason) == (case.id == "changed")
+
+
+def test_strict_no_is_refused_with_its_reason(hk_lab, tmp_path):
+    """OpenSSH connects to an unknown host with StrictHostKeyChecking=no; fleetops does not
+    (it never runs on a host it cannot verify) and says why, naming the setting's source."""
+    case = Case("no", "multi", (), False, strict="no")
+    users, glob = write_files(hk_lab, case, tmp_path / "fleetops")
+    theirs, theirs_glob = write_files(hk_lab, case, tmp_path / "openssh")
+    assert run_openssh(hk_lab, case, theirs, theirs_glob).returncode == 0
+    assert theirs[0].read_text()  # and OpenSSH recorded the key
+    result, *_ = run_fleetops(hk_lab, case, users, glob)
+    assert result.status == "unreachable"
+    assert "StrictHostKeyChecking=no is not honoured" in result.reason
+    assert users[0].read_text() == ""
+    known = fleet_target_known(users, glob)
+    target = Target(name="h", address=ADDR, port=hk_lab.servers["multi"].port,
+                    strict_host_key_checking="no",
+                    source={"stricthostkeychecking": "/etc/ssh/ssh_config:7"})
+    key = __import__("fleetops.hostkeys", fromlist=["ServerKey"]).ServerKey(
+        "ssh-ed25519", base64.b64decode(hk_lab.pub["multi.ed25519"].split()[1]))
+    with pytest.raises(Exception, match="StrictHostKeyChecking=no in /etc/ssh/ssh_config:7"):
+        known.verify(target, key)
+
+
+def fleet_target_known(users: list[Path], glob: Path):
+    from fleetops.hostkeys import KnownHosts
+
+    return KnownHosts(tuple(map(str, users)), (str(glob),))
