@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import os
 import re
 import struct
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 MARK_NONE, MARK_CA, MARK_REVOKED = "", "@cert-authority", "@revoked"
 HASH_MAGIC = "|1|"
@@ -167,7 +169,8 @@ class HostFile:
         self.path = path
         self.warnings: list[str] = []
         self._exact: dict[str, list[Entry]] = {}
-        self._hashed: list[tuple[Entry, bytes, bytes]] = []
+        self._hashed: list[tuple[Entry, Any, Any, bytes]] = []   # entry, ipad, opad, mac
+        self._cache: dict[str, list[Entry]] = {}
         self._patterns: list[tuple[Entry, list[tuple[bool, re.Pattern[str]]]]] = []
         self._lock = threading.Lock()
         texts = self._read()
@@ -196,7 +199,11 @@ class HostFile:
     def _index(self, entry: Entry) -> None:
         if entry.hosts.startswith("|"):
             salt, digest = _parse_hashed(entry.hosts)
-            self._hashed.append((entry, salt, digest))
+            # HMAC-SHA1 with the key's pads hashed once: a lookup costs two block hashes.
+            key = salt.ljust(64, b"\0")
+            inner = hashlib.sha1(bytes(b ^ 0x36 for b in key))
+            outer = hashlib.sha1(bytes(b ^ 0x5C for b in key))
+            self._hashed.append((entry, inner, outer, digest))
             return
         subs = [s.lower() for s in entry.hosts.split(",")]
         if any(s.startswith("!") or "*" in s or "?" in s for s in subs):
@@ -211,16 +218,25 @@ class HostFile:
         with self._lock:
             self.lines += 1
             self._index(Entry(self.path, self.lines, marker, hosts, key_type, blob))
+            self._cache.clear()
 
     def match(self, name: str) -> list[Entry]:
         """Entries whose host field matches ``name`` (``host`` or ``[host]:port``)."""
-        lower = name.lower()
         with self._lock:
+            cached = self._cache.get(name)
+            if cached is not None:
+                return cached
+            lower = name.lower()
             found = list(self._exact.get(lower, ()))
             hashed, patterns = list(self._hashed), list(self._patterns)
         raw = name.encode()
-        found += [e for e, salt, digest in hashed
-                  if hmac.compare_digest(hmac.digest(salt, raw, "sha1"), digest)]
+        for entry, inner, outer, digest in hashed:
+            mac = inner.copy()
+            mac.update(raw)
+            check = outer.copy()
+            check.update(mac.digest())
+            if check.digest() == digest:
+                found.append(entry)
         for entry, compiled in patterns:
             verdict = False
             for negated, regex in compiled:
@@ -231,4 +247,7 @@ class HostFile:
                     verdict = True
             if verdict:
                 found.append(entry)
-        return sorted(found, key=lambda e: e.line)
+        found.sort(key=lambda e: e.line)
+        with self._lock:
+            self._cache[name] = found
+        return found
