@@ -13,6 +13,7 @@ import contextlib
 import logging
 import shlex
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -102,6 +103,7 @@ class Fleet:
         self._known: dict[tuple, KnownHosts] = {}
         self._host_files: dict = {}               # path -> parsed known_hosts file, once a run
         self._host_files_lock = threading.Lock()
+        self._warned: set[str] = set()
         self._connections: dict[str, Connection] = {}
         self._lock = threading.Lock()
         # Paramiko logs every failed handshake with a traceback; our results carry the reason.
@@ -119,6 +121,10 @@ class Fleet:
             connections, self._connections = list(self._connections.values()), {}
         for conn in connections:
             conn.close()
+        for warning in self.known_hosts_warnings():  # once per run: skipped known_hosts lines
+            if warning not in self._warned:
+                self._warned.add(warning)
+                print(f"warning: {warning}", file=sys.stderr)
 
     def known_hosts(self, target: Target | str) -> KnownHosts:
         """The host-key checker for a target's known_hosts files (or one user file path);

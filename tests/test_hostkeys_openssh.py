@@ -439,3 +439,17 @@ def fleet_target_known(users: list[Path], glob: Path):
     from fleetops.hostkeys import KnownHosts
 
     return KnownHosts(tuple(map(str, users)), (str(glob),))
+
+
+def test_malformed_line_warned_once_per_run_on_stderr(hk_lab, tmp_path, capsys):
+    case = Case("m", "multi", ("@cert-authority", "{hp} {ed25519}"), True)
+    users, glob = write_files(hk_lab, case, tmp_path)
+    port = hk_lab.servers["multi"].port
+    targets = {n: Target(name=n, address=ADDR, port=port, user="root",
+                         key_files=(str(hk_lab.client),), user_known_hosts=(str(users[0]),),
+                         global_known_hosts=(str(glob),)) for n in ("a", "b", "c")}
+    with Fleet(RunOptions(connect_timeout=5), lambda h: targets[h.name]) as fleet:
+        run = fleet.run([_Host(n) for n in targets], lambda s: s.connection and None)
+    assert run.summary["ok"] == 3
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"warning: {users[0]}:1: no key after the host patterns; line skipped"]
