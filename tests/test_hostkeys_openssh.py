@@ -41,8 +41,9 @@ def keygen(path: Path, kind: str = "ed25519") -> Path:
     return path
 
 
-def sign(ca: Path, key: Path, principals: str | None, validity: str) -> Path:
+def sign(ca: Path, key: Path, principals: str | None, validity: str, alg: str = "") -> Path:
     argv = ["ssh-keygen", "-q", "-s", str(ca), "-h", "-I", f"id-{key.name}", "-V", validity]
+    argv += ["-t", alg] if alg else []
     if principals is not None:
         argv += ["-n", principals]
     subprocess.run([*argv, f"{key}.pub"], check=True, capture_output=True)
@@ -72,6 +73,10 @@ class Lab:
         "expired": [("ed25519", ("127.0.0.1", "20200101:20200102"))],
         "future": [("ed25519", ("127.0.0.1", "+1d:+2d"))],
         "noprinc": [("ed25519", (None, "-5m:+1h"))],
+        # signed by an RSA CA (rsa-sha2-512), and by the same CA with SHA-1 ("ssh-rsa")
+        "certrsa": [("rsa", ("127.0.0.1", "-5m:+1h", "", "rsa_ca")),
+                    ("ecdsa", ("127.0.0.1", "-5m:+1h", "", "rsa_ca"))],
+        "certsha1": [("ecdsa", ("127.0.0.1", "-5m:+1h", "ssh-rsa", "rsa_ca")), ("rsa", None)],
     }
 
     def __init__(self, base: Path) -> None:
@@ -80,6 +85,7 @@ class Lab:
         (base / "authorized_keys").write_text((base / "id_client.pub").read_text())
         self.ca = keygen(base / "ca")
         self.other_ca = keygen(base / "other_ca")
+        self.rsa_ca = keygen(base / "rsa_ca", "rsa")
         self.stray = keygen(base / "stray_ed25519")   # a key no server has
         self.servers: dict[str, Server] = {}
         self.pub: dict[str, str] = {}                 # "multi.rsa" -> "ssh-rsa AAAA..."
@@ -100,7 +106,9 @@ class Lab:
             self.pub[f"{name}.{kind}"] = " ".join(Path(f"{key}.pub").read_text().split()[:2])
             lines.append(f"HostKey {key}")
             if cert is not None:
-                lines.append(f"HostCertificate {sign(self.ca, key, *cert)}")
+                principals, validity, alg, ca = (*cert, "", "ca")[:4]
+                cert_file = sign(self.base / ca, key, principals, validity, alg)
+                lines.append(f"HostCertificate {cert_file}")
         config = self.base / f"sshd_{name}.conf"
         config.write_text("\n".join(lines) + "\n")
         proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(config)],
@@ -164,7 +172,7 @@ class Case:
 def render(lab: Lab, server: str, line: str) -> str:
     port = lab.servers[server].port
     values = {"hp": f"[{ADDR}]:{port}", "h": ADDR, "port": str(port),
-              "ca": lab.ca_pub(), "other_ca": lab.ca_pub("other_ca"), "stray": lab.stray_pub(),
+              "ca": lab.ca_pub(), "other_ca": lab.ca_pub("other_ca"), "rsa_ca": lab.ca_pub("rsa_ca"), "stray": lab.stray_pub(),
               "other_rsa": lab.pub["multi.rsa"]}
     salt = os.urandom(20)
     mac = hmac.new(salt, values["hp"].encode(), hashlib.sha1).digest()
@@ -279,6 +287,11 @@ CASES = [
     Case("cert-expired-plain-known", "expired", ("@cert-authority * {ca}", "{hp} {ed25519}"),
          True),
     Case("cert-not-yet-valid", "future", ("@cert-authority * {ca}",), False),
+    Case("cert-rsa-ca-rsa-and-ecdsa-certs", "certrsa", ("@cert-authority * {rsa_ca}",), True),
+    Case("cert-rsa-ca-plain-rsa-known", "certrsa", ("{hp} {rsa}",), True),
+    Case("cert-sha1-signed", "certsha1", ("@cert-authority * {rsa_ca}",), False),
+    Case("cert-sha1-signed-plain-known", "certsha1", ("@cert-authority * {rsa_ca}",
+                                                      "{hp} {ecdsa}"), True),
     Case("cert-no-principals", "noprinc", ("@cert-authority * {ca}",), True, alias="anything"),
     # ssh-keygen -H leaves @cert-authority lines alone: hash this one by hand
     Case("cert-hashed-ca", "cert", ("@cert-authority {hashed_hp} {ca}",), True),
@@ -398,6 +411,8 @@ REASONS = [
     (Case("ask-is-batch-mode", "multi", (), False, strict="ask"), r"^unknown host key for"),
     (Case("cert-expired", "expired", ("@cert-authority * {ca}",), False),
      r"host certificate not accepted: Certificate invalid: expired \(CA in \S+:1\)"),
+    (Case("cert-sha1", "certsha1", ("@cert-authority * {rsa_ca}",), False),
+     r"Certificate signed with disallowed algorithm"),
     (Case("cert-principal", "cert", ("@cert-authority * {ca}",), False, alias="other"),
      r"Certificate invalid: name is not a listed principal \(other\)"),
 ]
