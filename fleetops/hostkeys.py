@@ -45,7 +45,7 @@ DEFAULT_HOSTKEY_ALGORITHMS = (
     "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
     "rsa-sha2-512", "rsa-sha2-256",
 )
-ACCEPT_NEW, RELAXED = "accept-new", ("no", "off")
+ACCEPT_NEW, RELAXED = "accept-new", ("no", "off", "false")
 OK, NEW, CHANGED, REVOKED = "ok", "new", "changed", "revoked"
 _BAD_NAME_CHARS = set("@?*#[]|'\"\\")
 

@@ -196,3 +196,20 @@ def test_files_from_target():
     default = known_hosts_files(Target(name="a", address="a"))[0]
     assert [p.rsplit("/", 1)[1] for p in default] == ["known_hosts", "known_hosts2"]
     assert known_hosts_files(Target(name="a", address="a"), "/run/kh")[0] == ("/run/kh",)
+
+
+def test_tampered_certificate_is_refused(keys):
+    import paramiko
+
+    from fleetops.hostkeys import HostKeyError
+
+    base = Path(keys["base"])
+    subprocess.run(["ssh-keygen", "-q", "-s", str(base / "ed25519"), "-h", "-I", "host-AAAA",
+                    "-n", "web1", str(base / "rsa.pub")], check=True, capture_output=True)
+    blob = base64.b64decode((base / "rsa-cert.pub").read_text().split()[1])
+    good = paramiko.RSAKey(msg=paramiko.Message(blob))
+    assert ServerKey.from_paramiko(good).cert.principals == ("web1",)
+    forged = blob.replace(b"host-AAAA", b"host-BBBB")
+    assert forged != blob and parse_cert(forged).key_id == "host-BBBB"
+    with pytest.raises(HostKeyError, match="bad host certificate: certificate signature"):
+        ServerKey.from_paramiko(paramiko.RSAKey(msg=paramiko.Message(forged)))
