@@ -200,6 +200,11 @@ def write_files(lab: Lab, case: Case, where: Path) -> tuple[list[Path], Path]:
 
 def run_openssh(lab: Lab, case: Case, users: list[Path], glob: Path, hash_hosts: bool = False
                 ) -> subprocess.CompletedProcess:
+    return start_openssh(lab, case, users, glob, hash_hosts)()
+
+
+def start_openssh(lab: Lab, case: Case, users: list[Path], glob: Path, hash_hosts: bool = False):
+    """Start ``ssh`` in the background; call the result to wait for it (CompletedProcess)."""
     argv = ["ssh", "-vv", "-F", "/dev/null", "-o", "BatchMode=yes",
             "-o", f"StrictHostKeyChecking={case.strict}",
             "-o", "UserKnownHostsFile=" + " ".join(map(str, users)),
@@ -209,8 +214,14 @@ def run_openssh(lab: Lab, case: Case, users: list[Path], glob: Path, hash_hosts:
             "-p", str(lab.servers[case.server].port)]
     if case.alias:
         argv += ["-o", f"HostKeyAlias={case.alias}"]
-    return subprocess.run([*argv, f"root@{ADDR}", "true"], capture_output=True, text=True,
-                          timeout=30, check=False)
+    proc = subprocess.Popen([*argv, f"root@{ADDR}", "true"], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def finish() -> subprocess.CompletedProcess:
+        out, err = proc.communicate(timeout=30)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+    return finish
 
 
 class _Host:
@@ -302,8 +313,9 @@ CASES = [
 def test_same_decision_as_openssh(hk_lab, tmp_path, case):
     users, glob = write_files(hk_lab, case, tmp_path)
     before = [p.read_text() for p in users]
-    ssh = run_openssh(hk_lab, case, users, glob)
+    ssh = start_openssh(hk_lab, case, users, glob)  # both at once: the files are read-only
     result, warnings, negotiated = run_fleetops(hk_lab, case, users, glob)
+    ssh = ssh()
     decisions = (ssh.returncode == 0, result.status == "ok")
     assert decisions[0] == decisions[1], (ssh.stderr, result.reason)
     assert decisions[0] == case.accepted, f"OpenSSH decided otherwise: {ssh.stderr}"
@@ -377,11 +389,12 @@ def test_accept_new_records_what_openssh_records(hk_lab, tmp_path, case):
     ours, ours_glob = write_files(hk_lab, case_files, tmp_path / "fleetops")
     theirs, theirs_glob = write_files(hk_lab, case_files, tmp_path / "openssh")
     before = ours[0].read_text()
-    ssh = run_openssh(hk_lab, case, theirs, theirs_glob, hash_hosts=hashed)
+    ssh = start_openssh(hk_lab, case, theirs, theirs_glob, hash_hosts=hashed)
     option = case.id == "new-run-option"
     ours_case = Case(**{**case.__dict__, "strict": "yes"}) if option else case
     result, *_ = run_fleetops(hk_lab, ours_case, ours, ours_glob, hash_hosts=hashed,
                              accept_new=option)
+    ssh = ssh()
     assert (ssh.returncode == 0, result.status == "ok") == (case.accepted, case.accepted), (
         ssh.stderr, result.reason)
     added_ours = _added(before, ours[0].read_text())
