@@ -196,6 +196,7 @@ class KnownHosts:
                 if sub.status in (OK, REVOKED):
                     return sub
             if status in (OK, NEW) and as_cert:
+                cert_reason = cert_reason or f"no @cert-authority line for {name} has its CA"
                 as_cert = False  # OpenSSH: "No matching CA found. Retry with plain key"
                 continue
             return _Outcome(status, found, as_cert, cert_reason)
