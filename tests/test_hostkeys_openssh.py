@@ -481,3 +481,30 @@ def test_malformed_line_warned_once_per_run_on_stderr(hk_lab, tmp_path, capsys):
     assert run.summary["ok"] == 3
     err = capsys.readouterr().err.splitlines()
     assert err == [f"warning: {users[0]}:1: no key after the host patterns; line skipped"]
+
+
+def test_cli_run_on_the_lab_with_markers_hashed_lines_and_a_bad_line(lab, tmp_path, hk_lab):
+    """The original bug: one @cert-authority or @revoked line failed every host. Through
+    ``invoke run``: markers, a hashed copy of the lab's lines and a malformed line; every
+    host ok, the bad line reported once on stderr."""
+    import json
+    import sys
+
+    known = tmp_path / "known_hosts"
+    known.write_text(lab.known_hosts.read_text())
+    subprocess.run(["ssh-keygen", "-q", "-H", "-f", str(known)], check=True, capture_output=True)
+    known.write_text(f"@cert-authority * {hk_lab.ca_pub()}\n@revoked * {hk_lab.stray_pub()}\n"
+                     "lab01 ssh-ed25519 AAAA-broken\n" + known.read_text())
+    text = lab.inventory_path.read_text()
+    inventory = tmp_path / "inv.ini"
+    inventory.write_text(re.sub(r"fleetops_known_hosts=\S+", f"fleetops_known_hosts={known}",
+                                text))
+    proc = subprocess.run([sys.executable, "-m", "invoke", "-r", str(Path(__file__).parents[1]),
+                           "run", "-i", str(inventory), "--json", "-p", "lab0[1-6]",
+                           "--retry-file", str(tmp_path / "retry"), "true"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    doc = json.loads(proc.stdout)
+    assert proc.returncode == 0, doc
+    assert doc["summary"]["ok"] == 6
+    assert proc.stderr.count("warning: ") == 1
+    assert f"warning: {known}:3: bad ssh-ed25519 key" in proc.stderr
