@@ -1,37 +1,158 @@
-"""Resolve an inventory host to SSH connection parameters."""
+"""Resolve an inventory host once into a :class:`fleetops.ssh.Target`, as ``ssh`` would.
+
+The host's address is the destination (``ssh ADDRESS``); inventory vars are command-line
+options in Ansible's order (``ansible_ssh_args``, then ``-o Port``/``IdentityFile``/``User``
+from ``ansible_port``/key/``ansible_user``, then ``ansible_ssh_common_args`` and
+``ansible_ssh_extra_args``), so they win over ssh_config like ``ssh -o``;
+``fleetops_known_hosts`` and ``fleetops_proxy_command`` come first of all. ProxyJump hops
+are resolved like the ``ssh -l USER -p PORT -J EARLIER HOP`` OpenSSH runs for them (same
+``-F`` file, nothing else from the inventory). Bad config or vars raise
+:class:`fleetops.errors.InputError` naming the file and line.
+"""
 
 from __future__ import annotations
 
 import getpass
+import os
 from pathlib import Path
 from typing import Any
 
+from fleetops.ansible_ssh_args import connection_vars
+from fleetops.errors import InputError
 from fleetops.ssh import Target
+from fleetops.sshconfig import ConfigError, Line, Resolved, option_line, resolve
+from fleetops.sshtokens import expand_proxy_command, tilde_expand
 
-DEFAULT_KEYS = ("~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa")
+__all__ = ["MAX_HOPS", "target_for"]
+
+MAX_HOPS = 16
+# Target field -> ssh_config keyword, for Target.source.
+_SOURCES = {
+    "address": "hostname", "port": "port", "user": "user", "key_files": "identityfile",
+    "proxy_command": "proxycommand", "user_known_hosts": "userknownhostsfile",
+    "global_known_hosts": "globalknownhostsfile", "host_key_alias": "hostkeyalias",
+    "strict_host_key_checking": "stricthostkeychecking", "hash_known_hosts": "hashknownhosts",
+    "identities_only": "identitiesonly", "identity_agent": "identityagent",
+    "certificate_files": "certificatefile", "jump": "proxyjump",
+    "connect_timeout": "connecttimeout", "connection_attempts": "connectionattempts",
+}
+
+
+def _line(keyword: str, value: str, label: str) -> Line:
+    return Line(keyword.lower(), (value,), value, label, 0)
+
+
+def command_line(host: Any, conn: dict[str, Any]) -> tuple[list[Line], str | None]:
+    """The ssh command-line options the inventory gives ``host``, and its ``-F`` file."""
+    lines: list[Line] = []
+    config = conn.get("ssh_config")
+    if host.known_hosts:
+        lines.append(_line("UserKnownHostsFile", host.known_hosts, "fleetops_known_hosts"))
+    if conn.get("proxy_command"):
+        lines.append(_line("ProxyCommand", conn["proxy_command"], "fleetops_proxy_command"))
+    args = conn.get("ssh_args", ())
+    inventory = []
+    if host.port is not None:
+        inventory.append(_line("Port", str(host.port), "inventory port"))
+    if host.key_file:
+        inventory.append(_line("IdentityFile", host.key_file, "inventory key file"))
+    if host.user:
+        inventory.append(_line("User", host.user, "inventory user"))
+    first = [a for a in args if a[2] == "ansible_ssh_args"]
+    rest = [a for a in args if a[2] != "ansible_ssh_args"]
+    for group in (first, inventory, rest):
+        for item in group:
+            if isinstance(item, Line):
+                lines.append(item)
+                continue
+            kind, value, var = item
+            if kind == "F":
+                config = config or value
+            else:
+                try:
+                    lines.append(option_line(value, var))
+                except ConfigError as exc:
+                    raise InputError(f"host '{host.name}': {exc}") from None
+    return lines, config
 
 
 def target_for(host: Any) -> Target:
-    """Connection parameters: inventory vars win over ~/.ssh/config, which wins over defaults."""
-    from fleetops.inventory import resolve_ssh
+    """Everything needed to reach ``host``: inventory vars, then ssh_config, then defaults."""
+    conn = connection_vars(host.vars or {})
+    if isinstance(conn, tuple):
+        raise InputError(f"host '{host.name}': {conn[0]} {conn[1]}")
+    vars_ = host.vars or {}
+    extra = {
+        "password": conn.get("password"),
+        "connection": conn.get("connection", "ssh"),
+        "become": host.become if "ansible_become" in vars_ else None,
+        "become_user": host.become_user,
+        "become_password": conn.get("become_password"),
+    }
+    if extra["connection"] == "local":
+        return Target(name=host.name, address=host.address, user=getpass.getuser(), **extra)
+    lines, config = command_line(host, conn)
+    try:
+        resolved = resolve(host.address, lines, config)
+        target = _target(host.name, resolved)
+        target.jump = _hops(resolved, config, 0)
+    except (ConfigError, ValueError) as exc:
+        raise InputError(f"{exc} (host '{host.name}')") from None
+    for key, value in extra.items():
+        setattr(target, key, value)
+    return target
 
-    ssh = resolve_ssh(host)
-    keys = [k for k in ssh.get("identityfile") or () if k]
-    if not keys:
-        keys = [k for k in DEFAULT_KEYS if Path(k).expanduser().exists()]
-    address = ssh.get("hostname") or host.address
-    port = int(ssh.get("port") or 22)
-    user = ssh.get("user") or getpass.getuser()
-    proxy = (host.vars or {}).get("fleetops_proxy_command") or ssh.get("proxycommand")
-    if proxy:
-        proxy = str(proxy).replace("%h", address).replace("%p", str(port)).replace("%r", user)
-    known = host.known_hosts or next(iter(ssh.get("userknownhostsfile") or ()), None)
-    return Target(
-        name=host.name,
-        address=address,
-        port=port,
-        user=user,
-        key_files=tuple(keys),
-        proxy_command=proxy or None,
-        known_hosts=known,
+
+def _hops(resolved: Resolved, config: str | None, depth: int) -> tuple[Target, ...]:
+    """ProxyJump hops, first hop first: the last hop is reached through the earlier ones
+    (``ssh -J``), and a single hop through its own ProxyJump/ProxyCommand."""
+    if not resolved.jump:
+        return ()
+    if depth >= MAX_HOPS:
+        raise ValueError(f"{resolved.where.get('proxyjump')}: more than {MAX_HOPS} jump hops")
+    *earlier, last = resolved.jump
+    label = resolved.where.get("proxyjump", "ProxyJump")
+    lines = []
+    if last.user:
+        lines.append(_line("User", last.user, label))
+    if last.port:
+        lines.append(_line("Port", str(last.port), label))
+    if earlier:
+        lines.append(_line("ProxyJump", ",".join(h.spec() for h in earlier), label))
+    hop = resolve(last.host, lines, config)
+    target = _target(last.host, hop)
+    return (*_hops(hop, config, depth + 1), target)
+
+
+def _agent(value: str | None) -> str | None:
+    if value is None or value == "SSH_AUTH_SOCK":
+        return None
+    if value.startswith("$") and not value.startswith("${"):
+        return os.environ.get(value[1:]) or "none"
+    return value
+
+
+def _target(name: str, r: Resolved) -> Target:
+    keys = r.identity_files
+    if r.identity_default:
+        keys = [k for k in keys if Path(k).exists()]
+    proxy = None
+    if r.proxy_command:
+        proxy = expand_proxy_command(r.proxy_command, {
+            "h": r.hostname, "k": r.host_key_alias or r.host_arg, "n": r.host_arg,
+            "p": str(r.port), "r": r.user})
+    source = {field: r.where[kw] for field, kw in _SOURCES.items() if kw in r.where}
+    target = Target(
+        name=name, address=r.hostname, port=r.port, user=r.user, key_files=tuple(keys),
+        proxy_command=proxy, known_hosts=r.user_known_hosts[0] if r.user_known_hosts else None,
+        user_known_hosts=tuple(r.user_known_hosts),
+        global_known_hosts=tuple(tilde_expand(p, r.tokens["d"]) for p in r.global_known_hosts),
+        host_key_alias=r.host_key_alias, hash_known_hosts=r.hash_known_hosts,
+        identities_only=r.identities_only, identity_agent=_agent(r.identity_agent),
+        certificate_files=tuple(r.certificate_files),
+        connect_timeout=None if r.connect_timeout is None else float(r.connect_timeout),
+        connection_attempts=r.connection_attempts, source=source,
     )
+    if r.strict_host_key_checking is not None:
+        target.strict_host_key_checking = r.strict_host_key_checking
+    return target

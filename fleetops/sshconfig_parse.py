@@ -1,0 +1,268 @@
+"""ssh_config(5) files as OpenSSH 9.x reads them: lines, quoting, keyword tables, values.
+
+Follows openssh-portable ``readconf.c`` (``process_config_line_depth``, ``strdelim``,
+``argv_split``, ``convtime``, ``a2port``) and ``match.c`` (``match_pattern``,
+``match_pattern_list``). Each file is parsed once per (path, mtime, size); a bad line
+raises :class:`ConfigError` carrying ``file:line``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from functools import lru_cache
+
+__all__ = [
+    "IGNORED", "REFUSED", "SUPPORTED", "ConfigError", "Line", "argv_split", "load_file",
+    "match_pattern", "match_pattern_list", "parse_line", "port_value", "time_value",
+]
+
+WHITESPACE = " \t\r\n"
+
+# Directives fleetops resolves into the Target (or uses to evaluate the files).
+SUPPORTED = frozenset({
+    "host", "match", "include", "ignoreunknown", "hostname", "port", "user", "identityfile",
+    "identityfile2", "identitiesonly", "identityagent", "certificatefile",
+    "userknownhostsfile", "globalknownhostsfile", "hostkeyalias", "stricthostkeychecking",
+    "hashknownhosts", "connecttimeout", "connectionattempts", "proxycommand", "proxyjump",
+})
+
+# Directives accepted and ignored on purpose: they do not change where fleetops connects,
+# which host key it accepts or which credentials it offers (or fleetops is stricter).
+IGNORED = {
+    **dict.fromkeys(("batchmode", "escapechar", "enableescapecommandline", "loglevel",
+                     "logverbose", "syslogfacility", "visualhostkey", "requesttty",
+                     "stdinnull", "forkafterauthentication", "localcommand",
+                     "permitlocalcommand"), "interactive ssh only; fleetops is always batch"),
+    **dict.fromkeys(("forwardagent", "forwardx11", "forwardx11trusted", "forwardx11timeout",
+                     "xauthlocation", "exitonforwardfailure", "gatewayports", "localforward",
+                     "remoteforward", "dynamicforward", "clearallforwardings",
+                     "permitremoteopen", "streamlocalbindmask", "streamlocalbindunlink",
+                     "tunnel", "tunneldevice"), "fleetops forwards nothing"),
+    **dict.fromkeys(("serveraliveinterval", "serveralivecountmax", "tcpkeepalive",
+                     "keepalive", "compression", "ipqos", "rekeylimit", "sendenv", "setenv",
+                     "channeltimeout", "obscurekeystroketiming"), "session tuning"),
+    **dict.fromkeys(("ciphers", "macs", "kexalgorithms", "hostkeyalgorithms",
+                     "casignaturealgorithms", "pubkeyacceptedalgorithms",
+                     "pubkeyacceptedkeytypes", "hostbasedacceptedalgorithms",
+                     "hostbasedkeytypes", "requiredrsasize", "fingerprinthash"),
+                    "algorithms are negotiated by paramiko"),
+    **dict.fromkeys(("controlmaster", "controlpath", "controlpersist"),
+                    "fleetops keeps its own connection per host"),
+    **dict.fromkeys(("passwordauthentication", "kbdinteractiveauthentication",
+                     "challengeresponseauthentication", "skeyauthentication",
+                     "tisauthentication", "kbdinteractivedevices", "numberofpasswordprompts",
+                     "pubkeyauthentication", "dsaauthentication", "preferredauthentications",
+                     "gssapiauthentication", "gssapidelegatecredentials",
+                     "hostbasedauthentication", "enablesshkeysign", "addkeystoagent",
+                     "securitykeyprovider"),
+                    "fleetops offers keys, agent and an inventory password only"),
+    **dict.fromkeys(("checkhostip", "verifyhostkeydns", "nohostauthenticationforlocalhost",
+                     "updatehostkeys"), "fleetops checks known_hosts only (stricter)"),
+    **dict.fromkeys(("canonicaldomains", "canonicalizefallbacklocal", "canonicalizemaxdots",
+                     "canonicalizepermittedcnames"), "used only with CanonicalizeHostname"),
+    **dict.fromkeys(("protocol", "cipher", "fallbacktorsh", "globalknownhostsfile2",
+                     "rhostsauthentication", "userknownhostsfile2", "useroaming", "usersh",
+                     "useprivilegedport", "afstokenpassing", "kerberosauthentication",
+                     "kerberostgtpassing", "rsaauthentication", "rhostsrsaauthentication",
+                     "compressionlevel"), "deprecated or unsupported in OpenSSH too"),
+}
+
+# Directives that change where or how ssh connects and that fleetops does not implement:
+# keyword -> (values that are harmless, why it is refused).
+REFUSED: dict[str, tuple[frozenset[str], str]] = {
+    "addressfamily": (frozenset({"any"}), "fleetops connects by any address family"),
+    "bindaddress": (frozenset(), "no source address binding"),
+    "bindinterface": (frozenset(), "no source interface binding"),
+    "canonicalizehostname": (frozenset({"no", "false", "off"}), "no hostname canonicalisation"),
+    "knownhostscommand": (frozenset({"none"}), "host keys come from known_hosts files only"),
+    "revokedhostkeys": (frozenset({"none"}), "no revoked-keys file"),
+    "pkcs11provider": (frozenset({"none"}), "no PKCS#11 keys"),
+    "smartcarddevice": (frozenset({"none"}), "no PKCS#11 keys"),
+    "proxyusefdpass": (frozenset({"no", "false"}), "no fd passing from a ProxyCommand"),
+    "remotecommand": (frozenset({"none"}), "fleetops runs its own commands"),
+    "sessiontype": (frozenset({"default"}), "fleetops runs commands"),
+    "tag": (frozenset(), "no Match tagged"),
+}
+
+
+class ConfigError(ValueError):
+    """A bad line: ``str()`` is ``file:line: message``."""
+
+    def __init__(self, path: str, line: int | None, message: str) -> None:
+        where = f"{path}:{line}: " if line else f"{path}: "
+        super().__init__(where + message)
+        self.path, self.line, self.message = path, line, message
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One directive: ``keyword`` lowercased, ``args`` split as ``argv_split`` does,
+    ``rest`` the raw text after the keyword (ProxyCommand, ProxyJump, Match use it)."""
+
+    keyword: str
+    args: tuple[str, ...]
+    rest: str
+    path: str
+    lineno: int
+
+    @property
+    def where(self) -> str:
+        return f"{self.path}:{self.lineno}" if self.lineno else self.path
+
+    def error(self, message: str) -> ConfigError:
+        return ConfigError(self.path, self.lineno, message)
+
+
+def argv_split(text: str) -> list[str]:
+    """OpenSSH ``argv_split(s, .., terminate_on_comment=1)``: words, quotes removed.
+
+    ``\\`` escapes a quote, a backslash, or (outside quotes) a space; ``#`` at the
+    start of a word ends the line. Raises ValueError on an unclosed quote."""
+    words: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i] in " \t":
+            i += 1
+            continue
+        if text[i] == "#":
+            break
+        word: list[str] = []
+        quote = ""
+        while i < n:
+            c = text[i]
+            if c == "\\" and i + 1 < n and (text[i + 1] in "'\"\\" or
+                                             (not quote and text[i + 1] == " ")):
+                i += 1
+                word.append(text[i])
+            elif not quote and c in " \t":
+                break
+            elif not quote and c in "'\"":
+                quote = c
+            elif quote and c == quote:
+                quote = ""
+            else:
+                word.append(c)
+            i += 1
+        if quote:
+            raise ValueError("invalid quotes")
+        words.append("".join(word))
+    return words
+
+
+def _strdelim(text: str) -> tuple[str, str]:
+    """OpenSSH ``strdelim``: the first word (ends at whitespace, ``"`` or one ``=``) and
+    the rest after the separating whitespace/``=``."""
+    m = re.search(r'[ \t\r\n"=]', text)
+    if m is None:
+        return text, ""
+    word, rest = text[: m.start()], text[m.start():]
+    if rest[0] == '"':
+        end = rest.find('"', 1)
+        if end < 0:
+            raise ValueError("invalid quotes")
+        return rest[1:end], rest[end + 1:].lstrip(WHITESPACE)
+    equals = rest[0] == "="
+    rest = rest[1:].lstrip(WHITESPACE)
+    if not equals and rest.startswith("="):
+        rest = rest[1:].lstrip(WHITESPACE)
+    return word, rest
+
+
+def parse_line(text: str, path: str, lineno: int) -> Line | None:
+    """One config line to a :class:`Line`; None for blank and comment lines."""
+    text = text.rstrip(WHITESPACE + "\f")
+    stripped = text.lstrip(WHITESPACE)
+    if not stripped or stripped.startswith("#"):
+        return None
+    try:
+        keyword, rest = _strdelim(stripped)
+        if not keyword:
+            keyword, rest = _strdelim(rest)
+    except ValueError:
+        raise ConfigError(path, lineno, "invalid quotes") from None
+    if not keyword or keyword.startswith("#"):
+        return None
+    keyword = keyword.lower()
+    rest = rest.lstrip(WHITESPACE)
+    if not rest:
+        raise ConfigError(path, lineno, f'no argument after keyword "{keyword}"')
+    try:
+        args = tuple(argv_split(rest))
+    except ValueError:
+        raise ConfigError(path, lineno, "invalid quotes") from None
+    return Line(keyword, args, rest, path, lineno)
+
+
+@lru_cache(maxsize=64)
+def _parse_cached(path: str, mtime_ns: int, size: int, ino: int) -> tuple[Line, ...]:
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+            text = f.read()
+    except OSError as exc:
+        raise ConfigError(path, None, f"cannot read ssh config: {exc.strerror}") from None
+    lines = []
+    for lineno, raw in enumerate(text.split("\n"), 1):
+        line = parse_line(raw, path, lineno)
+        if line is not None:
+            lines.append(line)
+    return tuple(lines)
+
+
+def load_file(path: str, check_perm: bool) -> tuple[Line, ...] | None:
+    """Lines of ``path`` (cached by path, mtime, size); None when it does not exist.
+
+    ``check_perm``: refuse a file not owned by root or the user, or group/world
+    writable, as ssh does for the user config and included files."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(path, None, f"cannot read ssh config: {exc.strerror}") from None
+    if check_perm and ((st.st_uid not in (0, os.getuid())) or st.st_mode & 0o022):
+        raise ConfigError(path, None, "Bad owner or permissions")
+    return _parse_cached(path, st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def match_pattern(text: str, pattern: str) -> bool:
+    """``match.c:match_pattern``: ``*`` and ``?`` wildcards, case-sensitive."""
+    if "*" not in pattern and "?" not in pattern and "[" not in pattern:
+        return text == pattern
+    return fnmatchcase(text, pattern.replace("[", "[[]"))
+
+
+def match_pattern_list(text: str, patterns: str, lower: bool) -> int:
+    """``match.c:match_pattern_list``: 1 positive match, -1 negated match, 0 none."""
+    got = 0
+    for sub in patterns.split(","):
+        negated = sub.startswith("!")
+        if negated:
+            sub = sub[1:]
+        if lower:
+            sub = sub.lower()
+        if match_pattern(text, sub):
+            if negated:
+                return -1
+            got = 1
+    return got
+
+
+def port_value(text: str) -> int:
+    """``a2port``: 1-65535; ValueError otherwise."""
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise ValueError(f"Port must be a port number 1-65535, got {text!r}")
+    return int(text)
+
+
+_TIME_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def time_value(text: str) -> int:
+    """``convtime``: ``90``, ``1m30s``, ``2h`` ... in seconds; ValueError otherwise."""
+    parts = re.findall(r"(\d+)([smhdwSMHDW]?)", text)
+    if not text or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"invalid time value {text!r}")
+    return sum(int(n) * _TIME_UNITS[u.lower()] for n, u in parts)
