@@ -33,6 +33,7 @@ from fleetops.sshconfig_parse import (
     match_pattern_list,
     parse_line,
     port_value,
+    strdelim_words,
     time_value,
 )
 from fleetops.sshjump import Hop, parse_jump
@@ -171,7 +172,11 @@ class _Eval:
         host = percent_expand(hostname, {"h": self.host_arg}) if hostname else self.host_arg
         host = host.lower()
         ruser = self.opts.get("user") or self.local_user
-        args, i, result, attributes = line.args, 0, True, 0
+        try:
+            args = strdelim_words(line.rest)
+        except ValueError:
+            raise line.error("invalid quotes") from None
+        i, result, attributes = 0, True, 0
         while i < len(args) and not args[i].startswith("#"):
             attrib = args[i]
             i += 1

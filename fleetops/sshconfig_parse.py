@@ -16,7 +16,8 @@ from functools import lru_cache
 
 __all__ = [
     "IGNORED", "REFUSED", "SUPPORTED", "ConfigError", "Line", "argv_split", "load_file",
-    "match_pattern", "match_pattern_list", "parse_line", "port_value", "time_value",
+    "match_pattern", "match_pattern_list", "parse_line", "port_value", "strdelim_words",
+    "time_value",
 ]
 
 WHITESPACE = " \t\r\n"
@@ -169,6 +170,17 @@ def _strdelim(text: str) -> tuple[str, str]:
     if not equals and rest.startswith("="):
         rest = rest[1:].lstrip(WHITESPACE)
     return word, rest
+
+
+def strdelim_words(text: str) -> list[str]:
+    """Words as repeated ``strdelim`` calls give them (Match criteria: ``host=a`` is two
+    words). ValueError on an unclosed quote."""
+    words = []
+    rest = text.strip(WHITESPACE)
+    while rest:
+        word, rest = _strdelim(rest)
+        words.append(word)
+    return words
 
 
 def parse_line(text: str, path: str, lineno: int) -> Line | None:
