@@ -21,22 +21,22 @@ import os
 import pwd
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from fleetops.sshconfig_parse import (
     IGNORED,
     REFUSED,
+    SPELLING,
     ConfigError,
     Line,
     load_file,
-    match_pattern,
     match_pattern_list,
     parse_line,
-    port_value,
     strdelim_words,
-    time_value,
 )
-from fleetops.sshjump import Hop, parse_jump
+from fleetops.sshconfig_values import CONVERT
+from fleetops.sshjump import Hop
 from fleetops.sshtokens import (
     connection_hash,
     dollar_expand,
@@ -54,12 +54,6 @@ DEFAULT_IDENTITIES = ("~/.ssh/id_rsa", "~/.ssh/id_ecdsa", "~/.ssh/id_ecdsa_sk",
                       "~/.ssh/id_dsa")
 DEFAULT_USER_KNOWN = ("~/.ssh/known_hosts", "~/.ssh/known_hosts2")
 DEFAULT_GLOBAL_KNOWN = ("/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2")
-_STRICT = {"yes": "yes", "true": "yes", "no": "no", "false": "no", "off": "no",
-           "ask": "ask", "accept-new": "accept-new"}
-_FLAG = {"yes": True, "true": True, "no": False, "false": False}
-_SINGLE = {"hostname", "user", "hostkeyalias", "ignoreunknown", "port", "identitiesonly",
-           "hashknownhosts", "stricthostkeychecking", "connecttimeout", "connectionattempts",
-           "identityagent"}
 
 
 @dataclass(slots=True)
@@ -120,15 +114,19 @@ class _Eval:
     def read(self, path: str, user_conf: bool, check_perm: bool, depth: int = 0) -> bool:
         if depth > MAX_DEPTH:
             raise ConfigError(path, None, "Too many recursive configuration includes")
-        lines = load_file(path, check_perm)
-        if lines is None:
+        parsed = load_file(path, check_perm)
+        if parsed is None:
             return False
-        for line in lines:
-            self.line(line, user_conf, depth)
+        lines, skip, i = parsed.lines, parsed.skip, 0
+        while i < len(lines):
+            self.line(lines[i], user_conf, depth)
+            i = i + 1 if self.active else skip[i]
         return True
 
     def line(self, line: Line, user_conf: bool = True, depth: int = 0) -> None:
         kw = line.keyword
+        if not self.active and kw in _PASSIVE:
+            return
         if kw == "host":
             self._host(line)
         elif kw == "match":
@@ -150,22 +148,14 @@ class _Eval:
     def _refused(self, line: Line) -> None:
         harmless, why = REFUSED[line.keyword]
         if self.active and line.args and line.args[0].lower() not in harmless:
-            name = line.keyword
+            name = SPELLING.get(line.keyword, line.keyword)
             raise line.error(f"{name} is not supported by fleetops ({why})")
 
     def _host(self, line: Line) -> None:
-        self.active = False
-        if self.nevermatch:
-            return
-        for arg in line.args:
-            if not arg:
-                raise line.error("keyword host empty argument")
-            negated = arg.startswith("!")
-            if match_pattern(self.host_arg, arg[1:] if negated else arg):
-                if negated:
-                    self.active = False
-                    return
-                self.active = True
+        positive, negated = line.value
+        self.active = (not self.nevermatch and positive is not None
+                       and positive(self.host_arg) is not None
+                       and (negated is None or negated(self.host_arg) is None))
 
     def _match(self, line: Line) -> bool:
         hostname = self.opts.get("hostname")
@@ -244,112 +234,46 @@ class _Eval:
             self.where[key] = line.where
 
 
-def _single(line: Line) -> str:
-    if len(line.args) != 1 or not line.args[0]:
-        if not line.args or not line.args[0]:
-            raise line.error("Missing argument.")
-        raise line.error(f"keyword {line.keyword} extra arguments at end of line")
-    return line.args[0]
-
-
-def _h_string(ev: _Eval, line: Line) -> None:
-    ev.set(line.keyword, _single(line), line)
-
-
-def _h_port(ev: _Eval, line: Line) -> None:
-    try:
-        ev.set("port", port_value(_single(line)), line)
-    except ValueError as exc:
-        raise line.error(str(exc)) from None
-
-
-def _h_flag(ev: _Eval, line: Line) -> None:
-    value = _FLAG.get(_single(line).lower())
-    if value is None:
-        raise line.error(f"unsupported option \"{line.args[0]}\".")
-    ev.set(line.keyword, value, line)
-
-
-def _h_strict(ev: _Eval, line: Line) -> None:
-    value = _STRICT.get(_single(line).lower())
-    if value is None:
-        raise line.error(f"unsupported option \"{line.args[0]}\".")
-    ev.set("stricthostkeychecking", value, line)
-
-
-def _h_timeout(ev: _Eval, line: Line) -> None:
-    arg = _single(line)
-    try:
-        ev.set("connecttimeout", None if arg == "none" else time_value(arg), line)
-    except ValueError:
-        raise line.error("invalid time value.") from None
-
-
-def _h_attempts(ev: _Eval, line: Line) -> None:
-    arg = _single(line)
-    if not arg.isdigit() or int(arg) < 1:
-        raise line.error(f"Invalid number of ConnectionAttempts: {arg!r}")
-    ev.set("connectionattempts", int(arg), line)
-
-
-def _h_agent(ev: _Eval, line: Line) -> None:
-    arg = _single(line)
-    try:
-        dollar_expand(arg, {})
-    except ValueError as exc:
-        if "not set" not in str(exc):
-            raise line.error(f"Invalid environment expansion {arg}.") from None
-    ev.set("identityagent", arg, line)
+def _h_value(ev: _Eval, line: Line) -> None:
+    ev.set(line.keyword, line.value, line)
 
 
 def _h_files(ev: _Eval, line: Line) -> None:
-    arg = _single(line)
     target = ev.identity if line.keyword.startswith("identityfile") else ev.certificate
-    if ev.active and all(raw != arg for raw, _ in target):
-        target.append((arg, line.where))
-
-
-def _h_known(ev: _Eval, line: Line) -> None:
-    if any(not a for a in line.args):
-        raise line.error(f"keyword {line.keyword} empty argument")
-    if any(a.lower() == "none" for a in line.args) and len(line.args) > 1:
-        raise line.error(f'keyword {line.keyword} "none" argument must appear alone.')
-    ev.set(line.keyword, list(line.args), line)
+    if ev.active and all(raw != line.value for raw, _ in target):
+        target.append((line.value, line.where))
 
 
 def _h_proxy_command(ev: _Eval, line: Line) -> None:
     jump = ev.opts.get("proxyjump")
     if jump is None or jump == "none":
-        ev.set("proxycommand", line.rest, line)
+        ev.set("proxycommand", line.value, line)
 
 
 def _h_proxy_jump(ev: _Eval, line: Line) -> None:
-    try:
-        hops = parse_jump(line.rest)
-    except ValueError:
-        raise line.error(f'Invalid ProxyJump "{line.rest}"') from None
     if "proxycommand" not in ev.opts:
-        ev.set("proxyjump", "none" if hops is None else (hops, line.rest), line)
+        ev.set("proxyjump", line.value, line)
 
 
 _HANDLERS = {
-    **dict.fromkeys(("hostname", "user", "hostkeyalias", "ignoreunknown"), _h_string),
-    "port": _h_port,
-    "identitiesonly": _h_flag,
-    "hashknownhosts": _h_flag,
-    "stricthostkeychecking": _h_strict,
-    "connecttimeout": _h_timeout,
-    "connectionattempts": _h_attempts,
-    "identityagent": _h_agent,
+    **dict.fromkeys(CONVERT, _h_value),
     **dict.fromkeys(("identityfile", "identityfile2", "certificatefile"), _h_files),
-    **dict.fromkeys(("userknownhostsfile", "globalknownhostsfile"), _h_known),
     "proxycommand": _h_proxy_command,
     "proxyjump": _h_proxy_jump,
 }
 
 
+# Keywords with nothing to do in a block that does not apply (values were checked at parse).
+_PASSIVE = frozenset({*_HANDLERS, *IGNORED, *REFUSED})
+
+
 def _passwd() -> tuple[str, str, int]:
-    entry = pwd.getpwuid(os.getuid())
+    return _passwd_of(os.getuid())
+
+
+@lru_cache(maxsize=4)
+def _passwd_of(uid: int) -> tuple[str, str, int]:
+    entry = pwd.getpwuid(uid)
     return entry.pw_name, entry.pw_dir, entry.pw_uid
 
 

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from functools import lru_cache
+from typing import Any
+
+from fleetops.sshconfig_values import convert
 
 __all__ = [
-    "IGNORED", "REFUSED", "SUPPORTED", "ConfigError", "Line", "argv_split", "load_file",
-    "match_pattern", "match_pattern_list", "parse_line", "port_value", "strdelim_words",
-    "time_value",
+    "IGNORED", "REFUSED", "SPELLING", "SUPPORTED", "ConfigError", "Line", "ParsedFile", "argv_split", "load_file",
+    "match_pattern", "match_pattern_list", "parse_line", "strdelim_words",
 ]
 
 WHITESPACE = " \t\r\n"
@@ -89,6 +91,13 @@ REFUSED: dict[str, tuple[frozenset[str], str]] = {
 }
 
 
+# Keywords as ssh_config(5) spells them, for messages.
+SPELLING = {k.lower(): k for k in (
+    "AddressFamily", "BindAddress", "BindInterface", "CanonicalizeHostname",
+    "KnownHostsCommand", "RevokedHostKeys", "PKCS11Provider", "SmartcardDevice",
+    "ProxyUseFdpass", "RemoteCommand", "SessionType", "Tag")}
+
+
 class ConfigError(ValueError):
     """A bad line: ``str()`` is ``file:line: message``."""
 
@@ -101,13 +110,15 @@ class ConfigError(ValueError):
 @dataclass(frozen=True, slots=True)
 class Line:
     """One directive: ``keyword`` lowercased, ``args`` split as ``argv_split`` does,
-    ``rest`` the raw text after the keyword (ProxyCommand, ProxyJump, Match use it)."""
+    ``rest`` the raw text after the keyword (ProxyCommand, ProxyJump, Match use it),
+    ``value`` the checked value (see fleetops.sshconfig_values)."""
 
     keyword: str
     args: tuple[str, ...]
     rest: str
     path: str
     lineno: int
+    value: Any = None
 
     @property
     def where(self) -> str:
@@ -205,11 +216,29 @@ def parse_line(text: str, path: str, lineno: int) -> Line | None:
         args = tuple(argv_split(rest))
     except ValueError:
         raise ConfigError(path, lineno, "invalid quotes") from None
-    return Line(keyword, args, rest, path, lineno)
+    try:
+        value = convert(keyword, args, rest)
+    except ValueError as exc:
+        raise ConfigError(path, lineno, str(exc)) from None
+    return Line(keyword, args, rest, path, lineno, value)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFile:
+    """A file's lines, and for each line the index of the next line that must be looked
+    at when the current block does not apply (Host, Match, Include or an unknown keyword),
+    so blocks that do not apply cost nothing."""
+
+    lines: tuple[Line, ...]
+    skip: tuple[int, ...]
+
+
+_KNOWN = SUPPORTED | IGNORED.keys() | REFUSED.keys()
+_BOUNDARY = frozenset({"host", "match", "include"})
 
 
 @lru_cache(maxsize=64)
-def _parse_cached(path: str, mtime_ns: int, size: int, ino: int) -> tuple[Line, ...]:
+def _parse_cached(path: str, mtime_ns: int, size: int, ino: int) -> ParsedFile:
     try:
         with open(path, encoding="utf-8", errors="surrogateescape") as f:
             text = f.read()
@@ -220,11 +249,17 @@ def _parse_cached(path: str, mtime_ns: int, size: int, ino: int) -> tuple[Line, 
         line = parse_line(raw, path, lineno)
         if line is not None:
             lines.append(line)
-    return tuple(lines)
+    skip = [len(lines)] * len(lines)
+    nxt = len(lines)
+    for i in range(len(lines) - 1, -1, -1):
+        skip[i] = nxt
+        if lines[i].keyword in _BOUNDARY or lines[i].keyword not in _KNOWN:
+            nxt = i
+    return ParsedFile(tuple(lines), tuple(skip))
 
 
-def load_file(path: str, check_perm: bool) -> tuple[Line, ...] | None:
-    """Lines of ``path`` (cached by path, mtime, size); None when it does not exist.
+def load_file(path: str, check_perm: bool) -> ParsedFile | None:
+    """Parsed ``path`` (cached by path, mtime, size); None when it does not exist.
 
     ``check_perm``: refuse a file not owned by root or the user, or group/world
     writable, as ssh does for the user config and included files."""
@@ -241,9 +276,15 @@ def load_file(path: str, check_perm: bool) -> tuple[Line, ...] | None:
 
 def match_pattern(text: str, pattern: str) -> bool:
     """``match.c:match_pattern``: ``*`` and ``?`` wildcards, case-sensitive."""
-    if "*" not in pattern and "?" not in pattern and "[" not in pattern:
+    if "*" not in pattern and "?" not in pattern:
         return text == pattern
-    return fnmatchcase(text, pattern.replace("[", "[[]"))
+    return _compiled(pattern)(text) is not None
+
+
+@lru_cache(maxsize=4096)
+def _compiled(pattern: str) -> Callable[[str], re.Match[str] | None]:
+    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile(body, re.DOTALL).fullmatch
 
 
 def match_pattern_list(text: str, patterns: str, lower: bool) -> int:
@@ -260,21 +301,3 @@ def match_pattern_list(text: str, patterns: str, lower: bool) -> int:
                 return -1
             got = 1
     return got
-
-
-def port_value(text: str) -> int:
-    """``a2port``: 1-65535; ValueError otherwise."""
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        raise ValueError(f"Port must be a port number 1-65535, got {text!r}")
-    return int(text)
-
-
-_TIME_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def time_value(text: str) -> int:
-    """``convtime``: ``90``, ``1m30s``, ``2h`` ... in seconds; ValueError otherwise."""
-    parts = re.findall(r"(\d+)([smhdwSMHDW]?)", text)
-    if not text or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"invalid time value {text!r}")
-    return sum(int(n) * _TIME_UNITS[u.lower()] for n, u in parts)

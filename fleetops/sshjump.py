@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fleetops.sshconfig_parse import port_value
+from fleetops.sshconfig_values import port_value
 
 __all__ = ["Hop", "format_jump", "parse_jump"]
 

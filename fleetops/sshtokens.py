@@ -93,50 +93,30 @@ def connection_hash(thishost: str, host: str, port: int, user: str) -> str:
     return hashlib.sha1(f"{thishost}{host}{port}{user}".encode()).hexdigest()
 
 
+# shlex.quote's safe characters: a value made only of these means the same to any shell at
+# any nesting level (sh -c '...', or a remote shell behind "ssh bastion nc %h %p").
+_SHELL_SAFE = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
+
+
 def expand_proxy_command(command: str, tokens: Mapping[str, str]) -> str:
-    """ProxyCommand tokens (``%h %k %n %p %r %%``) with every inserted value quoted for
-    the shell context it lands in, so a value with spaces, quotes, ``;`` or ``$(...)``
-    stays one literal word: bare -> ``shlex.quote``; inside '...' or "..." (usually a
-    script for a nested ``sh -c``) -> the ``shlex.quote``'d value escaped for that
-    quoting, so the nested shell also sees one literal word. A value made only of
-    ``[A-Za-z0-9@%+=:,./_-]`` (any real host name, user or port) is inserted unchanged.
+    """ProxyCommand tokens ``%h %k %n %p %r %%`` (sshconnect.c ``expand_proxy_command``).
 
-    The result is meant for ``/bin/sh -c 'exec CMD'`` (what ssh runs); ``shlex.split``
-    of it gives the same words."""
-    out: list[str] = []
-    state = ""  # "", "'" or '"'
-    i = 0
-    while i < len(command):
-        c = command[i]
-        if c == "%" and i + 1 < len(command):
-            key = command[i + 1]
-            if key == "%":
-                out.append("%")
-            elif key in tokens:
-                out.append(_quote_in(tokens[key], state))
-            else:
-                raise ValueError(f"unknown key %{key} in ProxyCommand")
-            i += 2
-            continue
-        if c == "%":
-            raise ValueError("invalid format: '%' at the end of ProxyCommand")
-        if c == "\\" and state != "'" and i + 1 < len(command):
-            if command[i + 1] == "%":
-                raise ValueError("a backslash before a %-token in ProxyCommand")
-            out.append(command[i:i + 2])
-            i += 2
-            continue
-        if c in "'\"" and (not state or state == c):
-            state = "" if state else c
-        out.append(c)
-        i += 1
-    return "".join(out)
+    Every inserted value must be made of ``[A-Za-z0-9_@%+=:,./-]`` (any real host name,
+    address, user or port): such a value is the same word for every shell that may parse
+    the command (``/bin/sh -c 'exec CMD'`` as ssh runs it, a nested ``sh -c '...'``, or the
+    remote shell of ``ssh bastion nc %h %p``), where quoting for one level would not
+    protect the next. Any other value (spaces, quotes, ``;``, ``$``, backquotes, control
+    characters) is refused with ValueError, so an inventory value never runs anything."""
+
+    return percent_expand(command, _Checked(tokens))
 
 
-def _quote_in(value: str, state: str) -> str:
-    quoted = shlex.quote(value)
-    if state == "'":
-        return quoted.replace("'", "'\\''")
-    if state == '"':
-        return re.sub(r'([\\"$`])', r"\\\1", quoted)
-    return quoted
+class _Checked(dict):
+    """Tokens whose values are checked when (and only when) a ``%x`` uses them."""
+
+    def __getitem__(self, key: str) -> str:
+        value = super().__getitem__(key)
+        if not _SHELL_SAFE.fullmatch(value):
+            raise ValueError(f"ProxyCommand %{key} would insert {value!r}: characters a "
+                             "shell interprets are refused")
+        return shlex.quote(value)

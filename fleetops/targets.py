@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import getpass
 import os
-from pathlib import Path
 from typing import Any
 
 from fleetops.ansible_ssh_args import connection_vars
 from fleetops.errors import InputError
 from fleetops.ssh import Target
 from fleetops.sshconfig import ConfigError, Line, Resolved, option_line, resolve
+from fleetops.sshconfig_values import convert
 from fleetops.sshtokens import expand_proxy_command, tilde_expand
 
 __all__ = ["MAX_HOPS", "target_for"]
@@ -39,7 +39,12 @@ _SOURCES = {
 
 
 def _line(keyword: str, value: str, label: str) -> Line:
-    return Line(keyword.lower(), (value,), value, label, 0)
+    """A command-line option with one value taken as is (no re-quoting needed)."""
+    kw = keyword.lower()
+    try:
+        return Line(kw, (value,), value, label, 0, convert(kw, (value,), value))
+    except ValueError as exc:
+        raise InputError(f"{label}: {keyword} {exc}") from None
 
 
 def command_line(host: Any, conn: dict[str, Any]) -> tuple[list[Line], str | None]:
@@ -135,7 +140,7 @@ def _agent(value: str | None) -> str | None:
 def _target(name: str, r: Resolved) -> Target:
     keys = r.identity_files
     if r.identity_default:
-        keys = [k for k in keys if Path(k).exists()]
+        keys = [k for k in keys if os.path.exists(k)]
     proxy = None
     if r.proxy_command:
         proxy = expand_proxy_command(r.proxy_command, {
