@@ -16,9 +16,9 @@ All errors are :class:`ConfigError` (``file:line: message``).
 from __future__ import annotations
 
 import glob
-import ipaddress
 import os
 import pwd
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -278,9 +278,15 @@ def _passwd_of(uid: int) -> tuple[str, str, int]:
 
 
 def _is_addr(host: str) -> bool:
+    """ssh.c ``is_addr``: a name with ``%`` or ``:``, only digits and dots, or a numeric
+    address getaddrinfo accepts (``0x7f.1`` too) is an address and keeps its case."""
+    if "%" in host or ":" in host or not host.strip("0123456789."):
+        return True
+    if any(c.isspace() for c in host):
+        return False  # glibc's exact inet_aton refuses trailing text
     try:
-        ipaddress.ip_address(host)
-    except ValueError:
+        socket.inet_aton(host)
+    except OSError:
         return False
     return True
 

@@ -93,8 +93,9 @@ def view(r: Resolved) -> dict[str, list[str]]:
 
 
 def fleetops_g(config: Path | None, host: str, options: list[str], **kw) -> dict | str:
-    lines = [option_line(options[i + 1], "command-line")
-             for i in range(0, len(options), 2) if options[i] == "-o"]
+    flags = {"-o": "", "-l": "User=", "-p": "Port=", "-J": "ProxyJump=", "-i": "IdentityFile="}
+    lines = [option_line(flags[options[i]] + options[i + 1], "command-line")
+             for i in range(0, len(options), 2)]
     try:
         return view(resolve(host, lines, None if config is None else str(config), **kw))
     except ConfigError as exc:
