@@ -12,6 +12,9 @@
   ``ansible_become_flags`` are refused.
 - ``ansible_connection``: ``ssh``/``paramiko``/``smart`` -> ``ssh``, ``local``; other
   plugins are refused.
+- ``ansible_host_key_checking`` / ``ansible_ssh_host_key_checking`` false ->
+  ``-o StrictHostKeyChecking=no``; ``ansible_timeout`` / ``ansible_ssh_timeout`` ->
+  ``-o ConnectTimeout=N``, placed where Ansible places them.
 - ``fleetops_ssh_config``: like ``ssh -F``; ``fleetops_proxy_command``: like
   ``-o ProxyCommand=...``.
 
@@ -81,6 +84,21 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def _flag(value: Any) -> bool:
+    text = str(value).strip().lower() if isinstance(value, str | int | bool) else None
+    if text in ("1", "true", "yes", "on", "y"):
+        return True
+    if text in ("0", "false", "no", "off", "n"):
+        return False
+    raise ValueError(f"must be a boolean (yes/no/true/false), got {value!r}")
+
+
+def _seconds(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        raise ValueError(f"must be a whole number of seconds, got {value!r}")
+    return int(value)
+
+
 def _first(values: dict[str, Any], keys: tuple[str, ...]) -> tuple[str, Any] | None:
     for key in keys:
         if values.get(key) is not None:
@@ -112,6 +130,16 @@ def connection_vars(values: dict[str, Any]) -> dict[str, Any] | tuple[str, str]:
     method = values.get("ansible_become_method")
     if method is not None and method != "sudo":
         return "ansible_become_method", f"{method!r} is not supported by fleetops (only sudo)"
+    for attr, keys in (("host_key_checking", ("ansible_ssh_host_key_checking",
+                                              "ansible_host_key_checking")),
+                       ("timeout", ("ansible_ssh_timeout", "ansible_timeout"))):
+        found = _first(values, keys)
+        if found is not None:
+            try:
+                out[attr] = (_flag(found[1]) if attr == "host_key_checking"
+                             else _seconds(found[1]))
+            except ValueError as exc:
+                return found[0], str(exc)
     connection = values.get("ansible_connection")
     if connection is not None:
         if not isinstance(connection, str) or connection not in _CONNECTIONS:

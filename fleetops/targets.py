@@ -1,12 +1,14 @@
 """Resolve an inventory host once into a :class:`fleetops.ssh.Target`, as ``ssh`` would.
 
 The host's address is the destination (``ssh ADDRESS``); inventory vars are command-line
-options in Ansible's order (``ansible_ssh_args``, then ``-o Port``/``IdentityFile``/``User``
-from ``ansible_port``/key/``ansible_user``, then ``ansible_ssh_common_args`` and
-``ansible_ssh_extra_args``), so they win over ssh_config like ``ssh -o``;
+options in Ansible's order (``ansible_ssh_args``, ``StrictHostKeyChecking=no`` when host key
+checking is off, ``-o Port``/``IdentityFile``/``User`` from ``ansible_port``/key/
+``ansible_user``, ``ConnectTimeout`` from ``ansible_timeout``, then
+``ansible_ssh_common_args`` and ``ansible_ssh_extra_args``), so they win over ssh_config
+like ``ssh -o``;
 ``fleetops_known_hosts`` and ``fleetops_proxy_command`` come first of all. ProxyJump hops
 are resolved like the ``ssh -l USER -p PORT -J EARLIER HOP`` OpenSSH runs for them (same
-``-F`` file, nothing else from the inventory). Bad config or vars raise
+``-F`` file; of the inventory only ``fleetops_known_hosts`` applies to them too). Bad config or vars raise
 :class:`fleetops.errors.InputError` naming the file and line.
 """
 
@@ -57,12 +59,16 @@ def command_line(host: Any, conn: dict[str, Any]) -> tuple[list[Line], str | Non
         lines.append(_line("ProxyCommand", conn["proxy_command"], "fleetops_proxy_command"))
     args = conn.get("ssh_args", ())
     inventory = []
+    if conn.get("host_key_checking") is False:
+        inventory.append(_line("StrictHostKeyChecking", "no", "ansible_host_key_checking"))
     if host.port is not None:
         inventory.append(_line("Port", str(host.port), "inventory port"))
     if host.key_file:
         inventory.append(_line("IdentityFile", host.key_file, "inventory key file"))
     if host.user:
         inventory.append(_line("User", host.user, "inventory user"))
+    if conn.get("timeout") is not None:
+        inventory.append(_line("ConnectTimeout", str(conn["timeout"]), "ansible_timeout"))
     first = [a for a in args if a[2] == "ansible_ssh_args"]
     rest = [a for a in args if a[2] != "ansible_ssh_args"]
     for group in (first, inventory, rest):
@@ -100,7 +106,8 @@ def target_for(host: Any) -> Target:
     try:
         resolved = resolve(host.address, lines, config)
         target = _target(host.name, resolved)
-        target.jump = _hops(resolved, config, 0)
+        known = lines[:1] if host.known_hosts else []
+        target.jump = _hops(resolved, config, known, 0)
     except (ConfigError, ValueError) as exc:
         raise InputError(f"{exc} (host '{host.name}')") from None
     for key, value in extra.items():
@@ -108,16 +115,18 @@ def target_for(host: Any) -> Target:
     return target
 
 
-def _hops(resolved: Resolved, config: str | None, depth: int) -> tuple[Target, ...]:
+def _hops(resolved: Resolved, config: str | None, known: list[Line],
+          depth: int) -> tuple[Target, ...]:
     """ProxyJump hops, first hop first: the last hop is reached through the earlier ones
-    (``ssh -J``), and a single hop through its own ProxyJump/ProxyCommand."""
+    (``ssh -J``), and a single hop through its own ProxyJump/ProxyCommand. ``known``:
+    the ``fleetops_known_hosts`` option, which (unlike ssh's own ``-o``) applies to hops."""
     if not resolved.jump:
         return ()
     if depth >= MAX_HOPS:
         raise ValueError(f"{resolved.where.get('proxyjump')}: more than {MAX_HOPS} jump hops")
     *earlier, last = resolved.jump
     label = resolved.where.get("proxyjump", "ProxyJump")
-    lines = []
+    lines = list(known)
     if last.user:
         lines.append(_line("User", last.user, label))
     if last.port:
@@ -126,7 +135,7 @@ def _hops(resolved: Resolved, config: str | None, depth: int) -> tuple[Target, .
         lines.append(_line("ProxyJump", ",".join(h.spec() for h in earlier), label))
     hop = resolve(last.host, lines, config)
     target = _target(last.host, hop)
-    return (*_hops(hop, config, depth + 1), target)
+    return (*_hops(hop, config, known, depth + 1), target)
 
 
 def _agent(value: str | None) -> str | None:
@@ -143,9 +152,12 @@ def _target(name: str, r: Resolved) -> Target:
         keys = [k for k in keys if os.path.exists(k)]
     proxy = None
     if r.proxy_command:
-        proxy = expand_proxy_command(r.proxy_command, {
-            "h": r.hostname, "k": r.host_key_alias or r.host_arg, "n": r.host_arg,
-            "p": str(r.port), "r": r.user})
+        try:
+            proxy = expand_proxy_command(r.proxy_command, {
+                "h": r.hostname, "k": r.host_key_alias or r.host_arg, "n": r.host_arg,
+                "p": str(r.port), "r": r.user})
+        except ValueError as exc:
+            raise ValueError(f"{r.where.get('proxycommand', 'ProxyCommand')}: {exc}") from None
     source = {field: r.where[kw] for field, kw in _SOURCES.items() if kw in r.where}
     target = Target(
         name=name, address=r.hostname, port=r.port, user=r.user, key_files=tuple(keys),

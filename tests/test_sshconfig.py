@@ -124,3 +124,17 @@ def error_line(text: str) -> int | None:
     """The line number in ssh's ``FILE line N:`` or fleetops's ``FILE:N:`` message."""
     m = re.search(r"(?:line |:)(\d+):", text)
     return int(m.group(1)) if m else None
+
+
+def test_included_file_with_loose_permissions_is_refused_like_ssh(tmp_path):
+    included = tmp_path / "loose.conf"
+    included.write_text("Host *\n    Port 2222\n")
+    included.chmod(0o666)
+    config = tmp_path / "main.conf"
+    config.write_text(f"Include {included}\n")
+    want = ssh_g(config, "h", [])
+    assert isinstance(want, str) and "Bad owner or permissions" in want
+    got = fleetops_g(config, "h", [])
+    assert got == f"ConfigError: {included}: Bad owner or permissions"
+    included.chmod(0o644)
+    assert fleetops_g(config, "h", [])["port"] == ssh_g(config, "h", [])["port"] == ["2222"]

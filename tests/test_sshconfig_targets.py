@@ -4,6 +4,7 @@ quoted. OpenSSH (``ssh -G``) is the reference wherever ssh has an answer."""
 
 from __future__ import annotations
 
+import getpass
 import os
 import shlex
 import subprocess
@@ -301,3 +302,33 @@ def test_thousand_hosts_resolve_fast(tmp_path):
         best = min(best, time.perf_counter() - start)
     assert targets[7].port == 2007 and targets[7].jump[0].user == "jumper"
     assert best < 1.0, f"{best * 1000:.0f} ms for 1000 hosts"
+
+
+def test_host_key_checking_and_timeout_vars_like_ansible(tmp_path, config):
+    inv = inventory(tmp_path, (
+        f"a ansible_host=inner ansible_host_key_checking=false ansible_timeout=12 "
+        f"ansible_ssh_common_args='-F {config} -o ConnectTimeout=99'\n"
+        f"b ansible_host=inner ansible_ssh_host_key_checking=true "
+        f"ansible_ssh_common_args='-F {config}'\n"))
+    a, b = target_for(inv.host("a")), target_for(inv.host("b"))
+    assert (a.strict_host_key_checking, a.connect_timeout) == ("no", 12.0)
+    assert (b.strict_host_key_checking, b.connect_timeout) == ("accept-new", None)
+    assert a.source["strict_host_key_checking"] == "ansible_host_key_checking"
+
+
+def test_fleetops_known_hosts_applies_to_hops_too(tmp_path, config):
+    inv = inventory(tmp_path, (f"a ansible_host=deep fleetops_known_hosts=/lab/kh "
+                               f"ansible_user=me ansible_ssh_common_args='-F {config}'\n"))
+    target = target_for(inv.host("a"))
+    assert target.known_hosts == "/lab/kh" and target.user == "me"
+    assert [(h.name, h.known_hosts, h.user) for h in target.jump] == [
+        ("bastion", "/lab/kh", "jumper"), ("inner", "/lab/kh", getpass.getuser())]
+
+
+def test_refused_proxycommand_value_names_the_config_line(tmp_path):
+    config = tmp_path / "c"
+    config.write_text("Host *\n    ProxyCommand nc %h %p\n")
+    inv = inventory(tmp_path, f"h ansible_ssh_common_args='-F {config}'\n")
+    host = _host_with(inv.host("h"), address="a;b")
+    with pytest.raises(InputError, match=f"^{config}:2: ProxyCommand %h would insert 'a;b'"):
+        target_for(host)
