@@ -30,6 +30,7 @@ from fleetops.sshconfig_parse import (
     SPELLING,
     ConfigError,
     Line,
+    Refused,
     load_file,
     match_pattern_list,
     parse_line,
@@ -45,7 +46,8 @@ from fleetops.sshtokens import (
     tilde_expand,
 )
 
-__all__ = ["SYSTEM_CONFIG", "ConfigError", "Hop", "Resolved", "option_line", "resolve"]
+__all__ = ["SYSTEM_CONFIG", "ConfigError", "Hop", "Refused", "Resolved", "option_line",
+           "resolve"]
 
 SYSTEM_CONFIG = "/etc/ssh/ssh_config"
 MAX_DEPTH = 16
@@ -149,7 +151,7 @@ class _Eval:
         harmless, why = REFUSED[line.keyword]
         if self.active and line.args and line.args[0].lower() not in harmless:
             name = SPELLING.get(line.keyword, line.keyword)
-            raise line.error(f"{name} is not supported by fleetops ({why})")
+            raise line.refused(f"{name} is not supported by fleetops ({why})")
 
     def _host(self, line: Line) -> None:
         positive, negated = line.value
@@ -179,7 +181,7 @@ class _Eval:
                 return result and not negate
             attributes += 1
             if name == "final":
-                raise line.error("Match final is not supported by fleetops (no second pass)")
+                raise line.refused("Match final is not supported by fleetops (no second pass)")
             if name == "canonical":
                 result = result and negate  # never the canonical pass
                 continue
@@ -195,7 +197,7 @@ class _Eval:
                 hit = match_pattern_list(subject, arg, False) == 1
             elif name == "exec":
                 if result and not self.nevermatch:
-                    raise line.error("Match exec is not supported by fleetops "
+                    raise line.refused("Match exec is not supported by fleetops "
                                      "(it would run a command per host)")
                 continue
             else:

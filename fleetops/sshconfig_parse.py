@@ -18,7 +18,7 @@ from typing import Any
 from fleetops.sshconfig_values import convert
 
 __all__ = [
-    "IGNORED", "REFUSED", "SPELLING", "SUPPORTED", "ConfigError", "Line", "ParsedFile", "argv_split", "load_file",
+    "IGNORED", "REFUSED", "SPELLING", "SUPPORTED", "ConfigError", "Line", "ParsedFile", "Refused", "argv_split", "load_file",
     "match_pattern", "match_pattern_list", "parse_line", "strdelim_words",
 ]
 
@@ -107,6 +107,11 @@ class ConfigError(ValueError):
         self.path, self.line, self.message = path, line, message
 
 
+class Refused(ConfigError):
+    """A valid directive (or Match criterion) fleetops does not implement, applying to
+    this host: it stops this host only."""
+
+
 @dataclass(frozen=True, slots=True)
 class Line:
     """One directive: ``keyword`` lowercased, ``args`` split as ``argv_split`` does,
@@ -126,6 +131,9 @@ class Line:
 
     def error(self, message: str) -> ConfigError:
         return ConfigError(self.path, self.lineno, message)
+
+    def refused(self, message: str) -> Refused:
+        return Refused(self.path, self.lineno, message)
 
 
 def argv_split(text: str) -> list[str]:

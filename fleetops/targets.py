@@ -21,11 +21,11 @@ from typing import Any
 from fleetops.ansible_ssh_args import connection_vars
 from fleetops.errors import InputError
 from fleetops.ssh import Target
-from fleetops.sshconfig import ConfigError, Line, Resolved, option_line, resolve
+from fleetops.sshconfig import ConfigError, Line, Refused, Resolved, option_line, resolve
 from fleetops.sshconfig_values import convert
 from fleetops.sshtokens import expand_proxy_command, tilde_expand
 
-__all__ = ["MAX_HOPS", "target_for"]
+__all__ = ["MAX_HOPS", "HostRefused", "check_targets", "target_for"]
 
 MAX_HOPS = 16
 # Target field -> ssh_config keyword, for Target.source.
@@ -87,8 +87,39 @@ def command_line(host: Any, conn: dict[str, Any]) -> tuple[list[Line], str | Non
     return lines, config
 
 
+class HostRefused(InputError):
+    """Something in this host's settings fleetops refuses: it stops this host only."""
+
+
+# Targets resolved by check_targets, each handed out once to target_for: id(host) ->
+# (host, Target or the InputError that stops that host).
+_RESOLVED: dict[int, tuple[Any, Target | InputError]] = {}
+
+
+def check_targets(hosts: list[Any]) -> None:
+    """Resolve every host once before a run. A broken ssh_config file (bad syntax, unknown
+    keyword, unsafe permissions) raises InputError (exit 4) for the whole run; a directive
+    fleetops refuses for one host, or an unsafe value, stops that host only: its
+    target_for raises that InputError and the runner reports the host failed."""
+    for host in hosts:
+        try:
+            outcome: Target | InputError = _target_for(host)
+        except HostRefused as exc:
+            outcome = exc
+        _RESOLVED[id(host)] = (host, outcome)
+
+
 def target_for(host: Any) -> Target:
     """Everything needed to reach ``host``: inventory vars, then ssh_config, then defaults."""
+    hit = _RESOLVED.pop(id(host), None)
+    if hit is not None and hit[0] is host:
+        if isinstance(hit[1], InputError):
+            raise hit[1]
+        return hit[1]
+    return _target_for(host)
+
+
+def _target_for(host: Any) -> Target:
     conn = connection_vars(host.vars or {})
     if isinstance(conn, tuple):
         raise InputError(f"host '{host.name}': {conn[0]} {conn[1]}")
@@ -109,7 +140,8 @@ def target_for(host: Any) -> Target:
         known = lines[:1] if host.known_hosts else []
         target.jump = _hops(resolved, config, known, 0)
     except (ConfigError, ValueError) as exc:
-        raise InputError(f"{exc} (host '{host.name}')") from None
+        per_host = isinstance(exc, Refused) or not isinstance(exc, ConfigError)
+        raise (HostRefused if per_host else InputError)(f"{exc} (host '{host.name}')") from None
     for key, value in extra.items():
         setattr(target, key, value)
     return target

@@ -332,3 +332,35 @@ def test_refused_proxycommand_value_names_the_config_line(tmp_path):
     host = _host_with(inv.host("h"), address="a;b")
     with pytest.raises(InputError, match=f"^{config}:2: ProxyCommand %h would insert 'a;b'"):
         target_for(host)
+
+
+def test_check_targets_resolves_once_and_tells_file_errors_from_host_refusals(tmp_path, config):
+    from fleetops.targets import HostRefused, check_targets
+
+    inv = inventory(tmp_path, f"[all:vars]\nansible_ssh_common_args='-F {config}'\n"
+                              "[h]\nweb\nspecial\n")
+    hosts = list(inv)
+    check_targets(hosts)
+    config.write_text("Host *\n    Port 1\n")  # resolved already: the check's result is used
+    assert target_for(hosts[0]).port == 2201
+    with pytest.raises(HostRefused, match="BindAddress is not supported"):
+        target_for(hosts[1])
+    assert target_for(hosts[0]).port == 1  # handed out once; later runs resolve again
+    config.write_text("Host *\n    Port nope\n")
+    with pytest.raises(InputError) as info:
+        check_targets(hosts)
+    assert not isinstance(info.value, HostRefused)
+    assert str(info.value).startswith(f"{config}:2: Port must be a port number")
+
+
+def test_cli_exits_4_on_a_broken_ssh_config(tmp_path):
+    config = tmp_path / "c"
+    config.write_text("Host *\n    NoSuchKeyword 1\n")
+    path = tmp_path / "hosts.ini"
+    path.write_text(f"h1 ansible_ssh_common_args='-F {config}'\n")
+    proc = subprocess.run([str(Path(".venv/bin/invoke").resolve()), "run", "-i", str(path),
+                           "true"], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert proc.returncode == 4, proc.stderr
+    assert proc.stderr.strip() == (f"fleetops: {config}:2: Bad configuration option: "
+                                   "nosuchkeyword (host 'h1')")
