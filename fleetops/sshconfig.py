@@ -297,14 +297,16 @@ def resolve(host_arg: str, command_line: Sequence[Line] = (), config: str | None
             user_config: str | None = None, system_config: str = SYSTEM_CONFIG) -> Resolved:
     """What ``ssh [command_line] [-F config] host_arg`` would use.
 
-    ``config`` is ``-F``: only that file (it must exist). Otherwise ``user_config``
+    ``config`` is ``-F``: only that file (it must exist; ``none``: no file). Otherwise ``user_config``
     (default ``~/.ssh/config`` of the passwd entry, as ssh) then ``system_config``.
     Raises ConfigError (``file:line: message``)."""
     local_user, home, uid = _passwd()
     ev = _Eval(host_arg, local_user, home)
     for line in command_line:
         ev.line(line)
-    if config is not None:
+    if config is not None and config.lower() == "none":
+        pass  # ssh -F none: no config files at all
+    elif config is not None:
         if not ev.read(config, True, False):
             raise ConfigError(config, None, "ssh config file not found")
     else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -279,6 +280,8 @@ def load_file(path: str, check_perm: bool) -> ParsedFile | None:
         raise ConfigError(path, None, f"cannot read ssh config: {exc.strerror}") from None
     if check_perm and ((st.st_uid not in (0, os.getuid())) or st.st_mode & 0o022):
         raise ConfigError(path, None, "Bad owner or permissions")
+    if stat.S_ISDIR(st.st_mode):
+        return ParsedFile((), ())  # ssh reads a directory matched by an Include as empty
     return _parse_cached(path, st.st_mtime_ns, st.st_size, st.st_ino)
 
 

@@ -179,7 +179,7 @@ def _agent(value: str | None) -> str | None:
 
 
 def _target(name: str, r: Resolved) -> Target:
-    keys = r.identity_files
+    keys = [k for k in r.identity_files if k.lower() != "none"]  # ssh skips "none"
     if r.identity_default:
         keys = [k for k in keys if os.path.exists(k)]
     proxy = None
@@ -198,7 +198,7 @@ def _target(name: str, r: Resolved) -> Target:
         global_known_hosts=tuple(tilde_expand(p, r.tokens["d"]) for p in r.global_known_hosts),
         host_key_alias=r.host_key_alias, hash_known_hosts=r.hash_known_hosts,
         identities_only=r.identities_only, identity_agent=_agent(r.identity_agent),
-        certificate_files=tuple(r.certificate_files),
+        certificate_files=tuple(c for c in r.certificate_files if c.lower() != "none"),
         connect_timeout=None if r.connect_timeout is None else float(r.connect_timeout),
         connection_attempts=r.connection_attempts, source=source,
     )

@@ -138,3 +138,9 @@ def test_included_file_with_loose_permissions_is_refused_like_ssh(tmp_path):
     assert got == f"ConfigError: {included}: Bad owner or permissions"
     included.chmod(0o644)
     assert fleetops_g(config, "h", [])["port"] == ssh_g(config, "h", [])["port"] == ["2222"]
+
+
+def test_F_none_reads_no_file():
+    want = ssh_g(Path("none"), "somehost", ["-o", "Port=2345"])
+    assert fleetops_g(Path("none"), "somehost", ["-o", "Port=2345"]) == want
+    assert want["port"] == ["2345"]

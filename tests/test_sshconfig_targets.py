@@ -364,3 +364,10 @@ def test_cli_exits_4_on_a_broken_ssh_config(tmp_path):
     assert proc.returncode == 4, proc.stderr
     assert proc.stderr.strip() == (f"fleetops: {config}:2: Bad configuration option: "
                                    "nosuchkeyword (host 'h1')")
+
+
+def test_identityfile_none_means_no_key_files(tmp_path):
+    config = tmp_path / "c"
+    config.write_text("Host *\n    IdentityFile none\n")
+    inv = inventory(tmp_path, f"h ansible_ssh_common_args='-F {config}'\n")
+    assert target_for(inv.host("h")).key_files == ()
