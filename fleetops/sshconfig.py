@@ -34,7 +34,6 @@ from fleetops.sshconfig_parse import (
     load_file,
     match_pattern_list,
     parse_line,
-    strdelim_words,
 )
 from fleetops.sshconfig_values import CONVERT
 from fleetops.sshjump import Hop
@@ -164,11 +163,7 @@ class _Eval:
         host = percent_expand(hostname, {"h": self.host_arg}) if hostname else self.host_arg
         host = host.lower()
         ruser = self.opts.get("user") or self.local_user
-        try:
-            args = strdelim_words(line.rest)
-        except ValueError:
-            raise line.error("invalid quotes") from None
-        i, result, attributes = 0, True, 0
+        args, i, result, attributes = line.value, 0, True, 0
         while i < len(args) and not args[i].startswith("#"):
             attrib = args[i]
             i += 1

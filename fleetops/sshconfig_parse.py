@@ -117,7 +117,7 @@ class Refused(ConfigError):
 class Line:
     """One directive: ``keyword`` lowercased, ``args`` split as ``argv_split`` does,
     ``rest`` the raw text after the keyword (ProxyCommand, ProxyJump, Match use it),
-    ``value`` the checked value (see fleetops.sshconfig_values)."""
+    ``value`` the checked value (see fleetops.sshconfig_values; a Match line's words)."""
 
     keyword: str
     args: tuple[str, ...]
@@ -226,7 +226,8 @@ def parse_line(text: str, path: str, lineno: int) -> Line | None:
     except ValueError:
         raise ConfigError(path, lineno, "invalid quotes") from None
     try:
-        value = convert(keyword, args, rest)
+        value = tuple(strdelim_words(rest)) if keyword == "match" else convert(
+            keyword, args, rest)
     except ValueError as exc:
         raise ConfigError(path, lineno, str(exc)) from None
     return Line(keyword, args, rest, path, lineno, value)

@@ -90,8 +90,17 @@ def _jump(rest: str) -> Any:
     return "none" if hops is None else (hops, rest)
 
 
+def _hostname(arg: str) -> str:
+    """HostName expands only ``%h`` and ``%%`` (ssh.c); any other token is an error."""
+    for m in re.finditer(r"%(.?)", arg.replace("%%", "")):
+        if m.group(1) != "h":
+            raise ValueError(f"percent_expand: unknown key %{m.group(1)}")
+    return arg
+
+
 _SINGLE: dict[str, Callable[[str], Any]] = {
-    **dict.fromkeys(("hostname", "user", "hostkeyalias", "ignoreunknown", "identityfile",
+    "hostname": _hostname,
+    **dict.fromkeys(("user", "hostkeyalias", "ignoreunknown", "identityfile",
                      "identityfile2", "certificatefile"), str),
     "port": port_value,
     "identitiesonly": _choice(_FLAG),
