@@ -118,9 +118,8 @@ def resolve_ssh(host: Any, config_path: str | None = None) -> dict[str, Any]:
     ``user``, ``identityfile`` (list: the inventory key first, then the config's),
     ``userknownhostsfile`` (list), ``proxycommand`` (tokens expanded and quoted) and
     ``proxyjump`` (None when unset). Raises InputError (``file:line: message``)."""
-    from fleetops.ansible_ssh_args import connection_vars
     from fleetops.sshconfig import ConfigError, resolve
-    from fleetops.targets import _target, command_line
+    from fleetops.targets import command_line, target_from
 
     conn = connection_vars(host.vars or {})
     if isinstance(conn, tuple):
@@ -128,7 +127,7 @@ def resolve_ssh(host: Any, config_path: str | None = None) -> dict[str, Any]:
     lines, config = command_line(host, conn)
     try:
         resolved = resolve(host.address, lines, config_path or config)
-        target = _target(host.name, resolved)
+        target = target_from(host.name, resolved)
     except ConfigError as exc:
         raise InputError(exc.message, path=exc.path, line=exc.line) from None
     except ValueError as exc:

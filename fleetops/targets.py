@@ -25,7 +25,8 @@ from fleetops.sshconfig import ConfigError, Line, Refused, Resolved, option_line
 from fleetops.sshconfig_values import convert
 from fleetops.sshtokens import expand_proxy_command, tilde_expand
 
-__all__ = ["MAX_HOPS", "HostRefused", "check_targets", "target_for"]
+__all__ = ["MAX_HOPS", "HostRefused", "check_targets", "command_line", "target_for",
+           "target_from"]
 
 MAX_HOPS = 16
 # Target field -> ssh_config keyword, for Target.source.
@@ -136,7 +137,7 @@ def _target_for(host: Any) -> Target:
     lines, config = command_line(host, conn)
     try:
         resolved = resolve(host.address, lines, config)
-        target = _target(host.name, resolved)
+        target = target_from(host.name, resolved)
         known = lines[:1] if host.known_hosts else []
         target.jump = _hops(resolved, config, known, 0)
     except (ConfigError, ValueError) as exc:
@@ -166,7 +167,7 @@ def _hops(resolved: Resolved, config: str | None, known: list[Line],
     if earlier:
         lines.append(_line("ProxyJump", ",".join(h.spec() for h in earlier), label))
     hop = resolve(last.host, lines, config)
-    target = _target(last.host, hop)
+    target = target_from(last.host, hop)
     return (*_hops(hop, config, known, depth + 1), target)
 
 
@@ -178,7 +179,9 @@ def _agent(value: str | None) -> str | None:
     return value
 
 
-def _target(name: str, r: Resolved) -> Target:
+def target_from(name: str, r: Resolved) -> Target:
+    """The Target for a resolved destination (no jump hops, no inventory-only fields);
+    ValueError when a ProxyCommand token would insert an unsafe value."""
     keys = [k for k in r.identity_files if k.lower() != "none"]  # ssh skips "none"
     if r.identity_default:
         keys = [k for k in keys if os.path.exists(k)]
