@@ -216,7 +216,7 @@ class _Eval:
             if arg.startswith("~"):
                 arg = tilde_expand(arg, os.environ.get("HOME") or self.home)
             outer_active, outer_never = self.active, self.nevermatch
-            for path in sorted(glob.glob(arg)):
+            for path in _glob(arg):
                 self.nevermatch = outer_never or not outer_active
                 try:
                     self.read(path, user_conf, True, depth + 1)
@@ -311,6 +311,38 @@ def resolve(host_arg: str, command_line: Sequence[Line] = (), config: str | None
     return _finish(ev, uid)
 
 
+def _glob(pattern: str) -> list[str]:
+    """Sorted glob(3) matches; cached while the directory is unchanged (its mtime) when
+    only the last path component has wildcards, as in ``Include conf.d/*.conf``."""
+    directory, name = os.path.split(pattern)
+    if glob.has_magic(directory) or not glob.has_magic(name):
+        return sorted(glob.glob(pattern))
+    try:
+        mtime = os.stat(directory or ".").st_mtime_ns
+    except OSError:
+        return []
+    return _glob_cached(pattern, mtime)
+
+
+@lru_cache(maxsize=256)
+def _glob_cached(pattern: str, mtime_ns: int) -> list[str]:
+    return sorted(glob.glob(pattern))
+
+
+class _Tokens(dict):
+    """Token values; ``%C`` (a SHA-1) is computed only when a path uses it."""
+
+    def __missing__(self, key: str) -> str:
+        if key != "C":
+            raise KeyError(key)
+        value = self["C"] = connection_hash(self["l"], self["h"], int(self["p"]), self["r"])
+        return value
+
+
+def _default_identities(home: str) -> list[str]:
+    return [tilde_expand(p, home) for p in DEFAULT_IDENTITIES]
+
+
 def _finish(ev: _Eval, uid: int) -> Resolved:
     opts, home = ev.opts, ev.home
     hostname = opts.get("hostname")
@@ -321,11 +353,11 @@ def _finish(ev: _Eval, uid: int) -> Resolved:
     user = opts.get("user") or ev.local_user
     alias = opts["hostkeyalias"].lower() if "hostkeyalias" in opts else None
     thishost = local_hostname()
-    tokens = {
-        "C": connection_hash(thishost, host, port, user), "L": thishost.split(".")[0],
-        "i": str(uid), "k": alias or ev.host_arg, "l": thishost, "n": ev.host_arg,
-        "p": str(port), "d": home, "h": host, "r": user, "u": ev.local_user,
-    }
+    tokens = _Tokens({
+        "L": thishost.split(".")[0], "i": str(uid), "k": alias or ev.host_arg,
+        "l": thishost, "n": ev.host_arg, "p": str(port), "d": home, "h": host, "r": user,
+        "u": ev.local_user,
+    })
 
     def expand(path: str, key: str) -> str:
         try:
@@ -335,8 +367,6 @@ def _finish(ev: _Eval, uid: int) -> Resolved:
 
     ids = [raw for raw, _ in ev.identity]
     default = not ids
-    if default:
-        ids = list(DEFAULT_IDENTITIES)
     if ev.identity:
         ev.where["identityfile"] = ev.identity[0][1]
     certs = [raw for raw, _ in ev.certificate]
@@ -354,11 +384,14 @@ def _finish(ev: _Eval, uid: int) -> Resolved:
     proxy = opts.get("proxycommand")
     return Resolved(
         host_arg=ev.host_arg, hostname=host, port=port, user=user,
-        identity_files_raw=ids, identity_files=[expand(p, "identityfile") for p in ids],
+        identity_files_raw=list(DEFAULT_IDENTITIES) if default else ids,
+        identity_files=_default_identities(home) if default
+        else [expand(p, "identityfile") for p in ids],
         identity_default=default, certificate_files_raw=certs,
         certificate_files=[expand(p, "certificatefile") for p in certs],
         user_known_hosts=[] if user_known[0].lower() == "none"
-        else [expand(p, "userknownhostsfile") for p in user_known],
+        else [tilde_expand(p, home) if p in DEFAULT_USER_KNOWN
+              else expand(p, "userknownhostsfile") for p in user_known],
         global_known_hosts=[] if global_known[0].lower() == "none" else global_known,
         host_key_alias=alias, strict_host_key_checking=opts.get("stricthostkeychecking"),
         hash_known_hosts=opts.get("hashknownhosts", False),

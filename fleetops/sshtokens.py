@@ -15,6 +15,7 @@ import re
 import shlex
 import socket
 from collections.abc import Mapping
+from functools import lru_cache
 
 __all__ = ["connection_hash", "dollar_expand", "expand_proxy_command", "percent_expand",
            "tilde_expand"]
@@ -40,10 +41,11 @@ def percent_expand(text: str, tokens: Mapping[str, str]) -> str:
         key = text[i + 1]
         if key == "%":
             out.append("%")
-        elif key in tokens:
-            out.append(tokens[key])
         else:
-            raise ValueError(f"unknown key %{key} in {text!r}")
+            try:
+                out.append(tokens[key])
+            except KeyError:
+                raise ValueError(f"unknown key %{key} in {text!r}") from None
         i += 2
     return "".join(out)
 
@@ -83,8 +85,9 @@ def tilde_expand(path: str, home: str) -> str:
     return base.rstrip("/") + "/" + tail if sep else base
 
 
+@lru_cache(maxsize=1)
 def local_hostname() -> str:
-    """``%l``: gethostname(), like ssh."""
+    """``%l``: gethostname(), like ssh (read once per process)."""
     return socket.gethostname()
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import getpass
 import os
+from functools import lru_cache
 from typing import Any
 
 from fleetops.ansible_ssh_args import connection_vars
@@ -179,12 +180,28 @@ def _agent(value: str | None) -> str | None:
     return value
 
 
+def _existing(paths: tuple[str, ...]) -> list[str]:
+    """The default identities that exist (ssh skips missing ones), cached while their
+    directory is unchanged."""
+    directory = os.path.dirname(paths[0]) if paths else ""
+    try:
+        mtime = os.stat(directory).st_mtime_ns
+    except OSError:
+        return []
+    return _existing_cached(paths, mtime)
+
+
+@lru_cache(maxsize=16)
+def _existing_cached(paths: tuple[str, ...], mtime_ns: int) -> list[str]:
+    return [p for p in paths if os.path.exists(p)]
+
+
 def target_from(name: str, r: Resolved) -> Target:
     """The Target for a resolved destination (no jump hops, no inventory-only fields);
     ValueError when a ProxyCommand token would insert an unsafe value."""
     keys = [k for k in r.identity_files if k.lower() != "none"]  # ssh skips "none"
     if r.identity_default:
-        keys = [k for k in keys if os.path.exists(k)]
+        keys = _existing(tuple(keys))
     proxy = None
     if r.proxy_command:
         try:

@@ -296,12 +296,12 @@ def test_thousand_hosts_resolve_fast(tmp_path):
     lines = [f"group{i % 50}-{i} ansible_ssh_common_args='-F {config}'" for i in range(1000)]
     inv = inventory(tmp_path, "\n".join(lines) + "\n")
     best = float("inf")
-    for _ in range(2):
-        start = time.perf_counter()
+    for _ in range(3):  # CPU time: the machine may be shared
+        start = time.process_time()
         targets = [target_for(h) for h in inv]
-        best = min(best, time.perf_counter() - start)
+        best = min(best, time.process_time() - start)
     assert targets[7].port == 2007 and targets[7].jump[0].user == "jumper"
-    assert best < 1.0, f"{best * 1000:.0f} ms for 1000 hosts"
+    assert best < 0.5, f"{best * 1000:.0f} ms CPU for 1000 hosts (2000 resolutions)"
 
 
 def test_host_key_checking_and_timeout_vars_like_ansible(tmp_path, config):
