@@ -154,5 +154,28 @@ def connection_vars(values: dict[str, Any]) -> dict[str, Any] | tuple[str, str]:
             args += [(kind, value, key) for kind, value in parse_ssh_args(_text(values[key]))]
         except ValueError as exc:
             return key, str(exc)
+    for kind, value, key in args:
+        problem = _check_option(value) if kind == "o" else None
+        if problem:
+            return key, problem
     out["ssh_args"] = tuple(args)
     return out
+
+
+def _check_option(text: str) -> str | None:
+    """Why ``-o text`` is refused (bad syntax, unknown or refused keyword), or None."""
+    from fleetops.sshconfig_parse import IGNORED, REFUSED, SPELLING, SUPPORTED, parse_line
+
+    try:
+        line = parse_line(text, "-o", 0)
+    except ValueError as exc:
+        return f"-o {text!r}: {getattr(exc, 'message', exc)}"
+    if line is None:
+        return f"-o {text!r}: empty option"
+    kw = line.keyword
+    if kw in ("host", "match", "include") or kw not in SUPPORTED | IGNORED.keys() | REFUSED.keys():
+        return f"-o {text!r}: Bad configuration option: {kw}"
+    harmless, why = REFUSED.get(kw, (None, ""))
+    if harmless is not None and line.args[0].lower() not in harmless:
+        return f"-o {SPELLING.get(kw, kw)} is not supported by fleetops ({why})"
+    return None

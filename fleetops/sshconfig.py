@@ -55,6 +55,8 @@ DEFAULT_IDENTITIES = ("~/.ssh/id_rsa", "~/.ssh/id_ecdsa", "~/.ssh/id_ecdsa_sk",
                       "~/.ssh/id_dsa")
 DEFAULT_USER_KNOWN = ("~/.ssh/known_hosts", "~/.ssh/known_hosts2")
 DEFAULT_GLOBAL_KNOWN = ("/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2")
+# Match criteria of OpenSSH releases after 9.2 (refused for the host that reaches them).
+_NEWER_MATCH = frozenset({"localnetwork", "version", "tagged", "command", "sessiontype"})
 
 
 @dataclass(slots=True)
@@ -195,6 +197,8 @@ class _Eval:
                     raise line.refused("Match exec is not supported by fleetops "
                                      "(it would run a command per host)")
                 continue
+            elif name in _NEWER_MATCH:
+                raise line.refused(f"Match {name} is not supported by fleetops")
             else:
                 raise line.error(f"Unsupported Match attribute {attrib}")
             if hit == negate:

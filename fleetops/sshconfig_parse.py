@@ -47,11 +47,13 @@ IGNORED = {
                      "tunnel", "tunneldevice"), "fleetops forwards nothing"),
     **dict.fromkeys(("serveraliveinterval", "serveralivecountmax", "tcpkeepalive",
                      "keepalive", "compression", "ipqos", "rekeylimit", "sendenv", "setenv",
-                     "channeltimeout", "obscurekeystroketiming"), "session tuning"),
+                     "channeltimeout", "obscurekeystroketiming", "versionaddendum"),
+                    "session tuning"),
     **dict.fromkeys(("ciphers", "macs", "kexalgorithms", "hostkeyalgorithms",
                      "casignaturealgorithms", "pubkeyacceptedalgorithms",
                      "pubkeyacceptedkeytypes", "hostbasedacceptedalgorithms",
-                     "hostbasedkeytypes", "requiredrsasize", "fingerprinthash"),
+                     "hostbasedkeytypes", "requiredrsasize", "fingerprinthash",
+                     "warnweakcrypto"),
                     "algorithms are negotiated by paramiko"),
     **dict.fromkeys(("controlmaster", "controlpath", "controlpersist"),
                     "fleetops keeps its own connection per host"),
@@ -89,6 +91,7 @@ REFUSED: dict[str, tuple[frozenset[str], str]] = {
     "remotecommand": (frozenset({"none"}), "fleetops runs its own commands"),
     "sessiontype": (frozenset({"default"}), "fleetops runs commands"),
     "tag": (frozenset(), "no Match tagged"),
+    "refuseconnection": (frozenset({"no", "false"}), "ssh would refuse this host too"),
 }
 
 
@@ -96,7 +99,7 @@ REFUSED: dict[str, tuple[frozenset[str], str]] = {
 SPELLING = {k.lower(): k for k in (
     "AddressFamily", "BindAddress", "BindInterface", "CanonicalizeHostname",
     "KnownHostsCommand", "RevokedHostKeys", "PKCS11Provider", "SmartcardDevice",
-    "ProxyUseFdpass", "RemoteCommand", "SessionType", "Tag")}
+    "ProxyUseFdpass", "RemoteCommand", "SessionType", "Tag", "RefuseConnection")}
 
 
 class ConfigError(ValueError):

@@ -269,6 +269,13 @@ def test_ansible_connection_vars(tmp_path, config):
     ("h ansible_ssh_common_args='-X'", "ansible_ssh_common_args", "'-X' is not supported"),
     ("h ansible_ssh_extra_args='-o'", "ansible_ssh_extra_args", "-o needs a value"),
     ("h ansible_become_flags='-H'", "ansible_become_flags", "not supported by fleetops"),
+    ("h ansible_ssh_common_args='-o NoSuch=1'", "ansible_ssh_common_args",
+     "Bad configuration option: nosuch"),
+    ("h ansible_ssh_common_args='-o Port=x'", "ansible_ssh_common_args", "port number"),
+    ("h ansible_ssh_extra_args='-o BindAddress=10.0.0.1'", "ansible_ssh_extra_args",
+     "-o BindAddress is not supported by fleetops"),
+    ("h ansible_ssh_common_args='-o \"Host x\"'", "ansible_ssh_common_args",
+     "Bad configuration option: host"),
 ])
 def test_refused_ansible_vars_name_var_and_line(tmp_path, line, var, problem):
     path = tmp_path / "hosts.ini"
