@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +24,7 @@ def lab_of(hosts: int):
     """Use the running lab if it has exactly ``hosts`` hosts, else start one (and stop it)."""
     from fleetops.lab import Lab
 
-    lab = Lab(REPO / ".lab", LAB_INVENTORY)
+    lab = Lab(REPO / ".lab", LAB_INVENTORY, os.environ.get("FLEETOPS_LAB_PREFIX") or "127.77")
     started = False
     if lab.running():
         if len(lab.hosts) != hosts:
