@@ -1,0 +1,145 @@
+"""ProxyJump on the real lab: lab hosts share loopback, so one lab host can be the
+bastion for the others. Targets are built by hand (``Target.jump``).
+
+Going *through* the bastion is proven with a name only the bastion can resolve: an
+``/etc/hosts`` line inside the bastion's own copy-on-write ``/etc`` (a direct
+connection could not even resolve it), plus a known_hosts line for that name."""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from fleetops.runner import Fleet, RunOptions, exec_result
+from fleetops.ssh import Target
+
+
+def hop(lab, name: str, known_hosts=None, **kw) -> Target:
+    h = lab.host(name)
+    return Target(name=name, address=h.address, port=h.port, user="root",
+                  key_files=(str(lab.client_key),),
+                  known_hosts=str(known_hosts or lab.known_hosts), **kw)
+
+
+def run(lab, names, jump, command="hostname", known_hosts=None, address=None, **options):
+    def target_for(host):
+        t = hop(lab, host.name, known_hosts, jump=jump)
+        if address:
+            t.address = address
+        return t
+
+    hosts = [SimpleNamespace(name=n) for n in names]
+    with Fleet(RunOptions(forks=16, connect_timeout=options.pop("timeout", 10), **options),
+               target_for) as fleet:
+        result = fleet.run(hosts, lambda s: exec_result(s.host.name, s.exec(command)))
+        transports = len(fleet.bastions._conns)
+    return result, transports
+
+
+def host_key_line(lab, name: str, alias: str) -> str:
+    h = lab.host(name)
+    kind, blob = h.host_key.with_name(h.host_key.name + ".pub").read_text().split()[:2]
+    return f"[{alias}]:{h.port} {kind} {blob}\n"
+
+
+@pytest.fixture
+def bastion_only_name(lab):
+    """``jumptarget.invalid`` resolves to lab05 inside lab02 only."""
+    h = lab.host("lab05")
+    proc = lab.ns_run("lab02", ["sh", "-c", f"echo '{h.address} jumptarget.invalid' >> /etc/hosts"],
+                      capture_output=True, text=True, timeout=20, check=False)
+    assert proc.returncode == 0, proc.stderr
+    yield "jumptarget.invalid"
+    lab.ns_run("lab02", ["sed", "-i", "/jumptarget.invalid/d", "/etc/hosts"], timeout=20,
+               check=False)
+
+
+def test_many_hosts_through_one_bastion_share_one_transport(lab):
+    names = [f"lab{i:02d}" for i in range(2, 17)]
+    result, transports = run(lab, names, (hop(lab, "lab01"),))
+    assert {n: (h.status, h.stdout.strip()) for n, h in result.hosts.items()} == \
+        {n: ("ok", n) for n in names}
+    assert transports == 1
+
+
+def test_target_reached_by_a_name_only_the_bastion_resolves(lab, bastion_only_name, tmp_path):
+    known = tmp_path / "known_hosts"
+    known.write_text(lab.known_hosts.read_text() + host_key_line(lab, "lab05", bastion_only_name))
+    result, _ = run(lab, ["lab05"], (hop(lab, "lab02"),), known_hosts=known,
+                    address=bastion_only_name)
+    assert (result.hosts["lab05"].status, result.hosts["lab05"].stdout.strip()) == \
+        ("ok", "lab05"), result.hosts["lab05"].reason
+    # and without the jump the name is unknown here: no direct path exists
+    direct, _ = run(lab, ["lab05"], (), known_hosts=known, address=bastion_only_name, timeout=5)
+    assert direct.hosts["lab05"].status == "unreachable"
+
+
+def test_two_hops(lab, bastion_only_name, tmp_path):
+    """lab01 -> lab02 -> target: the last hop (lab02) resolves the target's name."""
+    known = tmp_path / "known_hosts"
+    known.write_text(lab.known_hosts.read_text() + host_key_line(lab, "lab05", bastion_only_name))
+    result, transports = run(lab, ["lab05"], (hop(lab, "lab01"), hop(lab, "lab02")),
+                             known_hosts=known, address=bastion_only_name)
+    assert result.hosts["lab05"].status == "ok", result.hosts["lab05"].reason
+    assert result.hosts["lab05"].stdout.strip() == "lab05"
+    assert transports == 2
+
+
+def test_stopped_bastion_makes_hosts_unreachable_naming_it(lab):
+    lab.fault("lab01", "stop")
+    marker = "/tmp/jump-bypass-marker"
+    started = time.monotonic()
+    result, _ = run(lab, ["lab03", "lab04"], (hop(lab, "lab01"),), command=f"touch {marker}")
+    assert time.monotonic() - started < 5
+    for name in ("lab03", "lab04"):
+        h = result.hosts[name]
+        assert h.status == "unreachable"
+        assert h.reason.startswith("bastion lab01 (root@"), h.reason
+        assert "Connection refused" in h.reason
+        ran = lab.ns_run(name, ["test", "-e", marker], timeout=20, check=False)
+        assert ran.returncode == 1, f"something ran on {name}: no bypass allowed"
+
+
+def test_unknown_bastion_host_key_is_refused(lab, tmp_path):
+    """The bastion's key is checked like any host's: missing from known_hosts -> refused,
+    nothing runs behind it (the targets' own keys are known)."""
+    known = tmp_path / "known_hosts"
+    b = lab.host("lab01")
+    known.write_text("".join(line for line in lab.known_hosts.read_text().splitlines(True)
+                             if not line.startswith(f"[{b.address}]:")))
+    bastion = hop(lab, "lab01", known_hosts=known)
+    result, _ = run(lab, ["lab03"], (bastion,))
+    h = result.hosts["lab03"]
+    assert h.status == "unreachable"
+    assert h.reason.startswith("bastion lab01") and "unknown host key" in h.reason, h.reason
+
+
+def test_bastion_that_cannot_reach_the_target(lab):
+    lab.fault("lab06", "stop")
+    result, _ = run(lab, ["lab06", "lab07"], (hop(lab, "lab01"),))
+    assert result.hosts["lab07"].status == "ok"
+    h = result.hosts["lab06"]
+    assert h.status == "unreachable"
+    assert "bastion lab01" in h.reason and "could not connect" in h.reason, h.reason
+
+
+def test_deadline_unblocks_a_host_whose_socket_is_a_channel(lab):
+    """A frozen target behind the bastion: the channel opens, no banner comes; the host
+    deadline closes the channel and the worker ends, the bastion keeps serving others."""
+    lab.fault("lab08", "freeze")
+    started = time.monotonic()
+    result, _ = run(lab, ["lab08", "lab09"], (hop(lab, "lab01"),), timeout=30,
+                    host_deadline=2.0)
+    assert time.monotonic() - started < 8
+    assert result.hosts["lab09"].status == "ok"
+    h = result.hosts["lab08"]
+    assert h.status == "unreachable" and "deadline" in h.reason, h.reason
+    assert "timed out" not in h.reason and "within 30s" not in h.reason
+
+
+def test_no_jump_connects_directly(lab):
+    """``ProxyJump none`` is an empty ``jump``: a plain direct connection."""
+    result, transports = run(lab, ["lab10"], ())
+    assert result.hosts["lab10"].status == "ok" and transports == 0
