@@ -16,6 +16,7 @@ connection: a host with hops is only ever reached through them.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import socket
 import threading
 from collections.abc import Callable
@@ -146,3 +147,59 @@ def channel(via: Connection, hop: Target, address: str, port: int,
     except (paramiko.SSHException, OSError, EOFError) as exc:
         raise Unreachable(f"{address}:{port}: bastion {hop_label(hop)} lost or did not open "
                           f"the channel ({exc or type(exc).__name__})") from None
+
+
+MAX_HOPS = 8
+
+
+def parse_proxy_jump(spec: str | None) -> list[tuple[str | None, str, int | None]]:
+    """``[user@]host[:port]`` or ``ssh://[user@]host[:port]``, comma separated, as ssh(1)
+    ``-J`` takes them (``[v6addr]:port`` too); ``none`` or empty -> ``[]``.
+    Raises ``ValueError`` on a malformed hop."""
+    if not spec or spec.strip().lower() == "none":
+        return []
+    hops = []
+    for part in spec.split(","):
+        text = part.strip().removeprefix("ssh://")
+        user, at, rest = text.rpartition("@")
+        host, port = rest, None
+        if rest.startswith("["):
+            host, _, tail = rest[1:].partition("]")
+            port = tail[1:] if tail.startswith(":") else (tail or None)
+        elif rest.count(":") == 1:
+            host, port = rest.split(":")
+        if not host or (at and not user) or any(c.isspace() for c in text) or \
+                (port is not None and not (port.isdigit() and 0 < int(port) < 65536)):
+            raise ValueError(f"bad ProxyJump hop {part.strip()!r}")
+        hops.append((user or None, host, int(port) if port else None))
+    return hops
+
+
+def jump_chain(spec: str | None, resolve: Callable[[Any], Target]) -> tuple[Target, ...]:
+    """The hops of a ``ProxyJump`` value as Targets, first hop first.
+
+    Each hop is resolved like a host of its own (``resolve(host)``: ssh_config for its
+    name, as ``ssh -J`` does); the first hop's own ProxyJump chain comes before it, later
+    hops' own chains are not used (ssh(1) gives them ``-J`` on its command line).
+    Raises ``ValueError`` on a malformed value or a chain deeper than :data:`MAX_HOPS`."""
+    from fleetops.inventory import Host
+
+    depth = _DEPTH.get()
+    if depth >= MAX_HOPS:
+        raise ValueError(f"ProxyJump chain longer than {MAX_HOPS} hops (a loop?)")
+    hops: list[Target] = []
+    for user, host, port in parse_proxy_jump(spec):
+        name = (f"{user}@" if user else "") + host + (f":{port}" if port else "")
+        token = _DEPTH.set(depth + 1)
+        try:
+            hop = resolve(Host(name=name, address=host, port=port, user=user))
+        finally:
+            _DEPTH.reset(token)
+        if not hops:
+            hops.extend(hop.jump)
+        hop.jump = ()
+        hops.append(hop)
+    return tuple(hops)
+
+
+_DEPTH: contextvars.ContextVar[int] = contextvars.ContextVar("fleetops_jump_depth", default=0)

@@ -34,4 +34,16 @@ def target_for(host: Any) -> Target:
         key_files=tuple(keys),
         proxy_command=proxy or None,
         known_hosts=known,
+        jump=_jump(ssh.get("proxyjump"), host),
     )
+
+
+def _jump(spec: str | None, host: Any) -> tuple[Target, ...]:
+    """ProxyJump hops (fleetops.jump); a bad value is an input error naming the host."""
+    from fleetops.errors import InputError
+    from fleetops.jump import jump_chain
+
+    try:
+        return jump_chain(spec, target_for)
+    except ValueError as exc:
+        raise InputError(f"{exc} (for host '{host.name}')") from None
