@@ -143,8 +143,8 @@ def describe(exc: HandshakeError, attempts: int, timeout: float, deadline: float
     if isinstance(cause, DROPPED):
         how = "reset" if isinstance(cause, ConnectionResetError) else "closed"
         if not exc.banner:
-            hint = "a busy bastion?" if via else "sshd MaxStartups or a busy bastion?"
-            return f"{where}: connection {how} by the server before the SSH banner ({tries}; {hint})"
+            return (f"{where}: connection {how} by the server before the SSH banner "
+                    f"({tries}; sshd MaxStartups or a busy bastion?)")
         return f"{where}: connection {how} by the server during the SSH handshake"
     return f"{where}: {_text(cause)}"
 

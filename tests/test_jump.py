@@ -143,3 +143,46 @@ def test_no_jump_connects_directly(lab):
     """``ProxyJump none`` is an empty ``jump``: a plain direct connection."""
     result, transports = run(lab, ["lab10"], ())
     assert result.hosts["lab10"].status == "ok" and transports == 0
+
+
+def test_stock_bastion_serves_many_hosts_on_one_login(lab, tmp_path):
+    """A bastion with OpenSSH's defaults (MaxSessions 10, MaxStartups 10:30:100): 16
+    hosts behind it use one login and 16 channels (direct-tcpip is no session)."""
+    from test_connect_retry import Sshd
+
+    server = Sshd(tmp_path, max_startups="10:30:100")
+    try:
+        bastion = server.target()
+        names = [f"lab{i:02d}" for i in range(1, 17)]
+        result, transports = run(lab, names, (bastion,))
+        logins = server.log.read_text(errors="replace").count("Accepted publickey")
+    finally:
+        server.stop()
+    assert {n: h.status for n, h in result.hosts.items()} == dict.fromkeys(names, "ok")
+    assert transports == 1 and logins == 1
+
+
+def test_target_dropping_before_banner_behind_a_bastion_is_retried(lab, tmp_path):
+    """The target (a real sshd at MaxStartups 1:100:1, held full) drops each channel's
+    connection before its banner: retried through the same bastion, then reported."""
+    from test_connect_retry import Sshd
+
+    server = Sshd(tmp_path)
+    holder = server.hold()
+    before = server.drops()
+    try:
+        hosts = [SimpleNamespace(name="own")]
+        with Fleet(RunOptions(connection_attempts=3),
+                   lambda h: server.target(jump=(hop(lab, "lab01"),))) as fleet:
+            result = fleet.run(hosts, lambda s: exec_result("own", s.exec("true")))
+        time.sleep(0.2)
+        drops = server.drops() - before
+    finally:
+        holder.close()
+        server.stop()
+    h = result.hosts["own"]
+    assert h.status == "unreachable"
+    assert h.reason == (f"127.0.0.1:{server.port} via lab01 (root@{lab.host('lab01').address}"
+                        ":2222): connection closed by the server before the SSH banner "
+                        "(3 attempts; sshd MaxStartups or a busy bastion?)"), h.reason
+    assert drops == 3
