@@ -7,13 +7,21 @@ connection could not even resolve it), plus a known_hosts line for that name."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from fleetops.runner import Fleet, RunOptions, exec_result
 from fleetops.ssh import Target
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def hop(lab, name: str, known_hosts=None, **kw) -> Target:
@@ -186,3 +194,56 @@ def test_target_dropping_before_banner_behind_a_bastion_is_retried(lab, tmp_path
                         ":2222): connection closed by the server before the SSH banner "
                         "(3 attempts; sshd MaxStartups or a busy bastion?)"), h.reason
     assert drops == 3
+
+
+# -- the CLI, with ProxyJump from ~/.ssh/config ------------------------------------------
+
+def _home_with_jump(lab, tmp_path):
+    from fleetops.bench import jump_ssh_config
+
+    bastion = lab.host("lab01")
+    config = tmp_path / "home" / ".ssh" / "config"
+    config.parent.mkdir(parents=True)
+    config.write_text(jump_ssh_config(bastion.address, bastion.port,
+                                      bastion.address.rsplit(".", 1)[0] + ".*",
+                                      lab.client_key, lab.known_hosts))
+    return {**os.environ, "HOME": str(tmp_path / "home")}
+
+
+def test_cli_ctrl_c_unblocks_hosts_waiting_on_a_channel(lab, lab_inventory, tmp_path):
+    """lab04 is frozen behind the bastion (its channel opens, no banner): Ctrl-C ends
+    the run at once (exit 99), lab04 interrupted, the others done through the bastion."""
+    lab.fault("lab04", "freeze")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "-r", str(REPO), "run", "-i", str(lab_inventory),
+         "-p", "lab02:lab03:lab04", "--json", "--timeout", "60", "--retry-file",
+         str(tmp_path / "r"), "hostname"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+        env=_home_with_jump(lab, tmp_path))
+    time.sleep(3)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert time.monotonic() - started < 5
+    assert proc.returncode == 99, err
+    doc = json.loads(out)
+    assert doc["hosts"]["lab04"]["status"] == "failed"
+    assert "interrupted" in doc["hosts"]["lab04"]["reason"]
+    assert [doc["hosts"][n]["stdout"].strip() for n in ("lab02", "lab03")] == ["lab02", "lab03"]
+
+
+def test_cli_stopped_bastion_exit_3_and_bad_attempts_exit_5(lab, lab_inventory, tmp_path):
+    lab.fault("lab01", "stop")
+    env = _home_with_jump(lab, tmp_path)
+    argv = [sys.executable, "-m", "invoke", "-r", str(REPO), "run", "-i", str(lab_inventory),
+            "-p", "lab02:lab03", "--json", "--retry-file", str(tmp_path / "r")]
+    proc = subprocess.run([*argv, "--connection-attempts", "2", "true"], capture_output=True,
+                          text=True, cwd=REPO, env=env, timeout=60)
+    assert proc.returncode == 3, proc.stderr
+    doc = json.loads(proc.stdout)
+    for name in ("lab02", "lab03"):
+        assert doc["hosts"][name]["status"] == "unreachable"
+        assert doc["hosts"][name]["reason"].startswith("bastion root@"), doc["hosts"][name]
+    proc = subprocess.run([*argv, "--connection-attempts", "0", "true"], capture_output=True,
+                          text=True, cwd=REPO, env=env, timeout=60)
+    assert proc.returncode == 5 and "--connection-attempts" in proc.stderr

@@ -62,3 +62,14 @@ def test_ssh_config_proxyjump_becomes_hops_resolved_like_hosts(tmp_path, monkeyp
 def test_hop_label():
     t = Target(name="bastion", address="10.0.0.1", port=22, user="ops")
     assert hop_label(t) == "bastion (ops@10.0.0.1:22)"
+
+
+def test_proxyjump_loop_is_an_input_error(tmp_path, monkeypatch):
+    from fleetops.errors import InputError
+
+    config = tmp_path / ".ssh" / "config"
+    config.parent.mkdir()
+    config.write_text("Host a\n  ProxyJump b\nHost b\n  ProxyJump a\n")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(InputError, match="ProxyJump chain longer than 8 hops"):
+        target_for(Host(name="t", address="a"))
