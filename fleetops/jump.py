@@ -84,9 +84,10 @@ class Bastions:
             try:
                 conn = self._connect(hops)
             except Unreachable as exc:
-                reason = str(exc)
-                if not reason.startswith("bastion "):
-                    reason = f"bastion {hop_label(hops[-1])}: {reason}"
+                reason, hop = str(exc), hops[-1]
+                if not reason.startswith("bastion "):  # (an earlier hop's reason is kept)
+                    reason = reason.removeprefix(f"{hop.address}:{hop.port}: ")
+                    reason = f"bastion {hop_label(hop)}: {reason}"
                 self._failed[key] = reason
                 raise Unreachable(reason) from None
             self._conns[key] = conn
