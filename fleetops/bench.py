@@ -96,3 +96,14 @@ def jump_ssh_config(bastion: str, port: int, targets: str, key: Path, known_host
             f"Host *\n  User root\n  Port {port}\n  IdentityFile {key}\n"
             f"  UserKnownHostsFile {known_hosts}\n  StrictHostKeyChecking yes\n"
             "  BatchMode yes\n  ControlMaster no\n  KexAlgorithms curve25519-sha256\n")
+
+
+def inventory_with_ssh_config(inventory: Path, config: Path, out: Path) -> Path:
+    """A copy of a lab inventory whose hosts read ``config`` as ``ssh -F`` would
+    (``ansible_ssh_common_args=-F...`` in ``[lab:vars]``, the file's last section)."""
+    text = inventory.read_text()
+    headers = [line.strip() for line in text.splitlines() if line.startswith("[")]
+    if headers[-1:] != ["[lab:vars]"]:
+        raise ValueError(f"{inventory}: [lab:vars] is not its last section")
+    out.write_text(text.rstrip("\n") + f"\nansible_ssh_common_args=-F{config}\n")
+    return out

@@ -199,7 +199,9 @@ def test_target_dropping_before_banner_behind_a_bastion_is_retried(lab, tmp_path
 # -- the CLI, with ProxyJump from ~/.ssh/config ------------------------------------------
 
 def _home_with_jump(lab, tmp_path):
-    from fleetops.bench import jump_ssh_config
+    """(environment, inventory): the lab's hosts behind lab01 by an ssh_config read as
+    ~/.ssh/config ($HOME) and as ``-F`` (ansible_ssh_common_args)."""
+    from fleetops.bench import inventory_with_ssh_config, jump_ssh_config
 
     bastion = lab.host("lab01")
     config = tmp_path / "home" / ".ssh" / "config"
@@ -207,19 +209,20 @@ def _home_with_jump(lab, tmp_path):
     config.write_text(jump_ssh_config(bastion.address, bastion.port,
                                       bastion.address.rsplit(".", 1)[0] + ".*",
                                       lab.client_key, lab.known_hosts))
-    return {**os.environ, "HOME": str(tmp_path / "home")}
+    inventory = inventory_with_ssh_config(lab.inventory_path, config, tmp_path / "jump.ini")
+    return {**os.environ, "HOME": str(tmp_path / "home")}, inventory
 
 
-def test_cli_ctrl_c_unblocks_hosts_waiting_on_a_channel(lab, lab_inventory, tmp_path):
+def test_cli_ctrl_c_unblocks_hosts_waiting_on_a_channel(lab, tmp_path):
     """lab04 is frozen behind the bastion (its channel opens, no banner): Ctrl-C ends
     the run at once (exit 99), lab04 interrupted, the others done through the bastion."""
     lab.fault("lab04", "freeze")
+    env, inventory = _home_with_jump(lab, tmp_path)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "invoke", "-r", str(REPO), "run", "-i", str(lab_inventory),
+        [sys.executable, "-m", "invoke", "-r", str(REPO), "run", "-i", str(inventory),
          "-p", "lab02:lab03:lab04", "--json", "--timeout", "60", "--retry-file",
          str(tmp_path / "r"), "hostname"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
-        env=_home_with_jump(lab, tmp_path))
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env)
     time.sleep(3)
     started = time.monotonic()
     proc.send_signal(signal.SIGINT)
@@ -232,10 +235,10 @@ def test_cli_ctrl_c_unblocks_hosts_waiting_on_a_channel(lab, lab_inventory, tmp_
     assert [doc["hosts"][n]["stdout"].strip() for n in ("lab02", "lab03")] == ["lab02", "lab03"]
 
 
-def test_cli_stopped_bastion_exit_3_and_bad_attempts_exit_5(lab, lab_inventory, tmp_path):
+def test_cli_stopped_bastion_exit_3_and_bad_attempts_exit_5(lab, tmp_path):
     lab.fault("lab01", "stop")
-    env = _home_with_jump(lab, tmp_path)
-    argv = [sys.executable, "-m", "invoke", "-r", str(REPO), "run", "-i", str(lab_inventory),
+    env, inventory = _home_with_jump(lab, tmp_path)
+    argv = [sys.executable, "-m", "invoke", "-r", str(REPO), "run", "-i", str(inventory),
             "-p", "lab02:lab03", "--json", "--retry-file", str(tmp_path / "r")]
     proc = subprocess.run([*argv, "--connection-attempts", "2", "true"], capture_output=True,
                           text=True, cwd=REPO, env=env, timeout=60)

@@ -105,7 +105,14 @@ def jump(c, hosts=16, runs=5, command="df -P"):
     OpenSSH ``ssh -J`` + ``xargs -P N``, both reading the same ssh_config, same run."""
     import tempfile
 
-    from fleetops.bench import Series, interleave, invoke_argv, jump_ssh_config, measure
+    from fleetops.bench import (
+        Series,
+        interleave,
+        inventory_with_ssh_config,
+        invoke_argv,
+        jump_ssh_config,
+        measure,
+    )
 
     hosts = int(hosts)
     with lab_of(hosts + 1) as lab, tempfile.TemporaryDirectory(prefix="fleetops-jump-") as home:
@@ -115,7 +122,10 @@ def jump(c, hosts=16, runs=5, command="df -P"):
         config.parent.mkdir(mode=0o700)
         config.write_text(jump_ssh_config(bastion.address, bastion.port, f"{prefix}.*",
                                           lab.client_key, lab.known_hosts))
-        fleet_argv = invoke_argv("run", "-i", str(lab.inventory_path), "-p",
+        # ~/.ssh/config by $HOME, and -F for a resolver that reads the passwd home as ssh does
+        inventory = inventory_with_ssh_config(lab.inventory_path, config,
+                                              Path(home) / "jump.ini")
+        fleet_argv = invoke_argv("run", "-i", str(inventory), "-p",
                                  f"lab:!{bastion.name}", "--json", "--forks", str(hosts),
                                  "--retry-file", "", command)
         base_argv = ["xargs", "-P", str(hosts), "-I{}", "ssh", "-q", "-F", str(config), "-J",
