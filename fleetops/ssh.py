@@ -235,7 +235,7 @@ def _open_socket(target: Target, timeout: float):
     try:
         sock = socket.create_connection((target.address, target.port), timeout=timeout)
     except TimeoutError:
-        raise Unreachable(f"connect to {where} timed out after {timeout:g}s") from None
+        raise Unreachable(f"connect to {where} timed out after {round(timeout, 1):g}s") from None
     except OSError as exc:
         raise Unreachable(f"connect to {where}: {exc.strerror or exc}") from None
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
