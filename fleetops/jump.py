@@ -90,7 +90,13 @@ class Bastions:
                     reason = f"bastion {hop_label(hop)}: {reason}"
                 self._failed[key] = reason
                 raise Unreachable(reason) from None
-            self._conns[key] = conn
+            with self._lock:
+                stopping = self._closed
+                if not stopping:
+                    self._conns[key] = conn
+            if stopping:  # close() ran while this hop connected: do not leak it
+                conn.close()
+                raise Unreachable(f"bastion {hop_label(hops[-1])}: the run is stopping")
             return conn
 
     def _connect(self, hops: tuple[Target, ...]) -> Connection:
