@@ -21,10 +21,12 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
+from fleetops.connect import connect
 from fleetops.errors import DEFAULT_FORKS
 from fleetops.hostkeys import KnownHosts, known_hosts_files
+from fleetops.jump import Bastions, hop_label
 from fleetops.results import HostResult, RunResult
-from fleetops.ssh import CommandTimeout, Connection, Exec, Keys, Target, Unreachable, connect
+from fleetops.ssh import CommandTimeout, Connection, Exec, Keys, Target, Unreachable
 
 
 @dataclass(slots=True)
@@ -60,6 +62,7 @@ class Session:
         self.target = target
         self._sock = None
         self.connected = False
+        self.aborted = False
 
     @property
     def connection(self) -> Connection:
@@ -83,14 +86,22 @@ class Session:
         return self.connection.exec(command, stdin, timeout, stdin_on_request, stdin_after)
 
     def abort(self) -> None:
-        """Called from the main thread: closing the socket unblocks any read."""
+        """Called from the main thread: closing the socket unblocks any read; a
+        connection still being made (or retried) stops at its next socket."""
+        self.aborted = True
         sock = self._sock
         if sock is not None:
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(Exception):
                 if isinstance(sock, socket.socket):
                     sock.shutdown(socket.SHUT_RDWR)
-                else:  # a ProxyCommand: closing it kills the proxy process
+                else:  # a ProxyCommand (kills the process) or a ProxyJump channel
                     sock.close()
+
+    def on_socket(self, sock: Any) -> None:
+        """Every socket of this host's connection attempts passes here (for ``abort``)."""
+        self._sock = sock
+        if self.aborted:
+            raise Unreachable("aborted while connecting")
 
 
 class Fleet:
@@ -106,6 +117,7 @@ class Fleet:
         self._warned: set[str] = set()
         self._connections: dict[str, Connection] = {}
         self._lock = threading.Lock()
+        self.bastions = Bastions(self._connect)
         # Paramiko logs every failed handshake with a traceback; our results carry the reason.
         logging.getLogger("paramiko").addHandler(logging.NullHandler())
         logging.getLogger("paramiko").propagate = False
@@ -125,6 +137,7 @@ class Fleet:
             if warning not in self._warned:
                 self._warned.add(warning)
                 print(f"warning: {warning}", file=sys.stderr)
+        self.bastions.close()
 
     def known_hosts(self, target: Target | str) -> KnownHosts:
         """The host-key checker for a target's known_hosts files (or one user file path);
@@ -151,15 +164,22 @@ class Fleet:
             session.connected = True
             return conn
         target = session.target
-        known = self.known_hosts(target)
-        conn = connect(
-            target, known, self.keys, self.options.connect_timeout,
-            on_socket=lambda sock: setattr(session, "_sock", sock),
-        )
+        opener = self.bastions.opener(target) if target.jump else None
+        conn = self._connect(target, opener, hop_label(target.jump[-1]) if opener else None,
+                             session.on_socket)
         with self._lock:
             self._connections[name] = conn
         session.connected = True
         return conn
+
+    def _connect(self, target: Target, opener: Any, via: str | None,
+                 on_socket: Callable[[Any], None]) -> Connection:
+        """One connection (a host or a bastion hop) with the run's timeout and attempts."""
+        known = self.known_hosts(target)
+        return connect(target, known, self.keys,
+                       target.connect_timeout or self.options.connect_timeout,
+                       on_socket, attempts=target.connection_attempts
+                       or self.options.connection_attempts, opener=opener, via=via)
 
     def drop(self, name: str) -> None:
         with self._lock:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import select
 import socket
 import threading
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import paramiko
 
-from fleetops.hostkeys import HostKeyError, HostKeyTransport, KnownHosts
+from fleetops.hostkeys import HostKeyError, KnownHosts
 
 BUFSIZE = 65536
 # Key exchange and host-key algorithms OpenSSH picks by default, fastest first.
@@ -200,53 +199,43 @@ def connect(
     keys: Keys,
     timeout: float,
     on_socket=None,
+    **how,
 ) -> Connection:
-    """Connect, check the host key, authenticate: every step bounded by ``timeout``."""
-    deadline = time.monotonic() + timeout
-    sock = _open_socket(target, timeout)
-    if on_socket is not None:
-        on_socket(sock)
-    transport = HostKeyTransport(sock)  # offers host certificates in OpenSSH's order
-    try:
-        _handshake(transport, target, known_hosts, deadline, timeout)
-        _authenticate(transport, target, keys, deadline)
-    except BaseException:
-        transport.close()
-        raise
-    return Connection(transport, target)
+    """Connect, check the host key, authenticate: see :func:`fleetops.connect.connect`."""
+    from fleetops.connect import connect as _connect
+
+    return _connect(target, known_hosts, keys, timeout, on_socket, **how)
 
 
-class _ProxyCommand(paramiko.ProxyCommand):
-    """Paramiko's ProxyCommand spins on a dead proxy (its recv loops on EOF; upstream
-    PR #1180): read what is there once, and report EOF as ``b""`` like a socket."""
+class HandshakeError(Unreachable):
+    """The SSH transport failed before it was up; ``cause`` is the underlying error
+    (``EOFError``, ``ConnectionResetError``, ``TimeoutError``, ``SSHException``...) and
+    ``banner`` the server's version line ("" when none arrived). The caller words it."""
 
-    def recv(self, size: int) -> bytes:
-        ready, _, _ = select.select([self.process.stdout], [], [], self.timeout)
-        if not ready:
-            raise TimeoutError()
-        return os.read(self.process.stdout.fileno(), size)
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            with contextlib.suppress(OSError):
-                super().close()
-        with contextlib.suppress(Exception):
-            self.process.wait(1)
+    def __init__(self, where: str, cause: BaseException, banner: str) -> None:
+        super().__init__(f"{where}: {cause or type(cause).__name__}")
+        self.where = where
+        self.cause = cause
+        self.banner = banner
+        self.proxy: str | None = None  # what a ProxyCommand said (fleetops.proxy), if any
 
 
 def _open_socket(target: Target, timeout: float):
+    """A TCP socket to the target, or its ProxyCommand child (``fleetops.proxy``)."""
     if target.proxy_command:
+        from fleetops.proxy import ProxyCommand
+
         try:
-            proxy = _ProxyCommand(target.proxy_command)
-        except paramiko.SSHException as exc:
-            raise Unreachable(f"ProxyCommand failed: {exc}") from None
+            proxy = ProxyCommand(target.proxy_command)
+        except (paramiko.SSHException, OSError, ValueError) as exc:
+            raise Unreachable(f"ProxyCommand failed to start: {exc}") from None
         proxy.settimeout(timeout)
         return proxy
     where = f"{target.address}:{target.port}"
     try:
         sock = socket.create_connection((target.address, target.port), timeout=timeout)
     except TimeoutError:
-        raise Unreachable(f"connect to {where} timed out after {timeout:g}s") from None
+        raise Unreachable(f"connect to {where} timed out after {round(timeout, 1):g}s") from None
     except OSError as exc:
         raise Unreachable(f"connect to {where}: {exc.strerror or exc}") from None
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -273,10 +262,8 @@ def _handshake(
             raise paramiko.SSHException("connection closed during the handshake")
         server_key = transport.get_remote_server_key()
     except (paramiko.SSHException, EOFError, OSError) as exc:
-        reason = str(exc) or type(exc).__name__
-        if "banner" in reason.lower() or time.monotonic() >= deadline - 0.05:
-            reason = f"no SSH handshake within {timeout:g}s ({reason})"
-        raise Unreachable(f"{target.address}:{target.port}: {reason}") from None
+        where = f"{target.address}:{target.port}"
+        raise HandshakeError(where, exc, transport.remote_version or "") from None
     try:
         known_hosts.verify(target, server_key)
     except HostKeyError as exc:

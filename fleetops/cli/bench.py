@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +24,7 @@ def lab_of(hosts: int):
     """Use the running lab if it has exactly ``hosts`` hosts, else start one (and stop it)."""
     from fleetops.lab import Lab
 
-    lab = Lab(REPO / ".lab", LAB_INVENTORY)
+    lab = Lab(REPO / ".lab", LAB_INVENTORY, os.environ.get("FLEETOPS_LAB_PREFIX") or "127.77")
     started = False
     if lab.running():
         if len(lab.hosts) != hosts:
@@ -94,6 +95,54 @@ def adhoc(c, hosts=100, runs=5):
           f"peak_rss_mib={fleet.peak_rss_mib:.1f}")
     if got_fleet != hosts or got_base != hosts:
         raise Exit("fleetops: not every host returned its output", code=2)
+
+
+@task(help={"hosts": "hosts behind the bastion (default 16; the lab gets one more)",
+            "runs": "measured runs each (default 5)",
+            "command": "command run on each host (default 'df -P')"})
+def jump(c, hosts=16, runs=5, command="df -P"):
+    """Hosts through one bastion (lab01): fleetops (one shared bastion transport) vs
+    OpenSSH ``ssh -J`` + ``xargs -P N``, both reading the same ssh_config, same run."""
+    import tempfile
+
+    from fleetops.bench import (
+        Series,
+        interleave,
+        inventory_with_ssh_config,
+        invoke_argv,
+        jump_ssh_config,
+        measure,
+    )
+
+    hosts = int(hosts)
+    with lab_of(hosts + 1) as lab, tempfile.TemporaryDirectory(prefix="fleetops-jump-") as home:
+        bastion, behind = lab.hosts[0], lab.hosts[1:]
+        prefix = bastion.address.rsplit(".", 1)[0]
+        config = Path(home) / ".ssh" / "config"
+        config.parent.mkdir(mode=0o700)
+        config.write_text(jump_ssh_config(bastion.address, bastion.port, f"{prefix}.*",
+                                          lab.client_key, lab.known_hosts))
+        # ~/.ssh/config by $HOME, and -F for a resolver that reads the passwd home as ssh does
+        inventory = inventory_with_ssh_config(lab.inventory_path, config,
+                                              Path(home) / "jump.ini")
+        fleet_argv = invoke_argv("run", "-i", str(inventory), "-p",
+                                 f"lab:!{bastion.name}", "--json", "--forks", str(hosts),
+                                 "--retry-file", "", command)
+        base_argv = ["xargs", "-P", str(hosts), "-I{}", "ssh", "-q", "-F", str(config), "-J",
+                     f"root@{bastion.address}:{bastion.port}", "{}",
+                     f"{command}; echo FLEETOPS-BENCH-OK"]
+        base_stdin = "".join(f"{h.address}\n" for h in behind).encode()
+        fleet, base = Series("fleetops"), Series("openssh")
+        interleave([(fleet, lambda: measure(fleet_argv, env={"HOME": home})),
+                    (base, lambda: measure(base_argv, base_stdin))], runs, log=log)
+        got_fleet = min(count_good(s, lambda host: True) for s in fleet.samples)
+        got_base = min(s.stdout.count(b"FLEETOPS-BENCH-OK") for s in base.samples)
+    log(f"hosts answering through {bastion.name}: fleetops {got_fleet}/{hosts}, "
+        f"openssh {got_base}/{hosts}")
+    print(f"RESULT bench.jump hosts={hosts} fleetops_s={fleet.median_s:.3f} "
+          f"openssh_s={base.median_s:.3f} ratio={fleet.median_s / base.median_s:.2f}")
+    if got_fleet != hosts or got_base != hosts:
+        raise Exit("fleetops: not every host answered through the bastion", code=2)
 
 
 def count_reports(sample) -> int:

@@ -66,6 +66,7 @@ def runner_options(
     become: bool = False,
     become_user: str = "root",
     ask_become_pass: bool = False,
+    connection_attempts: Any = None,
 ) -> RunOptions:
     password = os.environ.get("FLEETOPS_BECOME_PASSWORD")
     if become and ask_become_pass and password is None:
@@ -79,6 +80,10 @@ def runner_options(
         become=become or False,
         become_user=become_user or "root",
         become_password=password,
+        # --connection-attempts, else FLEETOPS_CONNECTION_ATTEMPTS (every task), else 3
+        connection_attempts=_number(
+            connection_attempts or os.environ.get("FLEETOPS_CONNECTION_ATTEMPTS"),
+            "--connection-attempts", integer=True) or 3,
     )
 
 
