@@ -83,3 +83,13 @@ def interleave(series: Sequence[tuple[Series, Callable[[], Sample]]], runs: int,
 
 def invoke_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "invoke", *args]
+
+
+def flood_command(host_name: str, mib: int, normal: str = "df -P") -> str:
+    """A shell command for every host: ``host_name`` prints ``mib`` MiB (base64 of
+    /dev/zero, in 76-column lines), every other host runs ``normal``."""
+    import shlex
+
+    raw = mib * 1024 * 1024 * 3 // 4
+    return (f"if [ \"$(uname -n)\" = {shlex.quote(host_name)} ]; then "
+            f"head -c {raw} /dev/zero | base64; else {normal}; fi")
