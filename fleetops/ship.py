@@ -145,10 +145,12 @@ def classify(name: str, rc: int | None, stdout: bytes, stderr: bytes,
     try:
         schemas.check_contract(doc)
     except schemas.SchemaError as exc:
-        return HostResult(name, "failed", rc, out, err, reason=f"bad result: {exc}")
+        return HostResult(name, "failed", rc, out, err, reason=f"bad result: {exc}",
+                          extra={"data": {}})
     data = doc["data"] or {}
     try:
-        schemas.check_data(data, program)
+        if data or doc["ok"]:  # a failure's empty data needs none of the required keys
+            schemas.check_data(data, program)
     except schemas.SchemaError as exc:
         if doc["ok"]:
             return HostResult(name, "failed", rc, out, err, reason=f"bad result: {exc}",
