@@ -186,3 +186,30 @@ def test_program_output_over_the_cap_is_a_clear_failure(fake_python, tmp_path):
     assert bad["status"] == "failed" and "program output is over --max-output" in bad["reason"]
     assert bad["truncated"] == ["stdout"]
     assert doc["hosts"]["lab06"]["status"] == "ok"
+
+
+def test_schedule_output_has_no_trace_of_the_smtp_settings(lab_inventory):
+    """Issue 11 point 10: no hash, size or prefix of the secret file in any output."""
+    import hashlib
+    import os
+
+    from fleetops.diskschedule import mail_config_text
+
+    env = dict(os.environ, FLEETOPS_SMTP_HOST="127.0.0.1", FLEETOPS_SMTP_PORT="2525",
+               FLEETOPS_SMTP_SECURITY="none", FLEETOPS_SMTP_PASSWORD="hunter2-secret")
+    config = mail_config_text(None, env)
+    digest = hashlib.sha256(config).hexdigest()
+    proc = subprocess.run([sys.executable, "-m", "invoke", "-r", str(REPO), "disk-report.schedule",
+                           "-i", str(lab_inventory), "-p", "lab05", "--json", "--check",
+                           "--retry-file", "", "--email", "ops@lab.test"],
+                          capture_output=True, text=True, timeout=120, cwd=REPO, env=env,
+                          check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    text = proc.stdout + proc.stderr
+    assert digest[:8] not in text and "hunter2" not in text
+    steps = json.loads(proc.stdout)["hosts"]["lab05"]["steps"]
+    assert len(steps) == 3
+    secret_step = steps[1]["data"]
+    assert secret_step["path"] == "/etc/fleetops/disk-report-mail.conf"
+    assert not {"sha256", "size", "diff"} & secret_step.keys()
+    assert "sha256" in steps[0]["data"]  # the zipapp is no secret: its digest stays

@@ -171,13 +171,15 @@ def report(c, inventory=None, pattern="all", limit=None, warn="80", crit="90", i
 def _mail(rep, to: list[str], settings) -> bool:
     """Send the report once; on failure keep it on disk (0600) and say where."""
     from fleetops import diskreport as dr
+    from fleetops.sanitize import clean
     from ops._mail import MailError
 
     try:
         message_id = dr.send_report_email(rep, to, settings)
     except MailError as exc:
         saved = _save_unsent(dr.render_text(rep), dr.render_html(rep))
-        print(f"fleetops: mail to {', '.join(to)} failed: {exc}; report saved in {saved}",
+        print(f"fleetops: mail to {', '.join(to)} failed: {clean(str(exc))}; report saved in "
+              f"{saved}",
               file=sys.stderr)
         return False
     print(f"report mailed to {', '.join(to)} ({message_id})", file=sys.stderr)
