@@ -104,7 +104,7 @@ class Int(Spec):
         if type(value) is not int:
             raise self.fail(value, path)
         if not self.lo <= value <= self.hi:
-            raise SchemaError(path, f"expected {self.lo}..{self.hi}, got {value}")
+            raise SchemaError(path, f"expected {_range(self.lo, self.hi)}, got {value}")
 
 
 class Num(Int):
@@ -114,7 +114,15 @@ class Num(Int):
         if type(value) not in (int, float):
             raise self.fail(value, path)
         if not self.lo <= value <= self.hi:
-            raise SchemaError(path, f"expected {self.lo:g}..{self.hi:g}, got {value:g}")
+            raise SchemaError(path, f"expected {_range(self.lo, self.hi)}, got {value:g}")
+
+
+def _range(lo: float, hi: float) -> str:
+    if lo <= -BIG:
+        return f"at most {hi:g}"
+    if hi >= BIG:
+        return f"at least {lo:g}"
+    return f"{lo:g}..{hi:g}"
 
 
 class Str(Spec):
@@ -193,14 +201,18 @@ def _o(required: tuple[str, ...] = (), null: bool = False, **fields: Spec) -> Ob
 S, S0, B0 = Str(), Str(null=True), Bool(null=True)
 COUNT, COUNT0 = Int(), Int(null=True)
 SECONDS0 = Num(0, 10**9, null=True)
-PCT0 = Num(0, 100, null=True)
+# df's percentages are ceil(used * 100 / (used + avail)): never above 100, but below 0
+# on a filesystem that reports more free blocks/inodes than it has (statvfs is unsigned,
+# the differences are not).
+PCT0 = Num(-BIG, 100, null=True)
+SIGNED0 = Int(-BIG, BIG, null=True)
 PID0 = Int(1, 2**31, null=True)
 LEVELS = ("ok", "unknown", "warn", "crit")
 MAC = Str(pattern=r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}")
 
 MOUNT = _o(("mountpoint",), mountpoint=S, device=S0, fstype=S0, size_bytes=COUNT0,
-           used_bytes=COUNT0, avail_bytes=COUNT0, use_pct=PCT0, inodes_total=COUNT0,
-           inodes_used=COUNT0, inodes_pct=PCT0, level=Str(null=True, choices=LEVELS),
+           used_bytes=SIGNED0, avail_bytes=COUNT0, use_pct=PCT0, inodes_total=COUNT0,
+           inodes_used=SIGNED0, inodes_pct=PCT0, level=Str(null=True, choices=LEVELS),
            over=List(S, null=True), error=S0, dev=COUNT0)
 DISKREPORT = _o(("mounts",), hostname=S0, generated=S0, mounts=List(MOUNT),
                 over=List(S, null=True), worst_level=Str(null=True, choices=LEVELS),

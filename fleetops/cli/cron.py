@@ -110,7 +110,7 @@ def fleet_cron(kind: str, argv_factory: Any, opts: dict[str, Any], show_diff: bo
         argv = argv_factory()  # OptionError (exit 5) before any inventory or host is touched
         options = common.runner_options(opts["forks"], opts["timeout"], opts["command_timeout"],
                                         None, opts["accept_new"], opts["become"], "root",
-                                        max_output=opts["max_output"])
+                                        max_output=opts.get("max_output"))
         hosts = common.targets(opts["inventory"], opts["pattern"], opts["limit"])
         printer = None if opts["json"] else _Lines(kind, show_diff)
         run = fleet_program(hosts, "cron", argv, options,

@@ -154,7 +154,7 @@ def fleet_lifecycle(program: str, action: str, argv: list[str], opts: dict[str, 
     with common.cli_errors():
         options = common.runner_options(opts["forks"], opts["timeout"], opts["command_timeout"],
                                         None, opts["accept_new"], opts["become"],
-                                        "root", max_output=opts["max_output"])
+                                        "root", max_output=opts.get("max_output"))
         hosts = common.targets(opts["inventory"], opts["pattern"], opts["limit"])
         printer = None if opts["json"] else _Lines(action)
         run = fleet_program(hosts, program, argv, options,
