@@ -91,6 +91,9 @@ def _finite_float(text: str) -> float:
     return value
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+
+
 def parse_document(stdout: bytes) -> dict[str, Any]:
     """Exactly one JSON object with the contract keys, else ValueError with a short reason.
 
@@ -100,7 +103,7 @@ def parse_document(stdout: bytes) -> dict[str, Any]:
     if not text:
         raise ValueError("program printed nothing")
     try:
-        doc = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        doc = _DECODER.decode(text)
     except (ValueError, RecursionError) as exc:
         why = "" if isinstance(exc, json.JSONDecodeError | RecursionError) else str(exc)
         raise ValueError(f"program printed invalid output{f' ({why})' if why else ''}: "
