@@ -114,10 +114,11 @@ def unschedule_host(session: Session, app: Zipapp, check: bool) -> HostResult:
 
     def remove_files() -> HostResult:
         done = session.exec(remove)
-        removed = done.stdout.decode().split()
+        removed = done.stdout.decode("utf-8", "surrogateescape").split()
         status = "failed" if done.rc else ("changed" if removed else "ok")
         return HostResult(session.host.name, status, done.rc, reason=None if not done.rc else
-                          done.stderr.decode().strip(), extra={"data": {"removed": removed}})
+                          done.stderr.decode("utf-8", "surrogateescape").strip(),
+                          extra={"data": {"removed": removed}})
 
     return _combine(session.host.name, [lambda: run_program(session, "cron", cron_argv, app),
                                         remove_files], stop_on_failure=False)

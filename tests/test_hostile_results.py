@@ -210,3 +210,37 @@ def test_real_program_output_fits_its_schema(program, argv):
     raw = _local(*argv)
     result = classify("local", 0, raw, b"", program)
     assert result.status == "ok", result.reason
+
+
+class _FakeChannel:
+    """Just enough of paramiko.Channel for Connection._drain (a fake, in addition to
+    the lab tests that flood a real sshd)."""
+
+    def __init__(self, out_chunks: int, err_chunks: int, size: int = 65536) -> None:
+        self.out, self.err, self.size = out_chunks, err_chunks, size
+
+    def recv_ready(self) -> bool:
+        return self.out > 0
+
+    def recv_stderr_ready(self) -> bool:
+        return self.err > 0
+
+    def recv(self, n: int) -> bytes:
+        self.out -= 1
+        return b"o" * self.size
+
+    def recv_stderr(self, n: int) -> bytes:
+        self.err -= 1
+        return b"e" * self.size
+
+
+def test_drain_keeps_at_most_the_cap_and_counts_the_rest():
+    from fleetops.ssh import DRAIN_CHUNKS, Connection
+
+    chan = _FakeChannel(out_chunks=DRAIN_CHUNKS + 10, err_chunks=3)
+    out, err, cut = bytearray(), bytearray(), {}
+    assert Connection._drain(chan, out, err, 100_000, cut) is True  # budget spent: more to read
+    assert Connection._drain(chan, out, err, 100_000, cut) is False
+    assert len(out) == 100_000 and len(err) == 3 * 65536
+    assert cut == {"stdout": (DRAIN_CHUNKS + 10) * 65536 - 100_000}
+    assert chan.out == chan.err == 0  # everything was read: the remote never blocks
