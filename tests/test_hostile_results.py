@@ -241,6 +241,7 @@ def test_drain_keeps_at_most_the_cap_and_counts_the_rest():
     out, err, cut = bytearray(), bytearray(), {}
     assert Connection._drain(chan, out, err, 100_000, cut) is True  # budget spent: more to read
     assert Connection._drain(chan, out, err, 100_000, cut) is False
-    assert len(out) == 100_000 and len(err) == 3 * 65536
-    assert cut == {"stdout": (DRAIN_CHUNKS + 10) * 65536 - 100_000}
+    assert len(out) == len(err) == 100_000
+    assert cut == {"stdout": (DRAIN_CHUNKS + 10) * 65536 - 100_000,
+                   "stderr": 3 * 65536 - 100_000}
     assert chan.out == chan.err == 0  # everything was read: the remote never blocks
