@@ -124,14 +124,21 @@ def classify(name: str, rc: int | None, stdout: bytes, stderr: bytes,
 
     The document is checked on arrival (:mod:`fleetops.schemas`): a result that does
     not fit the contract or ``program``'s schema makes the host ``failed`` with the
-    field named. Output cut at ``--max-output`` (``discarded``) is a failure too: the
-    JSON document would be incomplete."""
+    field named. Stdout cut at ``--max-output`` (``discarded``) is a failure too: the
+    JSON document would be incomplete; a cut stderr is only noted (``truncated``)."""
     err = stderr.decode("utf-8", "surrogateescape")
     out = stdout.decode("utf-8", "surrogateescape")
-    if discarded:
+    if discarded and discarded.get("stdout"):
         return truncation(HostResult(name, "failed", rc, out, err,
                                      reason="program output is over --max-output "
                                             f"({human_bytes(len(stdout))} kept)"), discarded)
+    result = _judge(name, rc, stdout, out, err, program)
+    return truncation(result, discarded) if discarded else result
+
+
+def _judge(name: str, rc: int | None, stdout: bytes, out: str, err: str,
+           program: str | None) -> HostResult:
+    """The host's status from its exit code, stderr and checked JSON document."""
     if rc == RC_NO_PYTHON and not out.strip():
         reason = f"no usable python3 on the host: {_stderr_reason(err)}"
         return HostResult(name, "failed", rc, out, err, reason=reason)

@@ -143,6 +143,12 @@ def test_truncated_program_output_is_a_clear_failure():
     assert "over --max-output" in result.reason and result.extra["truncated"] == ["stdout"]
 
 
+def test_cut_stderr_is_noted_and_the_result_still_judged():
+    result = classify("h", 0, doc(GOOD["cron"]), b"warning\n" * 10, "cron", {"stderr": 99})
+    assert result.status == "ok" and result.extra["truncated"] == ["stderr"]
+    assert result.extra["discarded_bytes"] == {"stderr": 99} and "stderr cut" in result.reason
+
+
 def _run(program: str, datas: dict) -> RunResult:
     run = RunResult()
     for name, data in datas.items():
