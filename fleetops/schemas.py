@@ -234,11 +234,11 @@ LIFECYCLE = _o(name=S0, state_dir=S0, running=B0, pid=PID0, stale_pid=PID0,
 IP = Ip()
 SWEEP = _o(("alive", "no_reply"), backend=S0, mode=S0, targets=COUNT0,
            alive=List(_o(("ip",), ip=IP, rtt_ms=SECONDS0)), no_reply=List(IP),
-           errors=List(_o(ip=IP, error=S0), null=True), elapsed_s=SECONDS0,
-           ports=List(Int(0, 65535), null=True))
+           errors=List(_o(ip=IP, error=S0)), elapsed_s=SECONDS0,
+           ports=List(Int(0, 65535)))
 ARPSCAN = _o(("entries",), method=S0, targets=COUNT0,
-             entries=List(_o(("ip", "mac"), ip=IP, mac=MAC)), no_reply=List(IP, null=True),
-             not_on_link=List(IP, null=True), interfaces=List(S, null=True),
+             entries=List(_o(("ip", "mac"), ip=IP, mac=MAC)), no_reply=List(IP),
+             not_on_link=List(IP), interfaces=List(S),
              elapsed_s=SECONDS0)
 
 FILES = _o(path=S0, existed=B0, content_changed=B0, mode=S0, mode_before=S0, size=COUNT0,

@@ -12,6 +12,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from fleetops import diskreport as dr
 from fleetops import scan as netmap
@@ -35,11 +37,17 @@ MOUNT = {"mountpoint": "/", "device": "/dev/sda1", "fstype": "ext4", "size_bytes
          "used_bytes": 40, "avail_bytes": 60, "use_pct": 40, "inodes_total": 10,
          "inodes_used": 1, "inodes_pct": 10, "level": "ok", "over": [], "error": None}
 GOOD = {
-    "diskreport": {"mounts": [MOUNT, dict(MOUNT, mountpoint="/srv")], "worst_level": "ok"},
-    "cron": {"user": "root", "entries": [{"target": "user", "name": "x", "schedule": "@daily",
-                                          "command": "true", "foreign": False}]},
+    "diskreport": {"mounts": [MOUNT, dict(MOUNT, mountpoint="/srv")], "worst_level": "ok",
+                   "over": [], "hostname": "h", "skipped": [{"mountpoint": "/p", "reason": "x"}]},
+    "cron": {"user": "root", "action": "installed", "path": "/etc/cron.d/x", "diff": "+x\n",
+             "backup": "/tmp/b", "target": "cron.d", "name": "x",
+             "entries": [{"target": "user", "name": "x", "schedule": "@daily",
+                          "command": "true", "foreign": False, "managed_by": "fleetops",
+                          "user": "root", "ignored": "why", "disabled": False}]},
     "watcher": {"name": "default", "running": True, "pid": 42, "uptime_s": 1.5,
-                "last_event": {"msg": "started"}},
+                "last_event": {"msg": "started", "result": "ok"}, "already_running": True,
+                "warning": "w", "stopped_in_s": 0.1, "stdout": ["a"], "stderr": ["b"],
+                "logs": {"stdout": "/l/o", "stderr": "/l/e"}, "args": ["--x"], "mode": "daemon"},
     "sweep": {"backend": "dgram", "mode": "fast", "targets": 2,
               "alive": [{"ip": "10.0.0.1", "rtt_ms": 0.2}], "no_reply": ["10.0.0.2"],
               "elapsed_s": 0.1},
@@ -251,3 +259,72 @@ def test_drain_keeps_at_most_the_cap_and_counts_the_rest():
     assert cut == {"stdout": (DRAIN_CHUNKS + 10) * 65536 - 100_000,
                    "stderr": 3 * 65536 - 100_000}
     assert chan.out == chan.err == 0  # everything was read: the remote never blocks
+
+
+# -- property: whatever a host sends, a result that passes is safe for every consumer ----
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
+                                                                max_size=3),
+    max_leaves=10)
+
+
+def _paths(value, prefix=()):
+    yield prefix
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _paths(item, (*prefix, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _paths(item, (*prefix, index))
+
+
+def _replace(value, path, new):
+    if not path:
+        return new
+    copy = dict(value) if isinstance(value, dict) else list(value)
+    copy[path[0]] = _replace(value[path[0]], path[1:], new)
+    return copy
+
+
+def _consume(program: str, run: RunResult) -> None:
+    if program == "diskreport":
+        rep = dr.build_report(run.hosts, 80, 90)
+        for render in (dr.render_table, dr.render_html, dr.render_csv):
+            render(rep)
+    elif program == "cron":
+        for result in run.hosts.values():
+            cli_cron.describe("list", result, True)
+            cli_cron.describe("install", result, True)
+    elif program == "watcher":
+        cli_daemons.add_status_fields(run)
+        for action in ("start", "stop", "status", "logs"):
+            for result in run.hosts.values():
+                cli_daemons.describe(action, result)
+    elif program in ("sweep", "arpscan"):
+        datas = {n: host_data(r) for n, r in run.hosts.items()}
+        network = netmap.merge(datas if program == "sweep" else {},
+                               datas if program == "arpscan" else None)
+        netmap.render(network, "table")
+        netmap.render(network, "csv")
+        netmap.render(network, "json")
+        states = {n: SimpleNamespace(tasks=[SimpleNamespace(action=program, status=r.status,
+                                                            data=r.extra.get("data"))])
+                  for n, r in run.hosts.items()}
+        network_inventory(states)
+    run.dumps()
+
+
+@settings(max_examples=400, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(sorted(set(GOOD) - {"files"})), st.data())
+def test_any_mutated_result_is_rejected_or_safe_to_consume(program, data):
+    good = GOOD[program]
+    path = data.draw(st.sampled_from(list(_paths(good))))
+    mutated = _replace(good, path, data.draw(JSON))
+    run = _run(program, {"h1": good, "h2": mutated})
+    assert run.hosts["h1"].status == "ok"
+    _consume(program, run)
