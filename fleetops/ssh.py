@@ -18,6 +18,7 @@ from fleetops.hostkeys import HostKeyError, KnownHosts
 BUFSIZE = 65536
 DEFAULT_MAX_OUTPUT = 4 * 1024 * 1024  # bytes kept per stream (RunOptions.max_output)
 DRAIN_CHUNKS = 64  # reads per drain before deadlines are checked again (a flood never ends)
+HANDSHAKE_ROOM = 65536  # stdout kept beyond the cap until the upload handshake line is seen
 # Key exchange and host-key algorithms OpenSSH picks by default, fastest first.
 PREFERRED_KEX = ("curve25519-sha256", "curve25519-sha256@libssh.org")
 
@@ -153,10 +154,14 @@ class Connection:
         limit = self.max_output
         fd = chan.fileno()
         while True:
-            busy = self._drain(chan, out, err, limit, cut)
+            room = 0 if payload is None else HANDSHAKE_ROOM
+            busy = self._drain(chan, out, err, limit, cut, room)
             if payload is not None and b"\n" in out:
                 self._answer_request(chan, out, payload, after)
                 payload = None
+                if len(out) > limit:  # the handshake's room is not the program's
+                    cut["stdout"] = cut.get("stdout", 0) + len(out) - limit
+                    del out[limit:]
             if chan.eof_received or chan.closed:
                 while self._drain(chan, out, err, limit, cut):  # what came with the EOF
                     pass
@@ -177,19 +182,21 @@ class Connection:
 
     @staticmethod
     def _drain(chan: paramiko.Channel, out: bytearray, err: bytearray,
-               limit: int = DEFAULT_MAX_OUTPUT, cut: dict[str, int] | None = None) -> bool:
-        """Move what is ready into ``out``/``err`` (up to ``limit`` bytes each, the
-        excess counted in ``cut[stream]``); True if more may be ready (budget spent)."""
+               limit: int = DEFAULT_MAX_OUTPUT, cut: dict[str, int] | None = None,
+               out_room: int = 0) -> bool:
+        """Move what is ready into ``out``/``err`` (up to ``limit`` bytes each, stdout
+        ``out_room`` more; the excess counted in ``cut[stream]``); True if more may be
+        ready (the read budget was spent)."""
         for _ in range(DRAIN_CHUNKS):
             if chan.recv_ready():
                 chunk = chan.recv(BUFSIZE)
-                buf, stream = out, "stdout"
+                buf, stream, cap = out, "stdout", limit + out_room
             elif chan.recv_stderr_ready():
                 chunk = chan.recv_stderr(BUFSIZE)
-                buf, stream = err, "stderr"
+                buf, stream, cap = err, "stderr", limit
             else:
                 return False
-            room = limit - len(buf)
+            room = cap - len(buf)
             if room >= len(chunk):
                 buf += chunk
                 continue

@@ -213,3 +213,17 @@ def test_schedule_output_has_no_trace_of_the_smtp_settings(lab_inventory):
     assert secret_step["path"] == "/etc/fleetops/disk-report-mail.conf"
     assert not {"sha256", "size", "diff"} & secret_step.keys()
     assert "sha256" in steps[0]["data"]  # the zipapp is no secret: its digest stays
+
+
+def test_a_tiny_cap_never_hangs_the_upload_handshake(lab_inventory, tmp_path):
+    """The zipapp's check-and-upload line is read even when --max-output is 1 byte."""
+    proc = invoke("disk-report", "-i", str(lab_inventory), "-p", "lab10", "--max-output", "1",
+                  "--command-timeout", "30", "--format", "json", "--retry-file", "",
+                  timeout=60)
+    host = json.loads(proc.stdout)["hosts"]["lab10"]
+    assert host["status"] == "failed" and "over --max-output" in host["reason"]
+    assert len(host["stdout"]) == 1
+    proc = invoke("run", "-i", str(lab_inventory), "-p", "lab10", "--max-output", "3", "--json",
+                  "--retry-file", "", "echo hello")
+    host = json.loads(proc.stdout)["hosts"]["lab10"]
+    assert host["stdout"] == "hel" and host["discarded_bytes"] == {"stdout": 3}
