@@ -25,7 +25,7 @@ from fleetops.connect import connect
 from fleetops.errors import DEFAULT_FORKS
 from fleetops.hostkeys import KnownHosts, known_hosts_files
 from fleetops.jump import Bastions, hop_label
-from fleetops.results import HostResult, RunResult
+from fleetops.results import HostResult, RunResult, truncation
 from fleetops.ssh import CommandTimeout, Connection, Exec, Keys, Target, Unreachable
 
 
@@ -83,7 +83,9 @@ class Session:
                                                options.become_password)
             if password is not None:
                 stdin = password + (stdin or b"")
-        return self.connection.exec(command, stdin, timeout, stdin_on_request, stdin_after)
+        conn = self.connection
+        conn.max_output = options.max_output
+        return conn.exec(command, stdin, timeout, stdin_on_request, stdin_after)
 
     def abort(self) -> None:
         """Called from the main thread: closing the socket unblocks any read; a
@@ -330,9 +332,12 @@ def exec_result(name: str, result: Exec) -> HostResult:
     status = "ok" if result.rc == 0 else "failed"
     reason = (None if result.rc == 0 else f"command exited with rc={result.rc}"
               if result.rc is not None else "no exit status (the command was killed by a signal?)")
-    return HostResult(
+    host = HostResult(
         name, status, result.rc,
-        result.stdout.decode("utf-8", "replace"),
-        result.stderr.decode("utf-8", "replace"),
+        result.stdout.decode("utf-8", "surrogateescape"),
+        result.stderr.decode("utf-8", "surrogateescape"),
         reason=reason,
     )
+    if result.discarded:
+        truncation(host, result.discarded)
+    return host

@@ -15,6 +15,9 @@ import paramiko
 from fleetops.hostkeys import HostKeyError, KnownHosts
 
 BUFSIZE = 65536
+DEFAULT_MAX_OUTPUT = 4 * 1024 * 1024  # bytes kept per stream (RunOptions.max_output)
+DRAIN_CHUNKS = 64  # reads per drain before deadlines are checked again (a flood never ends)
+HANDSHAKE_ROOM = 65536  # stdout kept beyond the cap until the upload handshake line is seen
 # Key exchange and host-key algorithms OpenSSH picks by default, fastest first.
 PREFERRED_KEX = ("curve25519-sha256", "curve25519-sha256@libssh.org")
 
@@ -69,6 +72,7 @@ class Exec:
     rc: int | None
     stdout: bytes
     stderr: bytes
+    discarded: dict[str, int] = field(default_factory=dict)  # stream -> bytes over the cap
 
 
 class Keys:
@@ -97,6 +101,7 @@ class Connection:
         self.transport = transport
         self.target = target
         self.bytes_sent = 0
+        self.max_output = DEFAULT_MAX_OUTPUT
 
     def close(self) -> None:
         self.transport.close()
@@ -136,36 +141,69 @@ class Connection:
 
     def _collect(self, chan: paramiko.Channel, deadline: float | None,
                  payload: bytes | None, after: bytes) -> Exec:
+        """Read stdout/stderr until EOF and the exit status.
+
+        At most ``self.max_output`` bytes of each stream are kept; the rest is read
+        and discarded (the remote is never blocked on a full window) and counted in
+        ``Exec.discarded``. Deadlines are checked between bounded drains, so a
+        command that never stops printing still times out."""
         started = time.monotonic()
         out, err = bytearray(), bytearray()
+        cut: dict[str, int] = {}
+        limit = self.max_output
         fd = chan.fileno()
         while True:
-            self._drain(chan, out, err)
+            room = 0 if payload is None else HANDSHAKE_ROOM
+            busy = self._drain(chan, out, err, limit, cut, room)
             if payload is not None and b"\n" in out:
                 self._answer_request(chan, out, payload, after)
                 payload = None
+                if len(out) > limit:  # the handshake's room is not the program's
+                    cut["stdout"] = cut.get("stdout", 0) + len(out) - limit
+                    del out[limit:]
             if chan.eof_received or chan.closed:
-                self._drain(chan, out, err)  # whatever arrived together with the EOF
+                while self._drain(chan, out, err, limit, cut):  # what came with the EOF
+                    pass
                 break
             if not self.transport.is_active():
                 raise Unreachable("connection lost while the command ran")
             wait = _remaining(deadline, 5.0)
             if wait <= 0:
                 raise CommandTimeout(f"command timed out after {time.monotonic() - started:.1f}s")
-            select.select([fd], [], [], min(wait, 5.0))
+            if not busy:
+                select.select([fd], [], [], min(wait, 5.0))
         if not chan.status_event.wait(_remaining(deadline, 5.0)):
             raise CommandTimeout("no exit status from the remote command")
         rc = chan.recv_exit_status()
         if rc == -1 and not self.transport.is_active():
             raise Unreachable("connection lost while the command ran")
-        return Exec(None if rc == -1 else rc, bytes(out), bytes(err))
+        return Exec(None if rc == -1 else rc, bytes(out), bytes(err), cut)
 
     @staticmethod
-    def _drain(chan: paramiko.Channel, out: bytearray, err: bytearray) -> None:
-        while chan.recv_ready():
-            out += chan.recv(BUFSIZE)
-        while chan.recv_stderr_ready():
-            err += chan.recv_stderr(BUFSIZE)
+    def _drain(chan: paramiko.Channel, out: bytearray, err: bytearray,
+               limit: int = DEFAULT_MAX_OUTPUT, cut: dict[str, int] | None = None,
+               out_room: int = 0) -> bool:
+        """Move what is ready into ``out``/``err`` (up to ``limit`` bytes each, stdout
+        ``out_room`` more; the excess counted in ``cut[stream]``); True if more may be
+        ready (the read budget was spent)."""
+        for _ in range(DRAIN_CHUNKS):
+            if chan.recv_ready():
+                chunk = chan.recv(BUFSIZE)
+                buf, stream, cap = out, "stdout", limit + out_room
+            elif chan.recv_stderr_ready():
+                chunk = chan.recv_stderr(BUFSIZE)
+                buf, stream, cap = err, "stderr", limit
+            else:
+                return False
+            room = cap - len(buf)
+            if room >= len(chunk):
+                buf += chunk
+                continue
+            if room > 0:
+                buf += chunk[:room]
+            if cut is not None:
+                cut[stream] = cut.get(stream, 0) + len(chunk) - max(room, 0)
+        return True
 
     def _answer_request(self, chan: paramiko.Channel, out: bytearray, payload: bytes,
                         after: bytes) -> None:
