@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shlex
 import socket
 import threading
 import time
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fleetops import become
 from fleetops.errors import DEFAULT_FORKS
 from fleetops.hostkeys import KnownHosts
 from fleetops.results import HostResult, RunResult
@@ -73,14 +73,12 @@ class Session:
         stdin_on_request: bytes | None = None,
         stdin_after: bytes = b"",
     ) -> Exec:
+        """Run ``command`` on the host, through sudo when the host or run says become
+        (fleetops.become: the password goes only to sudo's own prompt)."""
         options = self.fleet.options
         timeout = options.command_timeout if timeout is None else timeout
-        if options.become:
-            command, password = become_command(command, options.become_user,
-                                               options.become_password)
-            if password is not None:
-                stdin = password + (stdin or b"")
-        return self.connection.exec(command, stdin, timeout, stdin_on_request, stdin_after)
+        return become.run(self.connection, self.target, options, self.host.name, command,
+                          stdin, timeout, stdin_on_request, stdin_after)
 
     def abort(self) -> None:
         """Called from the main thread: closing the socket unblocks any read."""
@@ -99,7 +97,7 @@ class Fleet:
     def __init__(self, options: RunOptions, target_for: Callable[[Any], Target]) -> None:
         self.options = options
         self.target_for = target_for
-        self.keys = Keys()
+        self.keys = Keys(password=options.password)
         self._known: dict[str, KnownHosts] = {}
         self._connections: dict[str, Connection] = {}
         self._lock = threading.Lock()
@@ -135,6 +133,14 @@ class Fleet:
             session.connected = True
             return conn
         target = session.target
+        if target.connection == "local":
+            from fleetops.local import LocalConnection
+
+            conn = LocalConnection(target)
+            with self._lock:
+                self._connections[name] = conn
+            session.connected = True
+            return conn
         known = self.known_hosts(target.known_hosts or self.options.known_hosts)
         conn = connect(
             target, known, self.keys, self.options.connect_timeout,
@@ -212,7 +218,7 @@ class Fleet:
         except Unreachable as exc:
             self.drop(host.name)
             result = HostResult(host.name, "unreachable", reason=str(exc))
-        except CommandTimeout as exc:
+        except (CommandTimeout, become.BecomeError) as exc:
             self.drop(host.name)
             result = HostResult(host.name, "failed", reason=str(exc))
         except Exception as exc:  # a worker never raises into the pool
@@ -278,15 +284,6 @@ def _fill_missing(hosts: list[Any], futures: dict[Future, str], run: RunResult) 
             run.add(HostResult(name, "failed", reason="interrupted while running"))
         else:
             run.add(HostResult(name, "skipped", reason="interrupted before it started"))
-
-
-def become_command(command: str, user: str, password: str | None) -> tuple[str, bytes | None]:
-    """Wrap a shell command in sudo; the password goes on stdin, never on a command line."""
-    base = f"sudo -H -u {shlex.quote(user)}"
-    wrapped = f"/bin/sh -c {shlex.quote(command)}"
-    if password is None:
-        return f"{base} -n -- {wrapped}", None
-    return f"{base} -S -p '' -- {wrapped}", password.encode() + b"\n"
 
 
 def exec_result(name: str, result: Exec) -> HostResult:

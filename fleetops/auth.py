@@ -1,0 +1,454 @@
+"""SSH user authentication the way ssh(1) does it.
+
+Order (OpenSSH ``sshconnect2.c`` ``pubkey_prepare``, checked against ``ssh -v``'s
+"Will attempt key" lines): certificates from ``CertificateFile``; agent keys equal to
+an identity file's public key (agent order); the other agent keys (not with
+``IdentitiesOnly``); the remaining identity files in order, each followed by its
+``<file>-cert.pub`` (only when no ``CertificateFile`` is given). The identity files are
+``IdentityFile`` or, when none is given, the default identities below. Then password /
+keyboard-interactive authentication when a password is known.
+
+An encrypted key file whose public key the agent holds is used through the agent and
+never decrypted. Otherwise its passphrase comes from ``FLEETOPS_KEY_PASSPHRASE`` or is
+asked once per key per run on the terminal. Secrets are never printed or logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import copy
+import getpass
+import os
+import pwd
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+from paramiko.agent import AgentKey, AgentSSH
+from paramiko.message import Message
+from paramiko.pkey import PublicBlob
+
+CERT_SUFFIX = "-cert-v01@openssh.com"
+# ssh(1) -i: the default identities, in the order OpenSSH 9 tries them.
+DEFAULT_IDENTITIES = ("id_rsa", "id_ecdsa", "id_ecdsa_sk", "id_ed25519", "id_ed25519_sk",
+                      "id_xmss", "id_dsa")
+PASSPHRASE_ENV = "FLEETOPS_KEY_PASSPHRASE"
+AGENT_TIMEOUT = 5.0
+
+
+class AuthFailed(Exception):
+    """No credential was accepted (the host ends ``unreachable`` with this reason)."""
+
+
+class KeyUnavailable(Exception):
+    """A private key cannot be used in this run (missing, bad passphrase, no terminal)."""
+
+
+class AgentIdentity(AgentKey):
+    """A key held by ssh-agent, optionally presented with a user certificate.
+
+    Paramiko's AgentKey has no ``public_blob`` for certificates listed by the agent
+    (``AttributeError: public_blob`` during auth); here it is set from the certificate
+    blob (``PKey.load_certificate`` semantics). Signing requests name the blob exactly
+    as the agent listed it."""
+
+    def __init__(self, agent: AgentSSH, blob: bytes, comment: str = "",
+                 cert: bytes | None = None) -> None:
+        super().__init__(agent, blob, comment)
+        listed_cert = self.name.endswith(CERT_SUFFIX)
+        if listed_cert:
+            self.inner_key = _key_from_cert(blob)
+        shown = cert if cert is not None else (blob if listed_cert else None)
+        self.public_blob = None if shown is None else PublicBlob.from_message(Message(shown))
+
+    def asbytes(self) -> bytes:
+        return self.blob
+
+
+class _Agent(AgentSSH):
+    """An ssh-agent connection to a given socket (Paramiko only reads SSH_AUTH_SOCK)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(AGENT_TIMEOUT)
+        try:
+            sock.connect(path)
+            self._connect(sock)
+        except BaseException:
+            sock.close()
+            raise
+        self._keys = tuple(AgentIdentity(self, k.blob, k.comment) for k in self._keys)
+
+    def close(self) -> None:
+        self._close()
+
+
+@dataclass(slots=True)
+class Identity:
+    """One credential to offer: ``label`` names it in reasons (a path, or "agent: COMMENT").
+
+    ``public`` is the blob offered (the certificate's when ``cert``); ``path`` the private
+    key file, ``agent_key`` the agent key that signs instead of the file."""
+
+    label: str
+    public: bytes | None = None
+    path: str | None = None
+    cert: bytes | None = None
+    agent_key: AgentIdentity | None = None
+    user_provided: bool = True
+
+    def plain(self) -> bytes | None:
+        """The plain public key blob (a certificate's embedded key)."""
+        if self.cert is not None:
+            key = _key_from_cert(self.cert)
+            return None if key is None else key.asbytes()
+        return self.public
+
+
+class Keys:
+    """Per-run credentials: parsed private keys and public blobs (each file read once),
+    passphrases (asked once per key), and the run's SSH password. Thread-safe."""
+
+    def __init__(self, password: str | None = None, home: str | None = None,
+                 ask: bool = True) -> None:
+        self.password = password
+        self.home = home or pwd.getpwuid(os.getuid()).pw_dir
+        self.ask = ask
+        self._cache: dict[str, paramiko.PKey | KeyUnavailable] = {}
+        self._public: dict[str, bytes | None] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+        self._prompt = threading.Lock()
+
+    def _path_lock(self, path: str) -> threading.Lock:
+        with self._lock:
+            return self._locks.setdefault(path, threading.Lock())
+
+    def load(self, path: str) -> paramiko.PKey:
+        """The private key in ``path`` (certificate not attached); KeyUnavailable."""
+        with self._path_lock(path):
+            key = self._cache.get(path)
+            if key is None:
+                try:
+                    key = _read_private(path, self._passphrase)
+                except KeyUnavailable as exc:
+                    key = exc
+                self._cache[path] = key
+        if isinstance(key, KeyUnavailable):
+            raise key
+        return key
+
+    def public(self, path: str) -> bytes | None:
+        """The public key blob of a key file without decrypting it: ``<path>.pub``, else
+        the clear public part of an OpenSSH-format private key; None if unknown."""
+        with self._lock:
+            if path in self._public:
+                return self._public[path]
+        blob = _read_public(path)
+        with self._lock:
+            self._public[path] = blob
+        return blob
+
+    def cert(self, path: str) -> bytes | None:
+        """A user certificate blob from a ``-cert.pub``/CertificateFile, or None."""
+        key = f"cert:{path}"
+        with self._lock:
+            if key in self._public:
+                return self._public[key]
+        blob = _read_pub_line(path)
+        if blob is not None and not _blob_type(blob).endswith(CERT_SUFFIX):
+            blob = None
+        with self._lock:
+            self._public[key] = blob
+        return blob
+
+    def _passphrase(self, path: str) -> str:
+        env = os.environ.get(PASSPHRASE_ENV)
+        if env is not None:
+            return env
+        if not self.ask or not _have_tty():
+            raise KeyUnavailable(f"{path}: encrypted, and no passphrase (no terminal to ask; "
+                                 f"set {PASSPHRASE_ENV} or add the key to ssh-agent)")
+        with self._prompt:
+            return getpass.getpass(f"Enter passphrase for key '{path}': ")
+
+    def identity_files(self, target) -> list[tuple[str, bool]]:
+        """(path, user provided) of IdentityFile, or the default identities."""
+        if target.key_files:
+            return [(str(Path(p).expanduser()), True) for p in target.key_files]
+        return [(os.path.join(self.home, ".ssh", name), False) for name in DEFAULT_IDENTITIES]
+
+
+def agent_socket(target) -> str | None:
+    """IdentityAgent (ssh_config(5)): a path, ``none``, ``SSH_AUTH_SOCK`` or ``$VAR``;
+    unset means the SSH_AUTH_SOCK environment variable."""
+    value = target.identity_agent
+    if value is None or value == "SSH_AUTH_SOCK":
+        return os.environ.get("SSH_AUTH_SOCK") or None
+    if value.lower() == "none":
+        return None
+    if value.startswith("$"):
+        return os.environ.get(value[1:].strip("{}")) or None
+    return str(Path(value).expanduser())
+
+
+def open_agent(target) -> tuple[_Agent | None, str | None]:
+    """(agent, None), or (None, reason) when a configured agent cannot be reached."""
+    path = agent_socket(target)
+    if path is None:
+        return None, None
+    try:
+        return _Agent(path), None
+    except (OSError, paramiko.SSHException) as exc:
+        return None, f"agent {path}: {getattr(exc, 'strerror', None) or exc}"
+
+
+def plan(target, keys: Keys, agent: _Agent | None) -> list[Identity]:
+    """The identities to offer, in OpenSSH's order (see the module docstring)."""
+    cert_files = [str(Path(p).expanduser()) for p in target.certificate_files]
+    files: list[Identity] = []
+    for path, provided in keys.identity_files(target):
+        if not provided and not os.path.exists(path):
+            continue
+        files.append(Identity(path, keys.public(path), path, user_provided=provided))
+        cert = None if cert_files else keys.cert(f"{path}-cert.pub")
+        if cert is not None:
+            files.append(Identity(path, cert, path, cert=cert, user_provided=provided))
+    preferred = [Identity(p, c, None, cert=c) for p in cert_files
+                 if (c := keys.cert(p)) is not None]
+    others = []
+    for key in agent.get_keys() if agent is not None else ():
+        if key.inner_key is None:
+            continue  # a key type Paramiko cannot use (security keys)
+        match = next((f for f in files if f.public is not None and f.public == key.blob), None)
+        if match is not None:
+            files.remove(match)
+            match.agent_key = key
+            preferred.append(match)
+        elif not target.identities_only:
+            others.append(Identity(f"agent: {key.comment or key.get_name()}", key.blob,
+                                   agent_key=key))
+    return preferred + others + files
+
+
+def signing_key(ident: Identity, keys: Keys, idents: list[Identity]) -> paramiko.PKey:
+    """The key object to authenticate with; KeyUnavailable if there is none."""
+    if ident.agent_key is not None:
+        return ident.agent_key
+    if ident.cert is not None:
+        plain = ident.plain()
+        for other in idents:  # a certificate signs with its key: the agent's if it has it
+            if other.agent_key is not None and other.public == plain and other.cert is None:
+                return AgentIdentity(other.agent_key.agent, other.agent_key.blob,
+                                     other.agent_key.comment, cert=ident.cert)
+        path = ident.path or _private_for_cert(ident, idents)
+        if path is None:
+            raise KeyUnavailable(f"{ident.label}: no private key for this certificate")
+        key = copy.copy(keys.load(path))
+        key.load_certificate(Message(ident.cert))
+        return key
+    if ident.path is None:
+        raise KeyUnavailable(f"{ident.label}: no private key")
+    return keys.load(ident.path)
+
+
+def _private_for_cert(ident: Identity, idents: list[Identity]) -> str | None:
+    plain = ident.plain()
+    return next((o.path for o in idents if o.path and o.cert is None and o.public == plain),
+                None)
+
+
+def authenticate(transport: paramiko.Transport, target, keys: Keys, deadline: float) -> None:
+    """Authenticate as ``target.user``: keys in OpenSSH's order, then the password.
+
+    Raises AuthFailed naming every method tried (key paths, agent keys, "password")
+    and the server's allowed methods. Never includes a secret."""
+    transport.auth_timeout = max(deadline - time.monotonic(), 0.1)
+    agent, agent_problem = open_agent(target)
+    tried: list[str] = [agent_problem] if agent_problem else []
+    try:
+        allowed = _publickey(transport, target, keys, agent, tried)
+    finally:
+        if agent is not None:
+            agent.close()
+    if allowed == []:
+        return
+    password = target.password if target.password is not None else keys.password
+    if password is not None and transport.is_active() and (
+            allowed is None or {"password", "keyboard-interactive"} & set(allowed)):
+        allowed = _password(transport, target.user, password, tried)
+        if allowed == []:
+            return
+    if allowed is None and transport.is_active():
+        allowed = _allowed_methods(transport, target.user)
+        if allowed == []:
+            return
+    raise AuthFailed(_failure(target.user, tried, allowed, transport.is_active()))
+
+
+def _publickey(transport, target, keys: Keys, agent, tried: list[str]) -> list[str] | None:
+    """Offer each identity; [] when authenticated, else the allowed methods (or None)."""
+    idents = plan(target, keys, agent)
+    allowed = None
+    for ident in idents:
+        if not transport.is_active() or (allowed is not None and "publickey" not in allowed):
+            break
+        label = ident.label + (" (certificate)" if ident.cert is not None else "")
+        if ident.agent_key is not None and ident.path:
+            label += " (via agent)"
+        try:
+            key = signing_key(ident, keys, idents)
+        except KeyUnavailable as exc:
+            tried.append(str(exc))
+            continue
+        try:
+            remaining = transport.auth_publickey(target.user, key)
+        except paramiko.BadAuthenticationType as exc:
+            tried.append(f"{label}: publickey not allowed")
+            return list(exc.allowed_types)
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            tried.append(f"{label}: {_short(exc)}")
+            continue
+        if not remaining:
+            return []
+        allowed = list(remaining)  # partial success (AuthenticationMethods)
+    return allowed
+
+
+def _password(transport, user: str, password: str, tried: list[str]) -> list[str] | None:
+    try:
+        remaining = transport.auth_password(user, password, fallback=True)
+    except paramiko.BadAuthenticationType as exc:
+        tried.append("password: not allowed")
+        return list(exc.allowed_types)
+    except (paramiko.SSHException, EOFError, OSError):
+        tried.append("password: refused")
+        return None
+    return list(remaining or [])
+
+
+def _allowed_methods(transport, user: str) -> list[str] | None:
+    """Ask the server which methods it allows (the "none" method), or None."""
+    try:
+        transport.auth_none(user)
+    except paramiko.BadAuthenticationType as exc:
+        return list(exc.allowed_types)
+    except (paramiko.SSHException, EOFError, OSError):
+        return None
+    return []
+
+
+def _failure(user: str, tried: list[str], allowed: list[str] | None, alive: bool) -> str:
+    detail = "; ".join(tried) or "no identity file, agent key or password to offer"
+    text = f"authentication as {user!r} failed: tried {detail}"
+    if allowed:
+        text += f"; server allows: {','.join(allowed)}"
+    elif not alive:
+        text += "; the server closed the connection (too many authentication failures?)"
+    return text
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return "refused" if text.startswith("Authentication failed") else text
+
+
+def _read_private(path: str, passphrase) -> paramiko.PKey:
+    """Parse a private key; ``passphrase(path)`` is called only for an encrypted one."""
+    try:
+        return _parse_private(path, None)
+    except TypeError:  # cryptography: "password was not given but private key is encrypted"
+        pass
+    secret = passphrase(path)
+    try:
+        return _parse_private(path, secret.encode())
+    except (TypeError, ValueError):
+        raise KeyUnavailable(f"{path}: wrong passphrase") from None
+
+
+def _parse_private(path: str, secret: bytes | None) -> paramiko.PKey:
+    """Paramiko's own loader, without the certificate it attaches from ``-cert.pub``
+    (certificates are separate identities, offered after the plain key like ssh)."""
+    try:
+        key = paramiko.PKey.from_path(path, passphrase=secret)
+    except OSError as exc:
+        raise KeyUnavailable(f"{path}: {exc.strerror or exc}") from None
+    except (paramiko.SSHException, paramiko.ssh_exception.UnknownKeyType) as exc:
+        raise KeyUnavailable(f"{path}: not a usable private key ({exc})") from None
+    except ValueError as exc:
+        if secret is not None:
+            raise
+        raise KeyUnavailable(f"{path}: not a usable private key ({exc})") from None
+    key.public_blob = None
+    return key
+
+
+def _read_public(path: str) -> bytes | None:
+    blob = _read_pub_line(f"{path}.pub")
+    if blob is not None:
+        return blob
+    try:
+        text = Path(path).read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return _openssh_public(text)
+
+
+def _openssh_public(text: str) -> bytes | None:
+    """The public key stored in clear in an ``openssh-key-v1`` private key file."""
+    begin, end = "-----BEGIN OPENSSH PRIVATE KEY-----", "-----END OPENSSH PRIVATE KEY-----"
+    if begin not in text or end not in text:
+        return None
+    body = text.split(begin, 1)[1].split(end, 1)[0]
+    try:
+        raw = base64.b64decode("".join(body.split()))
+        magic = b"openssh-key-v1\0"
+        if not raw.startswith(magic):
+            return None
+        msg = Message(raw[len(magic):])
+        for _ in range(3):  # cipher name, kdf name, kdf options
+            msg.get_binary()
+        if msg.get_int() < 1:
+            return None
+        return msg.get_binary() or None
+    except (ValueError, TypeError, IndexError, paramiko.SSHException):
+        return None
+
+
+def _read_pub_line(path: str) -> bytes | None:
+    """The blob of a one-line OpenSSH public key or certificate file, or None."""
+    try:
+        fields = Path(path).read_text().split()
+        return base64.b64decode(fields[1], validate=True) if len(fields) >= 2 else None
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+
+
+def _blob_type(blob: bytes) -> str:
+    with contextlib.suppress(Exception):
+        return Message(blob).get_text()
+    return ""
+
+
+def _key_from_cert(blob: bytes) -> paramiko.PKey | None:
+    """The plain key inside a certificate blob (with ``public_blob`` = the certificate)."""
+    plain = _blob_type(blob).removesuffix(CERT_SUFFIX)
+    for key_class in paramiko.key_classes:
+        if plain in key_class.identifiers():
+            with contextlib.suppress(Exception):
+                return key_class(data=blob)
+    return None
+
+
+def _have_tty() -> bool:
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
