@@ -30,7 +30,7 @@ from pathlib import Path
 import paramiko
 from paramiko.agent import AgentKey, AgentSSH
 from paramiko.message import Message
-from paramiko.pkey import PublicBlob
+from paramiko.pkey import PublicBlob, UnknownKeyType
 
 CERT_SUFFIX = "-cert-v01@openssh.com"
 # ssh(1) -i: the default identities, in the order OpenSSH 9 tries them.
@@ -231,8 +231,9 @@ def plan(target, keys: Keys, agent: _Agent | None) -> list[Identity]:
             match.agent_key = key
             preferred.append(match)
         elif not target.identities_only:
+            cert = key.blob if key.name.endswith(CERT_SUFFIX) else None
             others.append(Identity(f"agent: {key.comment or key.get_name()}", key.blob,
-                                   agent_key=key))
+                                   cert=cert, agent_key=key))
     return preferred + others + files
 
 
@@ -378,7 +379,7 @@ def _parse_private(path: str, secret: bytes | None) -> paramiko.PKey:
         key = paramiko.PKey.from_path(path, passphrase=secret)
     except OSError as exc:
         raise KeyUnavailable(f"{path}: {exc.strerror or exc}") from None
-    except (paramiko.SSHException, paramiko.ssh_exception.UnknownKeyType) as exc:
+    except (paramiko.SSHException, UnknownKeyType) as exc:
         raise KeyUnavailable(f"{path}: not a usable private key ({exc})") from None
     except ValueError as exc:
         if secret is not None:
