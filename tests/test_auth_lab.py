@@ -5,9 +5,13 @@ OpenSSH is the reference: the order of identities is compared with ``ssh -v``'s
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -17,6 +21,7 @@ from fleetops.auth import Keys, _Agent, plan
 from fleetops.runner import Fleet, RunOptions, exec_result
 
 pytestmark = pytest.mark.lab
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -193,3 +198,18 @@ def test_failure_names_the_keys_tried_and_the_allowed_methods(sshd, tmp_path, ag
     assert f"{key}: refused" in host.reason
     assert "agent: in_agent: refused" in host.reason
     assert "server allows: publickey,password" in host.reason
+
+
+def test_cli_password_from_the_environment(sshd, tmp_path):
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text(f"davehost ansible_host={sshd.address} ansible_port={sshd.port} "
+                         f"ansible_user=dave fleetops_known_hosts={sshd.known_hosts}\n")
+    env = {**os.environ, "FLEETOPS_PASSWORD": PASSWORDS["dave"], "SSH_AUTH_SOCK": ""}
+    proc = subprocess.run([sys.executable, "-m", "invoke", "-r", str(REPO), "run", "-i",
+                           str(inventory), "--json", "--retry-file", str(tmp_path / "r"),
+                           "id -un"], capture_output=True, text=True, timeout=60, cwd=REPO,
+                          env=env, stdin=subprocess.DEVNULL, start_new_session=True,
+                          check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads(proc.stdout)["hosts"]["davehost"]["stdout"] == "dave\n"
+    assert PASSWORDS["dave"] not in proc.stdout + proc.stderr

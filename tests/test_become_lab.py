@@ -145,18 +145,6 @@ def test_cli_run_become_cat_does_not_print_the_password(lab_inventory, tmp_path)
     assert secret not in proc.stdout + proc.stderr
 
 
-def test_ask_become_pass_without_a_terminal_is_exit_5(lab_inventory):
-    env = {k: v for k, v in os.environ.items() if k != "FLEETOPS_BECOME_PASSWORD"}
-    proc = subprocess.run([sys.executable, "-m", "invoke", "-r", str(REPO), "run", "-i",
-                           str(lab_inventory), "--become", "--ask-become-pass", "true"],
-                          capture_output=True, text=True, timeout=60, cwd=REPO, env=env,
-                          stdin=subprocess.DEVNULL, start_new_session=True, check=False)
-    assert proc.returncode == 5
-    assert proc.stderr.strip().splitlines() == [
-        "fleetops: --ask-become-pass needs a terminal to ask on (or set "
-        "FLEETOPS_BECOME_PASSWORD)"]
-
-
 def test_cli_disk_report_with_become_and_a_password(sshd, tmp_path):
     inventory = tmp_path / "hosts.ini"
     inventory.write_text(
