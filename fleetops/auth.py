@@ -15,77 +15,40 @@ asked once per key per run on the terminal. Secrets are never printed or logged.
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import copy
 import getpass
 import os
 import pwd
-import socket
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import paramiko
-from paramiko.agent import AgentKey, AgentSSH
 from paramiko.message import Message
-from paramiko.pkey import PublicBlob, UnknownKeyType
 
-CERT_SUFFIX = "-cert-v01@openssh.com"
+from fleetops.keyfiles import (
+    CERT_SUFFIX,
+    Agent,
+    AgentIdentity,
+    KeyUnavailable,
+    blob_type,
+    have_tty,
+    key_from_cert,
+    open_agent,
+    read_private,
+    read_pub_line,
+    read_public,
+)
+
 # ssh(1) -i: the default identities, in the order OpenSSH 9 tries them.
 DEFAULT_IDENTITIES = ("id_rsa", "id_ecdsa", "id_ecdsa_sk", "id_ed25519", "id_ed25519_sk",
                       "id_xmss", "id_dsa")
 PASSPHRASE_ENV = "FLEETOPS_KEY_PASSPHRASE"
-AGENT_TIMEOUT = 5.0
 
 
 class AuthFailed(Exception):
     """No credential was accepted (the host ends ``unreachable`` with this reason)."""
-
-
-class KeyUnavailable(Exception):
-    """A private key cannot be used in this run (missing, bad passphrase, no terminal)."""
-
-
-class AgentIdentity(AgentKey):
-    """A key held by ssh-agent, optionally presented with a user certificate.
-
-    Paramiko's AgentKey has no ``public_blob`` for certificates listed by the agent
-    (``AttributeError: public_blob`` during auth); here it is set from the certificate
-    blob (``PKey.load_certificate`` semantics). Signing requests name the blob exactly
-    as the agent listed it."""
-
-    def __init__(self, agent: AgentSSH, blob: bytes, comment: str = "",
-                 cert: bytes | None = None) -> None:
-        super().__init__(agent, blob, comment)
-        listed_cert = self.name.endswith(CERT_SUFFIX)
-        if listed_cert:
-            self.inner_key = _key_from_cert(blob)
-        shown = cert if cert is not None else (blob if listed_cert else None)
-        self.public_blob = None if shown is None else PublicBlob.from_message(Message(shown))
-
-    def asbytes(self) -> bytes:
-        return self.blob
-
-
-class _Agent(AgentSSH):
-    """An ssh-agent connection to a given socket (Paramiko only reads SSH_AUTH_SOCK)."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__()
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(AGENT_TIMEOUT)
-        try:
-            sock.connect(path)
-            self._connect(sock)
-        except BaseException:
-            sock.close()
-            raise
-        self._keys = tuple(AgentIdentity(self, k.blob, k.comment) for k in self._keys)
-
-    def close(self) -> None:
-        self._close()
 
 
 @dataclass(slots=True)
@@ -105,7 +68,7 @@ class Identity:
     def plain(self) -> bytes | None:
         """The plain public key blob (a certificate's embedded key)."""
         if self.cert is not None:
-            key = _key_from_cert(self.cert)
+            key = key_from_cert(self.cert)
             return None if key is None else key.asbytes()
         return self.public
 
@@ -135,7 +98,7 @@ class Keys:
             key = self._cache.get(path)
             if key is None:
                 try:
-                    key = _read_private(path, self._passphrase)
+                    key = read_private(path, self._passphrase)
                 except KeyUnavailable as exc:
                     key = exc
                 self._cache[path] = key
@@ -149,7 +112,7 @@ class Keys:
         with self._lock:
             if path in self._public:
                 return self._public[path]
-        blob = _read_public(path)
+        blob = read_public(path)
         with self._lock:
             self._public[path] = blob
         return blob
@@ -160,8 +123,8 @@ class Keys:
         with self._lock:
             if key in self._public:
                 return self._public[key]
-        blob = _read_pub_line(path)
-        if blob is not None and not _blob_type(blob).endswith(CERT_SUFFIX):
+        blob = read_pub_line(path)
+        if blob is not None and not blob_type(blob).endswith(CERT_SUFFIX):
             blob = None
         with self._lock:
             self._public[key] = blob
@@ -171,7 +134,7 @@ class Keys:
         env = os.environ.get(PASSPHRASE_ENV)
         if env is not None:
             return env
-        if not self.ask or not _have_tty():
+        if not self.ask or not have_tty():
             raise KeyUnavailable(f"{path}: encrypted, and no passphrase (no terminal to ask; "
                                  f"set {PASSPHRASE_ENV} or add the key to ssh-agent)")
         with self._prompt:
@@ -184,31 +147,7 @@ class Keys:
         return [(os.path.join(self.home, ".ssh", name), False) for name in DEFAULT_IDENTITIES]
 
 
-def agent_socket(target) -> str | None:
-    """IdentityAgent (ssh_config(5)): a path, ``none``, ``SSH_AUTH_SOCK`` or ``$VAR``;
-    unset means the SSH_AUTH_SOCK environment variable."""
-    value = target.identity_agent
-    if value is None or value == "SSH_AUTH_SOCK":
-        return os.environ.get("SSH_AUTH_SOCK") or None
-    if value.lower() == "none":
-        return None
-    if value.startswith("$"):
-        return os.environ.get(value[1:].strip("{}")) or None
-    return str(Path(value).expanduser())
-
-
-def open_agent(target) -> tuple[_Agent | None, str | None]:
-    """(agent, None), or (None, reason) when a configured agent cannot be reached."""
-    path = agent_socket(target)
-    if path is None:
-        return None, None
-    try:
-        return _Agent(path), None
-    except (OSError, paramiko.SSHException) as exc:
-        return None, f"agent {path}: {getattr(exc, 'strerror', None) or exc}"
-
-
-def plan(target, keys: Keys, agent: _Agent | None) -> list[Identity]:
+def plan(target, keys: Keys, agent: Agent | None) -> list[Identity]:
     """The identities to offer, in OpenSSH's order (see the module docstring)."""
     cert_files = [str(Path(p).expanduser()) for p in target.certificate_files]
     files: list[Identity] = []
@@ -359,97 +298,3 @@ def _short(exc: BaseException) -> str:
     return "refused" if text.startswith("Authentication failed") else text
 
 
-def _read_private(path: str, passphrase) -> paramiko.PKey:
-    """Parse a private key; ``passphrase(path)`` is called only for an encrypted one."""
-    try:
-        return _parse_private(path, None)
-    except TypeError:  # cryptography: "password was not given but private key is encrypted"
-        pass
-    secret = passphrase(path)
-    try:
-        return _parse_private(path, secret.encode())
-    except (TypeError, ValueError):
-        raise KeyUnavailable(f"{path}: wrong passphrase") from None
-
-
-def _parse_private(path: str, secret: bytes | None) -> paramiko.PKey:
-    """Paramiko's own loader, without the certificate it attaches from ``-cert.pub``
-    (certificates are separate identities, offered after the plain key like ssh)."""
-    try:
-        key = paramiko.PKey.from_path(path, passphrase=secret)
-    except OSError as exc:
-        raise KeyUnavailable(f"{path}: {exc.strerror or exc}") from None
-    except (paramiko.SSHException, UnknownKeyType) as exc:
-        raise KeyUnavailable(f"{path}: not a usable private key ({exc})") from None
-    except ValueError as exc:
-        if secret is not None:
-            raise
-        raise KeyUnavailable(f"{path}: not a usable private key ({exc})") from None
-    key.public_blob = None
-    return key
-
-
-def _read_public(path: str) -> bytes | None:
-    blob = _read_pub_line(f"{path}.pub")
-    if blob is not None:
-        return blob
-    try:
-        text = Path(path).read_text()
-    except (OSError, UnicodeDecodeError):
-        return None
-    return _openssh_public(text)
-
-
-def _openssh_public(text: str) -> bytes | None:
-    """The public key stored in clear in an ``openssh-key-v1`` private key file."""
-    begin, end = "-----BEGIN OPENSSH PRIVATE KEY-----", "-----END OPENSSH PRIVATE KEY-----"
-    if begin not in text or end not in text:
-        return None
-    body = text.split(begin, 1)[1].split(end, 1)[0]
-    try:
-        raw = base64.b64decode("".join(body.split()))
-        magic = b"openssh-key-v1\0"
-        if not raw.startswith(magic):
-            return None
-        msg = Message(raw[len(magic):])
-        for _ in range(3):  # cipher name, kdf name, kdf options
-            msg.get_binary()
-        if msg.get_int() < 1:
-            return None
-        return msg.get_binary() or None
-    except (ValueError, TypeError, IndexError, paramiko.SSHException):
-        return None
-
-
-def _read_pub_line(path: str) -> bytes | None:
-    """The blob of a one-line OpenSSH public key or certificate file, or None."""
-    try:
-        fields = Path(path).read_text().split()
-        return base64.b64decode(fields[1], validate=True) if len(fields) >= 2 else None
-    except (OSError, UnicodeDecodeError, ValueError):
-        return None
-
-
-def _blob_type(blob: bytes) -> str:
-    with contextlib.suppress(Exception):
-        return Message(blob).get_text()
-    return ""
-
-
-def _key_from_cert(blob: bytes) -> paramiko.PKey | None:
-    """The plain key inside a certificate blob (with ``public_blob`` = the certificate)."""
-    plain = _blob_type(blob).removesuffix(CERT_SUFFIX)
-    for key_class in paramiko.key_classes:
-        if plain in key_class.identifiers():
-            with contextlib.suppress(Exception):
-                return key_class(data=blob)
-    return None
-
-
-def _have_tty() -> bool:
-    try:
-        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
-    except OSError:
-        return False
-    os.close(fd)
-    return True

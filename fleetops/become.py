@@ -28,6 +28,9 @@ PROMPT = f"[fleetops-sudo-{_TOKEN}]".encode()
 OK = f"FLEETOPS-BECOME-{_TOKEN}".encode()
 WRONG = (b"Sorry, try again", b"incorrect password")
 NO_TTY = b"must have a tty"
+# sudo must ask (PROMPT) or start the command (OK) within this many seconds; anything else
+# (a PAM prompt fleetops does not know, a hung name service) fails the host, not the run.
+HANDSHAKE_TIMEOUT = 30.0
 RELAY = ('while IFS= read -r n && [ "$n" -gt 0 ] 2>/dev/null; do head -c "$n"; done | ')
 # Connections whose host needs a pty for sudo (requiretty), learnt once per run.
 _NEEDS_PTY: weakref.WeakSet = weakref.WeakSet()
@@ -97,6 +100,7 @@ class SudoHook:
         else:
             ready, recv = chan.recv_stderr_ready, chan.recv_stderr
         buf, prompts = bytearray(), 0
+        limit = time.monotonic() + HANDSHAKE_TIMEOUT
         while True:
             while ready():
                 data = recv(1)
@@ -114,6 +118,12 @@ class SudoHook:
                 if not ready():
                     self._ended(chan, buf)
                 continue
+            if time.monotonic() >= limit:
+                seen = bytes(buf).decode("utf-8", "replace").strip().splitlines()
+                raise BecomeError(
+                    f"sudo on {self.host} neither asked for the password nor started the "
+                    f"command within {HANDSHAKE_TIMEOUT:g}s"
+                    + (f" (last output: {seen[-1][:120]!r})" if seen else ""))
             _wait(chan, deadline)
 
     def _answer(self, chan, prompts: int, buf: bytearray) -> None:

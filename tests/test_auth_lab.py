@@ -17,7 +17,8 @@ from types import SimpleNamespace
 import pytest
 from authlab import PASSWORDS, Agent, AuthSshd, fingerprint, keygen, sign
 
-from fleetops.auth import Keys, _Agent, plan
+from fleetops.auth import Keys, plan
+from fleetops.keyfiles import Agent as AgentConnection
 from fleetops.runner import Fleet, RunOptions, exec_result
 
 pytestmark = pytest.mark.lab
@@ -63,7 +64,7 @@ def ssh_attempts(sshd, user, *opts) -> list[tuple[str, bool]]:
 
 
 def fleetops_attempts(target, sock) -> list[tuple[str, bool]]:
-    agent = _Agent(sock) if sock else None
+    agent = AgentConnection(sock) if sock else None
     try:
         idents = plan(target, Keys(ask=False), agent)
     finally:

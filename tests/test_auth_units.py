@@ -14,8 +14,9 @@ import pytest
 from authlab import Agent, keygen, pub_blob, sign
 
 from fleetops import auth
-from fleetops.auth import AgentIdentity, Keys, KeyUnavailable, _openssh_public, agent_socket
+from fleetops.auth import Keys
 from fleetops.become import PROMPT, Become, become_command
+from fleetops.keyfiles import AgentIdentity, KeyUnavailable, agent_socket, openssh_public
 from fleetops.ssh import Target
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_public_part_of_an_encrypted_openssh_key_without_the_passphrase(tmp_path):
     key = keygen(tmp_path / "k", passphrase="secret")
-    assert _openssh_public(key.read_text()) == pub_blob(tmp_path / "k.pub")
+    assert openssh_public(key.read_text()) == pub_blob(tmp_path / "k.pub")
     (tmp_path / "k.pub").rename(tmp_path / "elsewhere")
     assert Keys(ask=False).public(str(key)) == pub_blob(tmp_path / "elsewhere")
 
@@ -38,7 +39,7 @@ def test_passphrase_is_asked_once_per_key_across_threads(tmp_path, monkeypatch):
         return "right"
 
     monkeypatch.delenv(auth.PASSPHRASE_ENV, raising=False)
-    monkeypatch.setattr(auth, "_have_tty", lambda: True)
+    monkeypatch.setattr(auth, "have_tty", lambda: True)
     monkeypatch.setattr(auth.getpass, "getpass", fake_getpass)
     keys = Keys()
     loaded = []
@@ -56,7 +57,7 @@ def test_wrong_passphrase_is_remembered_not_asked_again(tmp_path, monkeypatch):
     key = keygen(tmp_path / "k", passphrase="right")
     calls = []
     monkeypatch.delenv(auth.PASSPHRASE_ENV, raising=False)
-    monkeypatch.setattr(auth, "_have_tty", lambda: True)
+    monkeypatch.setattr(auth, "have_tty", lambda: True)
     monkeypatch.setattr(auth.getpass, "getpass", lambda prompt: calls.append(1) or "wrong")
     keys = Keys()
     for _ in range(3):
@@ -74,7 +75,7 @@ def test_agent_certificate_has_a_public_blob(tmp_path):
     agent = Agent(tmp_path)
     try:
         agent.add(tmp_path / "u")
-        conn = auth._Agent(agent.sock)
+        conn = auth.Agent(agent.sock)
         try:
             certs = [k for k in conn.get_keys() if k.name.endswith(auth.CERT_SUFFIX)]
             plain = [k for k in conn.get_keys() if not k.name.endswith(auth.CERT_SUFFIX)]
