@@ -228,7 +228,10 @@ def authenticate(transport: paramiko.Transport, target, keys: Keys, deadline: fl
         allowed = _allowed_methods(transport, target.user)
         if allowed == []:
             return
-    raise AuthFailed(_failure(target.user, tried, allowed, transport.is_active()))
+    text = _failure(target.user, tried, allowed, transport.is_active())
+    if password is None and allowed and "password" in allowed:
+        text += " (no password given: --ask-pass, FLEETOPS_PASSWORD or ansible_password)"
+    raise AuthFailed(text)
 
 
 def _publickey(transport, target, keys: Keys, agent, tried: list[str]) -> list[str] | None:

@@ -139,6 +139,7 @@ class Fleet:
             conn = LocalConnection(target)
             with self._lock:
                 self._connections[name] = conn
+            session._sock = conn  # abort() closes it: running commands are killed
             session.connected = True
             return conn
         known = self.known_hosts(target.known_hosts or self.options.known_hosts)
