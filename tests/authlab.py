@@ -206,3 +206,44 @@ def _openssh() -> tuple[int, int]:
     from fleetops.lab_host import openssh_version
 
     return openssh_version()
+
+
+def run_on_tty(argv: list[str], answers: dict[bytes, bytes], env: dict[str, str],
+               timeout: float = 60.0) -> tuple[bytes, int, dict[bytes, int]]:
+    """Run ``argv`` with a pseudo-terminal as its controlling tty (as a user at a
+    terminal would); each time a prompt of ``answers`` appears, type its answer.
+    Returns (everything the terminal showed, exit status, prompts seen per prompt)."""
+    import pty
+    import select as select_
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: exec at once (the parent has threads)
+        try:
+            os.chdir(str(Path(__file__).resolve().parents[1]))
+            os.execve(argv[0], argv, env)
+        finally:
+            os._exit(127)
+    shown, seen = b"", dict.fromkeys(answers, 0)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select_.select([fd], [], [], 0.2)
+            if not ready:
+                continue
+            try:
+                data = os.read(fd, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            shown += data
+            for prompt, answer in answers.items():
+                if shown.count(prompt) > seen[prompt]:
+                    seen[prompt] = shown.count(prompt)
+                    os.write(fd, answer)
+    finally:
+        if time.monotonic() >= deadline:
+            os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    return shown, os.waitstatus_to_exitcode(status), seen

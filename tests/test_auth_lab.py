@@ -15,7 +15,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from authlab import PASSWORDS, Agent, AuthSshd, fingerprint, keygen, sign
+from authlab import PASSWORDS, Agent, AuthSshd, fingerprint, keygen, run_on_tty, sign
 
 from fleetops.auth import Keys, plan
 from fleetops.keyfiles import Agent as AgentConnection
@@ -214,3 +214,20 @@ def test_cli_password_from_the_environment(sshd, tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert json.loads(proc.stdout)["hosts"]["davehost"]["stdout"] == "dave\n"
     assert PASSWORDS["dave"] not in proc.stdout + proc.stderr
+
+
+def test_cli_ask_pass_on_a_terminal_asks_once(sshd, tmp_path):
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text("".join(
+        f"dave{i} ansible_host={sshd.address} ansible_port={sshd.port} ansible_user=dave "
+        f"fleetops_known_hosts={sshd.known_hosts}\n" for i in range(3)))
+    env = {k: v for k, v in os.environ.items() if k not in ("FLEETOPS_PASSWORD",
+                                                            "SSH_AUTH_SOCK")}
+    argv = [sys.executable, "-m", "invoke", "-r", str(REPO), "run", "-i", str(inventory),
+            "--ask-pass", "--retry-file", str(tmp_path / "r"), "id -un"]
+    prompt = b"SSH password: "
+    shown, rc, seen = run_on_tty(argv, {prompt: PASSWORDS["dave"].encode() + b"\n"}, env)
+    assert rc == 0, shown
+    assert seen[prompt] == 1
+    assert shown.count(b"| dave") == 3
+    assert PASSWORDS["dave"].encode() not in shown

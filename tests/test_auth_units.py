@@ -11,7 +11,7 @@ from pathlib import Path
 
 import paramiko
 import pytest
-from authlab import Agent, keygen, pub_blob, sign
+from authlab import Agent, keygen, pub_blob, run_on_tty, sign
 
 from fleetops import auth
 from fleetops.auth import Keys
@@ -141,3 +141,17 @@ def test_asking_without_a_terminal_is_one_line_and_exit_5(tmp_path, flag, env):
                           start_new_session=True, check=False)
     assert proc.returncode == 5
     assert proc.stderr.strip() == f"fleetops: {flag} needs a terminal to ask on (or set {env})"
+
+
+def test_passphrase_is_asked_once_on_a_real_terminal(tmp_path):
+    key = keygen(tmp_path / "k", passphrase="tty-pass")
+    script = ("import threading\nfrom fleetops.auth import Keys\nkeys, out = Keys(), []\n"
+              f"ts = [threading.Thread(target=lambda: out.append(keys.load({str(key)!r})))"
+              " for _ in range(8)]\n[t.start() for t in ts]\n[t.join() for t in ts]\n"
+              "print('LOADED', len(out))\n")
+    env = {k: v for k, v in os.environ.items() if k != auth.PASSPHRASE_ENV}
+    prompt = f"Enter passphrase for key '{key}': ".encode()
+    shown, rc, seen = run_on_tty([sys.executable, "-c", script], {prompt: b"tty-pass\n"}, env)
+    assert rc == 0, shown
+    assert seen[prompt] == 1 and b"LOADED 8" in shown
+    assert b"tty-pass" not in shown  # not echoed

@@ -13,7 +13,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from authlab import PASSWORDS, AuthSshd
+from authlab import PASSWORDS, AuthSshd, run_on_tty
 
 from fleetops.become import OK, PROMPT
 from fleetops.runner import Fleet, RunOptions, exec_result
@@ -158,3 +158,19 @@ def test_cli_disk_report_with_become_and_a_password(sshd, tmp_path):
     doc = json.loads(proc.stdout)
     assert doc["hosts"]["alicehost"]["status"] in ("ok", "changed"), doc["hosts"]
     assert PASSWORDS["alice"] not in proc.stdout + proc.stderr
+
+
+def test_cli_ask_become_pass_on_a_terminal(sshd, tmp_path):
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text(
+        f"alicehost ansible_host={sshd.address} ansible_port={sshd.port} ansible_user=alice "
+        f"ansible_ssh_private_key_file={sshd.client_key} "
+        f"fleetops_known_hosts={sshd.known_hosts}\n")
+    env = {k: v for k, v in os.environ.items() if k != "FLEETOPS_BECOME_PASSWORD"}
+    argv = [sys.executable, "-m", "invoke", "-r", str(REPO), "run", "-i", str(inventory),
+            "--become", "--ask-become-pass", "--retry-file", str(tmp_path / "r"), "id -un"]
+    prompt = b"BECOME password: "
+    shown, rc, seen = run_on_tty(argv, {prompt: PASSWORDS["alice"].encode() + b"\n"}, env)
+    assert rc == 0, shown
+    assert seen[prompt] == 1 and b"alicehost | root" in shown
+    assert PASSWORDS["alice"].encode() not in shown
