@@ -80,3 +80,17 @@ def test_shipped_program_runs_locally(tmp_path, monkeypatch):
     assert first.hosts["here"].extra["uploaded_bytes"] > 0
     assert second.hosts["here"].extra["uploaded_bytes"] == 0
     assert list((tmp_path / ".cache" / "fleetops").glob("fleetops-*.pyz"))
+
+
+def test_missing_sudo_is_a_clear_failure(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sudo here
+    host = run([local()], "id -un", become=True, become_password="x").hosts["here"]
+    assert host.status == "failed"
+    assert host.reason.startswith("sudo to root failed on here: ") and "sudo" in host.reason
+    assert "not found" in host.reason
+
+
+def test_unsupported_become_method_is_refused():
+    host = run([local(become=True, become_method="su")], "id -un").hosts["here"]
+    assert (host.status, host.reason) == (
+        "failed", "become method 'su' is not supported (only sudo)")
