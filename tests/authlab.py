@@ -5,7 +5,8 @@ an ssh-agent of our own, and key/certificate making with ssh-keygen.
 The sshd: keys from ``/tmp/fo-auth/keys/%u`` (set with ``authorize``), user certificates
 from the test CA, password auth on, ``dave`` password-only. Users: alice (sudo with her
 password), bob (sudo NOPASSWD), carol (sudo with password, ``requiretty``), dave
-(password login only), erin (certificate only), frank (an encrypted key)."""
+(password login only), erin (certificate only), frank (an encrypted key), gina (a key
+and then a password: ``AuthenticationMethods publickey,password``)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from fleetops.ssh import Target
 
-USERS = ("alice", "bob", "carol", "dave", "erin", "frank")
+USERS = ("alice", "bob", "carol", "dave", "erin", "frank", "gina")
 PASSWORDS = {u: f"pw-{u}-S3cret" for u in USERS}
 SUDOERS = """alice ALL=(ALL) ALL
 bob ALL=(ALL) NOPASSWD: ALL
@@ -138,7 +139,8 @@ class AuthSshd:
             "StrictModes no", "UseDNS no", "PrintMotd no", "PrintLastLog no",
             "MaxAuthTries 30", "MaxStartups 100:30:200", "LogLevel VERBOSE",
             *(["PerSourcePenalties no"] if _openssh() >= (9, 8) else []),
-            "Match User dave", "  AuthenticationMethods password", ""])
+            "Match User dave", "  AuthenticationMethods password",
+            "Match User gina", "  AuthenticationMethods publickey,password", ""])
         self.sh("set -eu\n"
                 f"mkdir -p {BASE}/keys && chmod 755 {BASE} {BASE}/keys\n"
                 f"for u in {users}; do id $u >/dev/null 2>&1 || "
@@ -153,7 +155,7 @@ class AuthSshd:
                 f"printf %s {q(config)} > {BASE}/sshd_config\n"
                 f"cat > {BASE}/ca.pub", Path(f"{self.ca}.pub").read_bytes())
         lab_pub = Path(f"{self.client_key}.pub")
-        for user in ("root", "alice", "bob", "carol"):
+        for user in ("root", "alice", "bob", "carol", "gina"):
             self.authorize(user, lab_pub)
 
     def _wait(self) -> None:

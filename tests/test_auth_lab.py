@@ -231,3 +231,12 @@ def test_cli_ask_pass_on_a_terminal_asks_once(sshd, tmp_path):
     assert seen[prompt] == 1
     assert shown.count(b"| dave") == 3
     assert PASSWORDS["dave"].encode() not in shown
+
+
+def test_key_then_password_partial_authentication(sshd):
+    key = (str(sshd.client_key),)
+    both = one([sshd.target("gina", key_files=key, password=PASSWORDS["gina"])])
+    assert (both.status, both.stdout) == ("ok", "gina\n"), both.reason
+    key_only = one([sshd.target("gina", key_files=key)])
+    assert key_only.status == "unreachable"
+    assert "server allows: password" in key_only.reason
