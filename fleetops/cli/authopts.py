@@ -10,3 +10,5 @@ AUTH_HELP = {
     "ask-become-pass": "prompt once for the sudo password (or FLEETOPS_BECOME_PASSWORD)",
     "ask-pass": "prompt once for the SSH login password (or FLEETOPS_PASSWORD)",
 }
+# for tasks that word their own --become help
+ASK_HELP = {key: AUTH_HELP[key] for key in ("ask-become-pass", "ask-pass")}

@@ -7,6 +7,7 @@ from typing import Any
 
 from invoke import task
 
+from fleetops.cli.authopts import ASK_HELP
 from fleetops.errors import DEFAULT_FORKS
 
 FORMATS = ("table", "json", "csv")
@@ -83,12 +84,14 @@ def vantage_lines(run: Any) -> str:
         "command-timeout": "per-program timeout in seconds (default none)",
         "accept-new": "record unknown host keys (changed keys are always refused)",
         "become": "run the scanners with sudo (raw sockets)",
+        **ASK_HELP,
         "retry-file": "where to list failed/unreachable hosts (default fleetops.retry)",
     },
 )
 def scan(c, inventory=None, pattern="all", limit=None, targets="auto", arp=False,
          backend="auto", format="table", json=False, forks=DEFAULT_FORKS, timeout="10",
-         command_timeout=None, accept_new=False, become=False, retry_file="fleetops.retry"):
+         command_timeout=None, accept_new=False, become=False, retry_file="fleetops.retry",
+         ask_become_pass=False, ask_pass=False):
     """Sweep networks from every selected host and merge what they see into one map."""
     from fleetops import scan as netmap
     from fleetops.cli import common
@@ -101,7 +104,7 @@ def scan(c, inventory=None, pattern="all", limit=None, targets="auto", arp=False
             raise OptionError(f"--backend {backend!r} is not a sweep backend")
         check_targets(targets)
         options = common.runner_options(forks, timeout, command_timeout, None, accept_new,
-                                        become)
+                                        become, "root", ask_become_pass, ask_pass)
         hosts = common.targets(inventory, pattern, limit)
         from fleetops.ship import fleet_program
 
