@@ -152,13 +152,13 @@ class SudoHook:
                 "(--ask-become-pass, FLEETOPS_BECOME_PASSWORD or ansible_become_password)")
 
     def finish(self, result: Exec) -> Exec:
+        """sudo's own lines (warnings, rc-file noise before it ran) go to stderr: on a pty
+        they came on stdout, where they would corrupt a program's output."""
         before = self.before
-        if self.pty:  # sudo's lines and the newline after the password share the tty
-            before = before.strip()
+        if self.pty:  # the newline sudo prints after the password shares the tty too
+            before = before.replace(b"\r\n", b"\n").strip()
             before = before + b"\n" if before else b""
-            result.stdout = before + result.stdout
-        else:
-            result.stderr = before + result.stderr
+        result.stderr = before + result.stderr
         return result
 
 
