@@ -64,6 +64,8 @@ def settings(options, target) -> Become | None:
         raise BecomeError(f"become method {method!r} is not supported (only sudo)")
     password = (target.become_password if target.become_password is not None
                 else options.become_password)
+    if password is not None and ("\n" in password or "\r" in password):
+        raise BecomeError("the become password contains a line break: sudo reads one line")
     return Become(target.become_user or options.become_user or "root", password, method)
 
 
