@@ -12,17 +12,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from fleetops import become
 from fleetops.errors import DEFAULT_FORKS
-from fleetops.hostkeys import KnownHosts
+from fleetops.hostkeys import KnownHosts, known_hosts_files
 from fleetops.results import HostResult, RunResult
 from fleetops.ssh import CommandTimeout, Connection, Exec, Keys, Target, Unreachable, connect
 
@@ -98,7 +98,10 @@ class Fleet:
         self.options = options
         self.target_for = target_for
         self.keys = Keys(password=options.password)
-        self._known: dict[str, KnownHosts] = {}
+        self._known: dict[tuple, KnownHosts] = {}
+        self._host_files: dict = {}               # path -> parsed known_hosts file, once a run
+        self._host_files_lock = threading.Lock()
+        self._warned: set[str] = set()
         self._connections: dict[str, Connection] = {}
         self._lock = threading.Lock()
         # Paramiko logs every failed handshake with a traceback; our results carry the reason.
@@ -116,14 +119,27 @@ class Fleet:
             connections, self._connections = list(self._connections.values()), {}
         for conn in connections:
             conn.close()
+        for warning in self.known_hosts_warnings():  # once per run: skipped known_hosts lines
+            if warning not in self._warned:
+                self._warned.add(warning)
+                print(f"warning: {warning}", file=sys.stderr)
 
-    def known_hosts(self, path: str) -> KnownHosts:
+    def known_hosts(self, target: Target | str) -> KnownHosts:
+        """The host-key checker for a target's known_hosts files (or one user file path);
+        each file is parsed once per run, whichever targets share it."""
+        files = known_hosts_files(target, self.options.known_hosts)
         with self._lock:
-            known = self._known.get(path)
+            known = self._known.get(files)
             if known is None:
-                known = KnownHosts(Path(path), accept_new=self.options.accept_new)
-                self._known[path] = known
+                known = KnownHosts(*files, accept_new=self.options.accept_new,
+                                   files=self._host_files, lock=self._host_files_lock)
+                self._known[files] = known
             return known
+
+    def known_hosts_warnings(self) -> list[str]:
+        """Malformed known_hosts lines met in this run, ``file:line: message``, once each."""
+        with self._host_files_lock:
+            return [w for f in self._host_files.values() for w in f.warnings]
 
     def connection_for(self, session: Session) -> Connection:
         name = session.target.name
@@ -142,7 +158,7 @@ class Fleet:
             session._sock = conn  # abort() closes it: running commands are killed
             session.connected = True
             return conn
-        known = self.known_hosts(target.known_hosts or self.options.known_hosts)
+        known = self.known_hosts(target)
         conn = connect(
             target, known, self.keys, self.options.connect_timeout,
             on_socket=lambda sock: setattr(session, "_sock", sock),

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import paramiko
 
 from fleetops.auth import AuthFailed, Keys, authenticate
-from fleetops.hostkeys import HostKeyError, KnownHosts
+from fleetops.hostkeys import HostKeyError, HostKeyTransport, KnownHosts
 
 BUFSIZE = 65536
 # Key exchange and host-key algorithms OpenSSH picks by default, fastest first.
@@ -194,7 +194,7 @@ def connect(
     sock = _open_socket(target, timeout)
     if on_socket is not None:
         on_socket(sock)
-    transport = paramiko.Transport(sock)
+    transport = HostKeyTransport(sock)  # offers host certificates in OpenSSH's order
     try:
         _handshake(transport, target, known_hosts, deadline, timeout)
         _authenticate(transport, target, keys, deadline)
@@ -250,9 +250,9 @@ def _handshake(
 ) -> None:
     options = transport.get_security_options()
     options.kex = _prefer(options.kex, PREFERRED_KEX)
-    known = known_hosts.known_types(target.address, target.port)
-    if known:
-        options.key_types = _prefer(options.key_types, known)
+    # Known key types (and certificates when a @cert-authority applies) first, exactly as
+    # OpenSSH's order_hostkeyalgs: no false "changed key" for a host with several keys.
+    options.key_types = known_hosts.host_key_algorithms(target, transport._key_info)
     transport.banner_timeout = timeout
     transport.handshake_timeout = timeout
     try:
@@ -266,7 +266,7 @@ def _handshake(
             reason = f"no SSH handshake within {timeout:g}s ({reason})"
         raise Unreachable(f"{target.address}:{target.port}: {reason}") from None
     try:
-        known_hosts.verify(target.address, target.port, server_key)
+        known_hosts.verify(target, server_key)
     except HostKeyError as exc:
         raise Unreachable(str(exc)) from None
 

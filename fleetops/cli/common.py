@@ -14,7 +14,7 @@ from invoke.exceptions import Exit
 from fleetops.errors import EXIT_INTERRUPTED, FleetopsError, OptionError
 from fleetops.results import RunResult
 from fleetops.runner import DEFAULT_FORKS, RunOptions
-from fleetops.targets import target_for  # noqa: F401  (re-exported for tasks)
+from fleetops.targets import check_targets, target_for  # noqa: F401  (target_for: tasks)
 
 DEFAULT_RETRY_FILE = "fleetops.retry"
 
@@ -41,6 +41,7 @@ def targets(inventory: str | None, pattern: str = "all", limit: str | None = Non
     from fleetops.inventory import load_inventory
 
     hosts = load_inventory(need(inventory, "-i/--inventory")).select(pattern or "all", limit)
+    check_targets(hosts)  # a broken ssh_config is exit 4; each host is resolved once
     return hosts
 
 
