@@ -240,3 +240,19 @@ def test_key_then_password_partial_authentication(sshd):
     key_only = one([sshd.target("gina", key_files=key)])
     assert key_only.status == "unreachable"
     assert "server allows: password" in key_only.reason
+
+
+def test_inventory_ansible_password_end_to_end(sshd, tmp_path):
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text(f"davehost ansible_host={sshd.address} ansible_port={sshd.port} "
+                         f"ansible_user=dave fleetops_known_hosts={sshd.known_hosts} "
+                         f"ansible_ssh_pass={PASSWORDS['dave']}\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("FLEETOPS_PASSWORD",
+                                                            "SSH_AUTH_SOCK")}
+    proc = subprocess.run([sys.executable, "-m", "invoke", "-r", str(REPO), "run", "-i",
+                           str(inventory), "--json", "--retry-file", str(tmp_path / "r"),
+                           "id -un"], capture_output=True, text=True, timeout=60, cwd=REPO,
+                          env=env, stdin=subprocess.DEVNULL, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads(proc.stdout)["hosts"]["davehost"]["stdout"] == "dave\n"
+    assert PASSWORDS["dave"] not in proc.stdout + proc.stderr

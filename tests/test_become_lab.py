@@ -174,3 +174,18 @@ def test_cli_ask_become_pass_on_a_terminal(sshd, tmp_path):
     assert rc == 0, shown
     assert seen[prompt] == 1 and b"alicehost | root" in shown
     assert PASSWORDS["alice"].encode() not in shown
+
+
+def test_inventory_become_vars_end_to_end(sshd, tmp_path):
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text(
+        f"alicehost ansible_host={sshd.address} ansible_port={sshd.port} ansible_user=alice "
+        f"ansible_ssh_private_key_file={sshd.client_key} "
+        f"fleetops_known_hosts={sshd.known_hosts} ansible_become=yes "
+        f"ansible_become_password={PASSWORDS['alice']}\n")
+    proc = invoke("run", "-i", str(inventory), "--json", "--retry-file", str(tmp_path / "r"),
+                  "id -un; cat", env={"FLEETOPS_BECOME_PASSWORD": "not-this-one"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    host = json.loads(proc.stdout)["hosts"]["alicehost"]
+    assert host["stdout"] == "root\n"
+    assert PASSWORDS["alice"] not in proc.stdout + proc.stderr

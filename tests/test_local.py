@@ -94,3 +94,21 @@ def test_unsupported_become_method_is_refused():
     host = run([local(become=True, become_method="su")], "id -un").hosts["here"]
     assert (host.status, host.reason) == (
         "failed", "become method 'su' is not supported (only sudo)")
+
+
+def test_inventory_connection_local_end_to_end(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text("here ansible_connection=local ansible_host=192.0.2.1\n")
+    proc = subprocess.run([sys.executable, "-m", "invoke", "-r", str(repo), "run", "-i",
+                           str(inventory), "--json", "--retry-file", str(tmp_path / "r"),
+                           "hostname"], capture_output=True, text=True, timeout=60,
+                          cwd=repo, stdin=subprocess.DEVNULL, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    host = json.loads(proc.stdout)["hosts"]["here"]
+    assert (host["status"], host["stdout"]) == ("ok", os.uname().nodename + "\n")
