@@ -87,12 +87,13 @@ def runner_options(
     become: bool = False,
     become_user: str = "root",
     ask_become_pass: bool = False,
+    ask_pass: bool = False,
     connection_attempts: Any = None,
     max_output: Any = None,
 ) -> RunOptions:
-    password = os.environ.get("FLEETOPS_BECOME_PASSWORD")
-    if become and ask_become_pass and password is None:
-        password = getpass.getpass("BECOME password: ")
+    password = _secret("FLEETOPS_BECOME_PASSWORD", ask_become_pass, "--ask-become-pass",
+                       "BECOME password: ")
+    ssh_password = _secret("FLEETOPS_PASSWORD", ask_pass, "--ask-pass", "SSH password: ")
     options = RunOptions(
         forks=_number(forks, "--forks", integer=True) or DEFAULT_FORKS,
         connect_timeout=_number(timeout, "--timeout") or 10.0,
@@ -102,6 +103,7 @@ def runner_options(
         become=become or False,
         become_user=become_user or "root",
         become_password=password,
+        password=ssh_password,
         # --connection-attempts, else FLEETOPS_CONNECTION_ATTEMPTS (every task), else 3
         connection_attempts=_number(
             connection_attempts or os.environ.get("FLEETOPS_CONNECTION_ATTEMPTS"),
@@ -111,6 +113,19 @@ def runner_options(
     if size is not None:
         options.max_output = size
     return options
+
+
+def _secret(env: str, ask: bool, flag: str, prompt: str) -> str | None:
+    """A secret from ``env``, else asked once on the terminal when ``ask``; OptionError
+    (exit 5) when it must be asked and there is no terminal. Never echoed or logged."""
+    value = os.environ.get(env)
+    if value is not None or not ask:
+        return value
+    try:
+        os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
+    except OSError:
+        raise OptionError(f"{flag} needs a terminal to ask on (or set {env})") from None
+    return getpass.getpass(prompt)
 
 
 def write_retry(run: RunResult, path: str | None) -> str | None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from invoke import Collection, task
 
+from fleetops.cli.authopts import ASK_HELP
 from fleetops.errors import DEFAULT_FORKS
 
 STATUS_FIELDS = ("running", "pid", "uptime_s", "last_event")
@@ -31,6 +32,7 @@ COMMON_HELP = {
     "command-timeout": "per-command timeout in seconds (default none)",
     "accept-new": "record unknown host keys (changed keys are always refused)",
     "become": "run with sudo (as root)",
+    **ASK_HELP,
     "retry-file": "where to list failed/unreachable hosts (default fleetops.retry)",
     "max-output": "bytes of stdout/stderr kept per host, K/M/G suffixes (default 4M)",
 }
@@ -171,7 +173,8 @@ def fleet_lifecycle(program: str, action: str, argv: list[str], opts: dict[str, 
 def watcher_start(c, inventory=None, pattern="all", limit=None, json=False, name="default",
                   state_dir=None, log_dir=None, check=None, interval=None, duration=None,
                   forks=DEFAULT_FORKS, timeout="10", command_timeout=None, accept_new=False,
-                  become=False, retry_file="fleetops.retry", max_output=None):
+                  become=False, retry_file="fleetops.retry",
+                  ask_become_pass=False, ask_pass=False, max_output=None):
     """Start the watcher daemon on every selected host (already running: ok)."""
     argv = lifecycle_argv("start", name, state_dir, _option("--log-dir", log_dir),
                           watcher_args(check, interval, duration))
@@ -182,7 +185,8 @@ def watcher_start(c, inventory=None, pattern="all", limit=None, json=False, name
 def watcher_stop(c, inventory=None, pattern="all", limit=None, json=False, name="default",
                  state_dir=None, wait=None, forks=DEFAULT_FORKS, timeout="10",
                  command_timeout=None, accept_new=False, become=False,
-                 retry_file="fleetops.retry", max_output=None):
+                 retry_file="fleetops.retry",
+                 ask_become_pass=False, ask_pass=False, max_output=None):
     """Stop the watcher daemon on every selected host (SIGTERM, wait)."""
     argv = lifecycle_argv("stop", name, state_dir, _option("--timeout", wait))
     fleet_lifecycle("watcher", "stop", argv, _common(locals()))
@@ -192,7 +196,8 @@ def watcher_stop(c, inventory=None, pattern="all", limit=None, json=False, name=
 def watcher_status(c, inventory=None, pattern="all", limit=None, json=False, name="default",
                    state_dir=None, forks=DEFAULT_FORKS, timeout="10", command_timeout=None,
                    accept_new=False, become=False,
-                   retry_file="fleetops.retry", max_output=None):
+                   retry_file="fleetops.retry",
+                   ask_become_pass=False, ask_pass=False, max_output=None):
     """running, pid, uptime and last event of the watcher on every selected host."""
     fleet_lifecycle("watcher", "status", lifecycle_argv("status", name, state_dir),
                     _common(locals()))
@@ -202,7 +207,8 @@ def watcher_status(c, inventory=None, pattern="all", limit=None, json=False, nam
 def watcher_logs(c, inventory=None, pattern="all", limit=None, json=False, name="default",
                  state_dir=None, lines=20, forks=DEFAULT_FORKS, timeout="10",
                  command_timeout=None, accept_new=False, become=False,
-                 retry_file="fleetops.retry", max_output=None):
+                 retry_file="fleetops.retry",
+                 ask_become_pass=False, ask_pass=False, max_output=None):
     """The last lines of the watcher's logs on every selected host."""
     argv = lifecycle_argv("logs", name, state_dir, _option("--lines", lines))
     fleet_lifecycle("watcher", "logs", argv, _common(locals()))
@@ -215,7 +221,8 @@ def dirsync_start(c, inventory=None, pattern="all", limit=None, json=False, name
                   state_dir=None, log_dir=None, source=None, target=None, poll=None, wait=None,
                   max_delete=None, require_mount=False, forks=DEFAULT_FORKS, timeout="10",
                   command_timeout=None, accept_new=False, become=False,
-                  retry_file="fleetops.retry", max_output=None):
+                  retry_file="fleetops.retry",
+                  ask_become_pass=False, ask_pass=False, max_output=None):
     """Start the dirsync daemon (SOURCE/ mirrored into TARGET) on every selected host."""
     from fleetops.cli.common import cli_errors
 
@@ -229,7 +236,8 @@ def dirsync_start(c, inventory=None, pattern="all", limit=None, json=False, name
 def dirsync_stop(c, inventory=None, pattern="all", limit=None, json=False, name="default",
                  state_dir=None, wait=None, forks=DEFAULT_FORKS, timeout="10",
                  command_timeout=None, accept_new=False, become=False,
-                 retry_file="fleetops.retry", max_output=None):
+                 retry_file="fleetops.retry",
+                 ask_become_pass=False, ask_pass=False, max_output=None):
     """Stop the dirsync daemon on every selected host (SIGTERM, wait)."""
     argv = lifecycle_argv("stop", name, state_dir, _option("--timeout", wait))
     fleet_lifecycle("dirsync", "stop", argv, _common(locals()))
@@ -239,7 +247,8 @@ def dirsync_stop(c, inventory=None, pattern="all", limit=None, json=False, name=
 def dirsync_status(c, inventory=None, pattern="all", limit=None, json=False, name="default",
                    state_dir=None, forks=DEFAULT_FORKS, timeout="10", command_timeout=None,
                    accept_new=False, become=False,
-                   retry_file="fleetops.retry", max_output=None):
+                   retry_file="fleetops.retry",
+                   ask_become_pass=False, ask_pass=False, max_output=None):
     """running, pid, uptime and last sync of dirsync on every selected host."""
     fleet_lifecycle("dirsync", "status", lifecycle_argv("status", name, state_dir),
                     _common(locals()))
@@ -249,7 +258,8 @@ def dirsync_status(c, inventory=None, pattern="all", limit=None, json=False, nam
 def dirsync_logs(c, inventory=None, pattern="all", limit=None, json=False, name="default",
                  state_dir=None, lines=20, forks=DEFAULT_FORKS, timeout="10",
                  command_timeout=None, accept_new=False, become=False,
-                 retry_file="fleetops.retry", max_output=None):
+                 retry_file="fleetops.retry",
+                 ask_become_pass=False, ask_pass=False, max_output=None):
     """The last lines of dirsync's logs on every selected host."""
     argv = lifecycle_argv("logs", name, state_dir, _option("--lines", lines))
     fleet_lifecycle("dirsync", "logs", argv, _common(locals()))
@@ -257,7 +267,8 @@ def dirsync_logs(c, inventory=None, pattern="all", limit=None, json=False, name=
 
 def _common(local: dict[str, Any]) -> dict[str, Any]:
     keys = ("inventory", "pattern", "limit", "json", "forks", "timeout", "command_timeout",
-            "accept_new", "become", "retry_file", "max_output")
+            "accept_new", "become", "retry_file", "ask_become_pass", "ask_pass",
+            "max_output")
     return {key: local[key] for key in keys}
 
 

@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from invoke import task
 
+from fleetops.cli.authopts import AUTH_HELP
 from fleetops.errors import DEFAULT_FORKS
 
 _COLORS = {"ok": "32", "changed": "33", "failed": "31", "unreachable": "31;1", "skipped": "36"}
@@ -131,9 +132,7 @@ def select_hosts(book: Any, inventory_path: str, limit: str | None) -> list[tupl
         "command-timeout": "per-command timeout in seconds (default none)",
         "deadline": "whole-host deadline per task in seconds",
         "accept-new": "record unknown host keys (changed keys are always refused)",
-        "become": "run everything with sudo",
-        "become-user": "sudo to this user (default root)",
-        "ask-become-pass": "prompt once for the sudo password (or FLEETOPS_BECOME_PASSWORD)",
+        **AUTH_HELP,
         "retry-file": "where to list failed/unreachable hosts (default <playbook stem>.retry)",
         "max-output": "bytes of stdout/stderr kept per host, K/M/G suffixes (default 4M)",
     },
@@ -141,7 +140,7 @@ def select_hosts(book: Any, inventory_path: str, limit: str | None) -> list[tupl
 def play(c, playbook, inventory=None, limit=None, check=False, diff=False, forks=DEFAULT_FORKS,
          json=False, timeout="10", command_timeout=None, deadline=None, accept_new=False,
          become=False, become_user="root", ask_become_pass=False, retry_file=None,
-         max_output=None):
+         ask_pass=False, max_output=None):
     """Run a playbook: plays of tasks (run, template, copy, cron, disk_report, sweep, ...)."""
     from fleetops.cli import common
     from fleetops.play import Engine, Reporter, network_inventory
@@ -150,7 +149,7 @@ def play(c, playbook, inventory=None, limit=None, check=False, diff=False, forks
     with common.cli_errors():
         options = common.runner_options(forks, timeout, command_timeout, deadline,
                                         accept_new, become, become_user, ask_become_pass,
-                                        max_output=max_output)
+                                        ask_pass, max_output=max_output)
         book = load_playbook(playbook)
         selections = select_hosts(book, inventory, limit)
         printer = None if json else PlayPrinter(diff, check)
