@@ -1,0 +1,140 @@
+"""A lab host's private world: a copy-on-write root, its own PID namespace, its own names.
+
+The holder (``unshare --mount --uts --pid --fork``) runs :func:`setup_script` as PID 1
+of a new PID namespace. The script builds the host's root and pivots into it::
+
+    /            overlay: lower = this machine's /, upper = a tmpfs private to the host
+    /dev         overlay: lower = <state>/dev (null, zero, full, random, urandom, tty,
+                 fd links), plus a new devpts instance: no machine device is reachable
+    /proc        a new procfs of the host's PID namespace (/proc/sys read-only)
+    /sys         a read-only sysfs
+    <masks>      fresh tmpfs on the cron dirs, /srv, /var/log, /run, /tmp, /root
+    <state>      the lab state dir, read-only; the host's own dir read-write (pid file, log)
+
+so every write lands in the host's tmpfs and nothing it runs can see, or signal,
+a process of the machine or of another host. Then it becomes a reaper (bash ``wait``
+reaps orphans) and prints ``ready <pid>``, its pid as the machine sees it.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import stat
+from pathlib import Path
+
+from fleetops import lab_proc
+
+#: Upper limit of a host's copy-on-write root (tmpfs: memory is used only by what is written).
+COW_SIZE = "512m"
+#: Device nodes of the host's /dev: (name, mode, major, minor).
+DEVICES = (("null", 0o666, 1, 3), ("zero", 0o666, 1, 5), ("full", 0o666, 1, 7),
+           ("random", 0o666, 1, 8), ("urandom", 0o666, 1, 9), ("tty", 0o666, 5, 0))
+DEV_LINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+             ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"),
+             ("ptmx", "pts/ptmx"))
+#: PID 1 of every host: reaps orphans (bash's SIGCHLD handler waits for any child).
+REAPER = "trap '' TERM INT HUP; while :; do sleep 2147483647 & wait; done"
+
+
+def make_dev(state_dir: Path) -> Path:
+    """Create ``<state>/dev``, the lower layer of every host's /dev."""
+    dev = state_dir / "dev"
+    dev.mkdir(mode=0o755, exist_ok=True)
+    for name, mode, major, minor in DEVICES:
+        path = dev / name
+        if not path.exists():
+            os.mknod(path, stat.S_IFCHR | mode, os.makedev(major, minor))
+            os.chmod(path, mode)
+    for name, target in DEV_LINKS:
+        if not (dev / name).is_symlink():
+            os.symlink(target, dev / name)
+    for name, mode in (("pts", 0o755), ("shm", 0o1777), ("mqueue", 0o1777)):
+        (dev / name).mkdir(exist_ok=True)
+        os.chmod(dev / name, mode)
+    return dev
+
+
+def hosts_file(name: str, address: str) -> str:
+    """The host's /etc/hosts: its own name resolves (sudo, hostname -f)."""
+    return (f"127.0.0.1\tlocalhost\n{address}\t{name}\n"
+            "::1\tlocalhost ip6-localhost ip6-loopback\n")
+
+
+def setup_script(name: str, address: str, host_dir: Path, state_dir: Path,
+                 masks: list[tuple[str, str]], early: list[str], late: list[str]) -> str:
+    """The holder's shell (run as PID 1 of the host's new namespaces).
+
+    ``early`` runs before the pivot with ``$R`` = the new root (mounts); ``late``
+    runs inside the new root (files, users). Both are trusted lab shell lines.
+    """
+    q = shlex.quote
+    cow = q(str(host_dir / "cow"))
+    state, own = q(str(state_dir)), q(str(host_dir))
+    lines = ["set -eu", "umask 022", "read -r outer _ < /proc/self/stat",
+             f"hostname {q(name)}",
+             f"mount -t tmpfs -o size={COW_SIZE},mode=0755 fleetops-lab-cow {cow}",
+             f"cd {cow}", "mkdir u w r du dw", f"R={cow}/r",
+             "mount -t overlay -o lowerdir=/,upperdir=u,workdir=w fleetops-lab-root r",
+             f"mount -t overlay -o lowerdir={state}/dev,upperdir=du,workdir=dw "
+             'fleetops-lab-dev "$R/dev"',
+             'mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5 fleetops-lab-pts '
+             '"$R/dev/pts"',
+             'mount -t proc fleetops-lab-proc "$R/proc"',
+             'mount --bind -o ro "$R/proc/sys" "$R/proc/sys"',
+             'mount -t sysfs -o ro fleetops-lab-sys "$R/sys"']
+    lines += [f'mount -t tmpfs -o {opts} fleetops-lab "$R"{q(point)}' for point, opts in masks]
+    lines += [f'mkdir -p "$R"{state}', f'mount --bind -o ro {state} "$R"{state}',
+              f'mount --bind {own} "$R"{own}', *early,
+              'cd "$R"', "mkdir .fleetops-old", "pivot_root . .fleetops-old",
+              "cd /", "umount -l /.fleetops-old", "rmdir /.fleetops-old",
+              f"printf %s {q(hosts_file(name, address))} > /etc/hosts",
+              f"echo {q(name)} > /etc/hostname", *late,
+              "echo ready $outer",
+              f"exec bash -c {q(REAPER)} </dev/null >/dev/null 2>&1"]
+    return "\n".join(lines) + "\n"
+
+
+def ns_pid(pid: int) -> int | None:
+    """The pid of ``pid`` inside its own (innermost) PID namespace, from /proc NSpid."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("NSpid:"):
+                return int(line.split()[-1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def pid_ns(pid: int | str) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return None
+
+
+def outer_pid(holder_pid: int, inner: int) -> int | None:
+    """The machine's pid of process ``inner`` of the PID namespace whose init is ``holder_pid``."""
+    if inner == 1:
+        return holder_pid
+    wanted = pid_ns(holder_pid)
+    if wanted is None:
+        return None
+    for pid in lab_proc.all_pids():
+        if pid_ns(pid) == wanted and ns_pid(pid) == inner:
+            return pid
+    return None
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of ``pid`` (scan of /proc/*/stat)."""
+    found = []
+    for other in lab_proc.all_pids():
+        try:
+            data = Path(f"/proc/{other}/stat").read_text()
+        except OSError:
+            continue
+        fields = data.rsplit(")", 1)[-1].split()
+        if len(fields) > 1 and fields[1] == str(pid):
+            found.append(other)
+    return found
