@@ -30,7 +30,7 @@ from fleetops.lab_host import (
     host_name,
     keygen,
     lab_housekeeping_mounts,
-    make_skel,
+    mask_list,
     port_free,
     require_root,
     run_all,
@@ -200,7 +200,7 @@ class Lab(LabFaults):
                            f"{self.prefix}? pick another prefix or stop it")
         write_file(self.state_dir / MARKER_FILE, "fleetops lab state; 'invoke lab.down' "
                    "removes this directory\n", 0o644)
-        make_skel(self.state_dir)
+        lab_root.make_mask(self.state_dir, mask_list())
         lab_root.make_dev(self.state_dir)
         self._write_nopython_script()
         for h in hosts:
@@ -313,6 +313,7 @@ class Lab(LabFaults):
                 removed.append(str(inv))
         d = self.state_dir
         if d.is_dir() and (d / MARKER_FILE).exists():
+            lab_root.unmount_mask(d)
             if keep_dir:
                 for child in d.iterdir():
                     _remove(child)

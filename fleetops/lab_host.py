@@ -11,7 +11,6 @@ import grp
 import os
 import re
 import select
-import shlex
 import signal
 import socket
 import subprocess
@@ -32,7 +31,7 @@ DATA_INODES = 512
 NOPYTHON = "fleetops-lab-nopython"
 HOLDER_ARGV0 = "fleetops-lab-holder"
 CRON_DIRS = ("cron.d", "cron.hourly", "cron.daily", "cron.weekly", "cron.monthly", "cron.yearly")
-#: (mount point, tmpfs options) masked by a fresh tmpfs in every host; /srv/data comes on top.
+#: (directory, tmpfs-style options) shown empty in every host; a tmpfs /srv/data comes on top.
 FIXED_MASKS = (
     ("/srv", "size=16m,mode=0755"),
     ("/var/log", "size=16m,mode=0755"),
@@ -169,18 +168,9 @@ def write_file(path: Path, data: str | bytes, mode: int) -> None:
     os.replace(tmp, path)
 
 
-def make_skel(state_dir: Path) -> None:
-    """Copy the cron placeholders Debian ships, for the setup script to restore."""
-    skel = state_dir / "skel"
-    skel.mkdir(mode=0o755, exist_ok=True)
-    for name in CRON_DIRS:
-        src = Path("/etc") / name / ".placeholder"
-        if src.is_file():
-            write_file(skel / f"{name}.placeholder", src.read_bytes(), 0o644)
-
-
 def mask_list() -> list[tuple[str, str]]:
-    """Every directory masked by a private tmpfs (cron dirs only if cron is installed)."""
+    """Every directory shown empty in hosts (cron dirs only if cron is installed), with
+    its mode and group as tmpfs-style options (see :func:`lab_root.make_mask`)."""
     masks = [(f"/etc/{name}", "size=1m,mode=0755") for name in CRON_DIRS
              if os.path.isdir(f"/etc/{name}")]
     if os.path.isdir("/var/spool/cron/crontabs"):
@@ -199,12 +189,6 @@ def lab_housekeeping_mounts() -> list[str]:
 
 def setup_script(host: LabHost, state_dir: Path, late: list[str] | None = None) -> str:
     """The shell run by the holder inside its new namespaces (see :mod:`fleetops.lab_root`)."""
-    q = shlex.quote
-    early = []
-    for name in CRON_DIRS:
-        if (state_dir / "skel" / f"{name}.placeholder").exists():
-            early.append(f'cp -p {q(str(state_dir))}/skel/{name}.placeholder '
-                         f'"$R/etc/{name}/.placeholder"')
     fill = fill_percent(host.index) * DATA_MIB * 1024 * 1024 // 100 // 4096 * 4096
     lines = ["mkdir -m 0755 /run/sshd", "mkdir -m 1777 /run/lock",
              ": > /root/.bashrc", ": > /root/.profile", "mkdir -m 0700 /root/.ssh",
@@ -216,8 +200,7 @@ def setup_script(host: LabHost, state_dir: Path, late: list[str] | None = None) 
     lines += ["mkdir /srv/data/files", "i=0",
               f"while [ $i -lt {inode_files(host.index)} ]; do : > /srv/data/files/f$i; "
               "i=$((i+1)); done", *(late or [])]
-    return lab_root.setup_script(host.name, host.address, host.dir, state_dir, mask_list(),
-                                 early, lines)
+    return lab_root.setup_script(host.name, host.address, host.dir, state_dir, [], lines)
 
 
 @functools.cache

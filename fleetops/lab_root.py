@@ -3,12 +3,13 @@
 The holder (``unshare --mount --uts --pid --fork``) runs :func:`setup_script` as PID 1
 of a new PID namespace. The script builds the host's root and pivots into it::
 
-    /            overlay: lower = this machine's /, upper = a tmpfs private to the host
+    /            overlay: lowers = <state>/mask (a tmpfs made once a lab: opaque empty
+                 cron dirs, /srv, /var/log, /run, /tmp, /root, that hide the machine's
+                 content) over this machine's /; upper = a tmpfs private to the host
     /dev         overlay: lower = <state>/dev (null, zero, full, random, urandom, tty,
                  fd links), plus a new devpts instance: no machine device is reachable
     /proc        a new procfs of the host's PID namespace (/proc/sys read-only)
     /sys         a read-only sysfs
-    <masks>      fresh tmpfs on the cron dirs, /srv, /var/log, /run, /tmp, /root
     <state>      the lab state dir, read-only; the host's own dir read-write (pid file, log)
 
 so every write lands in the host's tmpfs and nothing it runs can see, or signal,
@@ -21,6 +22,7 @@ from __future__ import annotations
 import os
 import shlex
 import stat
+import subprocess
 from pathlib import Path
 
 from fleetops import lab_proc
@@ -55,6 +57,60 @@ def make_dev(state_dir: Path) -> Path:
     return dev
 
 
+def _opts(options: str) -> dict[str, str]:
+    return dict(item.partition("=")[::2] for item in options.split(","))
+
+
+def make_mask(state_dir: Path, masks: list[tuple[str, str]]) -> Path:
+    """Mount ``<state>/mask``: the hosts' shared lower layer of empty, opaque dirs.
+
+    ``masks`` are (directory, tmpfs-style options ``mode=0755,gid=N``); each becomes an
+    empty dir (the cron dirs keep Debian's ``.placeholder``) hiding the machine's one.
+    Parent dirs copy the machine's owner and mode. A tmpfs, so that overlayfs does not
+    see the layer inside its ``/`` lower layer ("overlapping lowerdir path").
+    """
+    mask = state_dir / "mask"
+    mask.mkdir(mode=0o755, exist_ok=True)
+    if not os.path.ismount(mask):
+        _run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "fleetops-lab-mask",
+              str(mask)])
+    for point, options in masks:
+        rel = Path(point).relative_to("/")
+        for depth in range(1, len(rel.parts)):
+            parent = Path(*rel.parts[:depth])
+            if not (mask / parent).is_dir():
+                real = os.stat(Path("/") / parent)
+                (mask / parent).mkdir()
+                os.chmod(mask / parent, stat.S_IMODE(real.st_mode))
+                os.chown(mask / parent, real.st_uid, real.st_gid)
+        opts = _opts(options)
+        target = mask / rel
+        target.mkdir(exist_ok=True)
+        os.chmod(target, int(opts.get("mode", "0755"), 8))
+        os.chown(target, 0, int(opts.get("gid", "0")))
+        os.setxattr(target, "trusted.overlay.opaque", b"y")
+        placeholder = Path(point) / ".placeholder"
+        if point.startswith("/etc/cron") and placeholder.is_file():
+            (target / ".placeholder").write_bytes(placeholder.read_bytes())
+            os.chmod(target / ".placeholder", 0o644)
+    return mask
+
+
+def unmount_mask(state_dir: Path) -> None:
+    """Detach ``<state>/mask`` (hosts still running keep their own reference)."""
+    if os.path.ismount(state_dir / "mask"):
+        _run(["umount", "-l", str(state_dir / "mask")])
+
+
+def _run(argv: list[str]) -> None:
+    from fleetops.lab_host import LabError
+
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=30,
+                          stdin=subprocess.DEVNULL)
+    if proc.returncode:
+        raise LabError(f"{' '.join(argv)}: {proc.stderr.strip()}")
+
+
 def hosts_file(name: str, address: str) -> str:
     """The host's /etc/hosts: its own name resolves (sudo, hostname -f)."""
     return (f"127.0.0.1\tlocalhost\n{address}\t{name}\n"
@@ -62,7 +118,7 @@ def hosts_file(name: str, address: str) -> str:
 
 
 def setup_script(name: str, address: str, host_dir: Path, state_dir: Path,
-                 masks: list[tuple[str, str]], early: list[str], late: list[str]) -> str:
+                 early: list[str], late: list[str]) -> str:
     """The holder's shell (run as PID 1 of the host's new namespaces).
 
     ``early`` runs before the pivot with ``$R`` = the new root (mounts); ``late``
@@ -75,7 +131,8 @@ def setup_script(name: str, address: str, host_dir: Path, state_dir: Path,
              f"hostname {q(name)}",
              f"mount -t tmpfs -o size={COW_SIZE},mode=0755 fleetops-lab-cow {cow}",
              f"cd {cow}", "mkdir u w r du dw", f"R={cow}/r",
-             "mount -t overlay -o lowerdir=/,upperdir=u,workdir=w fleetops-lab-root r",
+             f"mount -t overlay -o lowerdir={state}/mask:/,upperdir=u,workdir=w "
+             "fleetops-lab-root r",
              f"mount -t overlay -o lowerdir={state}/dev,upperdir=du,workdir=dw "
              'fleetops-lab-dev "$R/dev"',
              'mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5 fleetops-lab-pts '
@@ -83,7 +140,6 @@ def setup_script(name: str, address: str, host_dir: Path, state_dir: Path,
              'mount -t proc fleetops-lab-proc "$R/proc"',
              'mount --bind -o ro "$R/proc/sys" "$R/proc/sys"',
              'mount -t sysfs -o ro fleetops-lab-sys "$R/sys"']
-    lines += [f'mount -t tmpfs -o {opts} fleetops-lab "$R"{q(point)}' for point, opts in masks]
     lines += [f'mkdir -p "$R"{state}', f'mount --bind -o ro {state} "$R"{state}',
               f'mount --bind {own} "$R"{own}', *early,
               'cd "$R"', "mkdir .fleetops-old", "pivot_root . .fleetops-old",
