@@ -233,12 +233,13 @@ def netns_up(prefix: str) -> None:
 
 def netns_down(prefix: str) -> bool:
     """Delete the bastion's namespace (its veth pair goes with it); True if it existed."""
-    ns = netns_name(prefix)
-    if not Path("/run/netns", ns).exists():
-        return False
-    _ip("netns", "del", ns, check=False)
-    _ip("link", "del", f"fol{lab_number(prefix)}j0", check=False)
-    return True
+    ns, veth = netns_name(prefix), f"fol{lab_number(prefix)}j0"
+    found = Path("/run/netns", ns).exists()
+    if found:
+        _ip("netns", "del", ns, check=False)
+    if Path("/sys/class/net", veth).exists():  # left alone by a crash between the two
+        _ip("link", "del", veth, check=False)
+    return found
 
 
 def prepare(state: Path, prefix: str, hosts: list[LabHost]) -> dict[str, list[str]]:

@@ -126,6 +126,9 @@ def mixed_lab(lab_slot):
     ``mixed_lab.mixed()``), started on first use only."""
     from fleetops.lab import Lab
 
+    for tool in ("ip", "openssl", "useradd", "sudo"):
+        if not shutil.which(tool):
+            pytest.skip(f"the mixed lab needs {tool} (apt-get install iproute2 openssl passwd sudo)")
     the_lab = Lab(*lab_slot.paths("-mixed"))
     the_lab.down()
     started = time.monotonic()
