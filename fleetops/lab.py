@@ -1,9 +1,10 @@
-"""The lab: a local fleet of real OpenSSH hosts, one mount+UTS namespace each.
+"""The lab: a local fleet of real OpenSSH hosts, each in its own root and namespaces.
 
 Host ``i`` is ``labNN`` at ``<prefix>.0.i:2222`` (loopback only). Each host is a
-*holder* process (``unshare`` + ``sleep``) whose private tmpfs mounts hide the
-machine's cron dirs, /srv, /var/log, /run, /tmp and /root, plus an 8 MiB
-``/srv/data`` filled to a per-host level; its sshd runs inside those namespaces.
+*holder* process, PID 1 of its own PID, mount and UTS namespaces, in a copy-on-write
+root whose writes stay in a private tmpfs (:mod:`fleetops.lab_root`), with an 8 MiB
+``/srv/data`` filled to a per-host level; its sshd runs inside. The ``mixed`` profile
+adds one host of each kind of :mod:`fleetops.lab_mixed` (bastion, sudo, certificates...).
 ``<state>/lab.json`` records everything; processes also carry an environment
 marker (``FLEETOPS_LAB_*=<state>/hNN``) so :meth:`Lab.down` finds them anyway.
 """

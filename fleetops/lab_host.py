@@ -261,6 +261,8 @@ def start_holder(host: LabHost, state_dir: Path, timeout: float,
     """
     env = {"PATH": SAFE_PATH, "LANG": "C", "FLEETOPS_LAB_HOLDER": str(host.dir)}
     (host.dir / "cow").mkdir(mode=0o700, exist_ok=True)
+    if not (host.dir / lab_root.REAPER_FIFO).exists():
+        os.mkfifo(host.dir / lab_root.REAPER_FIFO, 0o600)
     net = ["nsenter", f"--net=/run/netns/{host.netns}", "--"] if host.netns else []
     # no "unshare --fork": the sh forks PID 1 of the new namespace and exits at once
     argv = [*net, "setsid", "--fork", "unshare", "--mount", "--uts", "--pid",

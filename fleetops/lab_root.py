@@ -35,8 +35,10 @@ DEVICES = (("null", 0o666, 1, 3), ("zero", 0o666, 1, 5), ("full", 0o666, 1, 7),
 DEV_LINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
              ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"),
              ("ptmx", "pts/ptmx"))
-#: PID 1 of every host: reaps orphans (bash's SIGCHLD handler waits for any child).
-REAPER = "trap '' TERM INT HUP; while :; do sleep 2147483647 & wait; done"
+#: PID 1 of every host: reaps orphans (bash's SIGCHLD handler waits for any child) while
+#: it blocks reading its own FIFO (opened read-write: never at end of file).
+REAPER = "trap '' TERM INT HUP; exec 3<>\"$0\"; while :; do read -r -u 3 _ || :; done"
+REAPER_FIFO = "reaper.fifo"
 
 
 def make_dev(state_dir: Path) -> Path:
@@ -147,7 +149,8 @@ def setup_script(name: str, address: str, host_dir: Path, state_dir: Path,
               f"printf %s {q(hosts_file(name, address))} > /etc/hosts",
               f"echo {q(name)} > /etc/hostname", *late,
               "echo ready $outer",
-              f"exec bash -c {q(REAPER)} </dev/null >/dev/null 2>&1"]
+              f"exec bash -c {q(REAPER)} {q(str(host_dir / REAPER_FIFO))} "
+              "</dev/null >/dev/null 2>&1"]
     return "\n".join(lines) + "\n"
 
 
@@ -176,7 +179,8 @@ def outer_pid(holder_pid: int, inner: int) -> int | None:
     wanted = pid_ns(holder_pid)
     if wanted is None:
         return None
-    for pid in lab_proc.all_pids():
+    # forked after its holder: look from the holder's pid up first (then any wrap-around)
+    for pid in sorted(lab_proc.all_pids(), key=lambda p: (p < holder_pid, p)):
         if pid_ns(pid) == wanted and ns_pid(pid) == inner:
             return pid
     return None
