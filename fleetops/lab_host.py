@@ -190,17 +190,16 @@ def lab_housekeeping_mounts() -> list[str]:
 def setup_script(host: LabHost, state_dir: Path, late: list[str] | None = None) -> str:
     """The shell run by the holder inside its new namespaces (see :mod:`fleetops.lab_root`)."""
     fill = fill_percent(host.index) * DATA_MIB * 1024 * 1024 // 100 // 4096 * 4096
-    lines = ["mkdir -m 0755 /run/sshd", "mkdir -m 1777 /run/lock",
-             ": > /root/.bashrc", ": > /root/.profile", "mkdir -m 0700 /root/.ssh",
-             "mkdir -m 0755 /srv/data",
-             f"mount -t tmpfs -o size={DATA_MIB}m,nr_inodes={DATA_INODES},mode=0755 "
+    # /run/sshd, /run/lock, /root/.ssh, /srv/data, empty rc files: in the mask layer
+    lines = [f"mount -t tmpfs -o size={DATA_MIB}m,nr_inodes={DATA_INODES},mode=0755 "
              "fleetops-lab-data /srv/data"]
     if fill:
         lines.append(f"fallocate -l {fill} /srv/data/fill")
     lines += ["mkdir /srv/data/files", "i=0",
               f"while [ $i -lt {inode_files(host.index)} ]; do : > /srv/data/files/f$i; "
               "i=$((i+1)); done", *(late or [])]
-    return lab_root.setup_script(host.name, host.address, host.dir, state_dir, [], lines)
+    return lab_root.setup_script(host.name, host.address, host.dir, state_dir,
+                                 lab_housekeeping_mounts(), lines)
 
 
 @functools.cache

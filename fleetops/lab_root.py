@@ -35,6 +35,11 @@ DEVICES = (("null", 0o666, 1, 3), ("zero", 0o666, 1, 5), ("full", 0o666, 1, 7),
 DEV_LINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
              ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"),
              ("ptmx", "pts/ptmx"))
+#: Made once in the mask layer (no per-host exec): (path, mode, is a dir).
+MASK_EXTRAS = ((".fleetops-old", 0o755, True), ("run/sshd", 0o755, True),
+               ("run/lock", 0o1777, True), ("root/.ssh", 0o700, True),
+               ("srv/data", 0o755, True), ("root/.bashrc", 0o644, False),
+               ("root/.profile", 0o644, False))
 #: PID 1 of every host: reaps orphans (bash's SIGCHLD handler waits for any child) while
 #: it blocks reading its own FIFO (opened read-write: never at end of file).
 REAPER = "trap '' TERM INT HUP; exec 3<>\"$0\"; while :; do read -r -u 3 _ || :; done"
@@ -95,6 +100,14 @@ def make_mask(state_dir: Path, masks: list[tuple[str, str]]) -> Path:
         if point.startswith("/etc/cron") and placeholder.is_file():
             (target / ".placeholder").write_bytes(placeholder.read_bytes())
             os.chmod(target / ".placeholder", 0o644)
+    for rel, mode, is_dir in MASK_EXTRAS:
+        path = mask / rel
+        if path.parent.is_dir() and not path.exists():
+            if is_dir:
+                path.mkdir()
+            else:
+                path.touch()
+            os.chmod(path, mode)
     return mask
 
 
@@ -120,17 +133,17 @@ def hosts_file(name: str, address: str) -> str:
 
 
 def setup_script(name: str, address: str, host_dir: Path, state_dir: Path,
-                 early: list[str], late: list[str]) -> str:
+                 masked: list[str], late: list[str]) -> str:
     """The holder's shell (run as PID 1 of the host's new namespaces).
 
-    ``early`` runs before the pivot with ``$R`` = the new root (mounts); ``late``
-    runs inside the new root (files, users). Both are trusted lab shell lines.
+    ``masked`` are the directories the mask layer empties; ``late`` (trusted lab
+    shell lines) runs inside the new root (files, users) before the host is ready.
     """
     q = shlex.quote
     cow = q(str(host_dir / "cow"))
     state, own = q(str(state_dir)), q(str(host_dir))
     lines = ["set -eu", "umask 022", "read -r outer _ < /proc/self/stat",
-             f"hostname {q(name)}",
+             f"echo {q(name)} > /proc/sys/kernel/hostname",  # our new UTS namespace
              f"mount -t tmpfs -o size={COW_SIZE},mode=0755 fleetops-lab-cow {cow}",
              f"cd {cow}", "mkdir u w r du dw", f"R={cow}/r",
              f"mount -t overlay -o lowerdir={state}/mask:/,upperdir=u,workdir=w "
@@ -142,9 +155,11 @@ def setup_script(name: str, address: str, host_dir: Path, state_dir: Path,
              'mount -t proc fleetops-lab-proc "$R/proc"',
              'mount --bind -o ro "$R/proc/sys" "$R/proc/sys"',
              'mount -t sysfs -o ro fleetops-lab-sys "$R/sys"']
-    lines += [f'mkdir -p "$R"{state}', f'mount --bind -o ro {state} "$R"{state}',
-              f'mount --bind {own} "$R"{own}', *early,
-              'cd "$R"', "mkdir .fleetops-old", "pivot_root . .fleetops-old",
+    if any(str(state_dir).startswith(point.rstrip("/") + "/") for point in masked):
+        lines.append(f'mkdir -p "$R"{state}')  # under a dir the mask layer empties
+    lines += [f'mount --bind -o ro {state} "$R"{state}',
+              f'mount --bind {own} "$R"{own}',
+              'cd "$R"', "pivot_root . .fleetops-old",
               "cd /", "umount -l /.fleetops-old", "rmdir /.fleetops-old",
               f"printf %s {q(hosts_file(name, address))} > /etc/hosts",
               f"echo {q(name)} > /etc/hostname", *late,
