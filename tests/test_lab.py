@@ -273,3 +273,13 @@ def test_ns_popen_signals_reach_the_command(lab):
             child.kill()
     ps = lab.ns_run("lab06", ["ps", "-e", "-o", "args="], capture_output=True, text=True)
     assert "sleep 617" not in ps.stdout
+
+
+def test_unknown_profile_is_one_line_exit_4(lab):
+    with pytest.raises(Exit) as caught:
+        lab_cli.up(Context(), hosts=1, profile="bogus", root=str(lab.state_dir),
+                   inventory=str(lab.inventory_path), prefix=lab.prefix)
+    assert caught.value.code == 4
+    assert "unknown lab profile 'bogus'" in caught.value.message
+    assert lab.healthy()
+    assert {h["kind"] for h in lab.status()["hosts"].values()} == {""}
