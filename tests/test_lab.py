@@ -231,6 +231,10 @@ def test_writes_stay_in_their_own_host(lab, lab_ssh):
         lab_ssh("lab01", "rm -f " + " ".join(paths))
     assert lab_ssh("lab01", "test -e /dev/vda || test -e /dev/sda || test -e /dev/kmsg"
                    ).returncode == 1  # no machine device in a host's /dev
+    for target in (lab.state_dir / name, lab.host("lab02").dir / name):
+        denied = lab_ssh("lab01", f"touch {target}")
+        assert denied.returncode == 1 and "Read-only file system" in denied.stderr
+        assert not target.exists()
 
 
 def test_pid_namespace_hides_the_machine(lab, lab_ssh):
