@@ -131,9 +131,11 @@ class Lab(LabFaults):
             h["state"] == "up" and not h["nopython"] for h in st["hosts"].values())
 
     # -- up ----------------------------------------------------------------------------------
-    def up(self, hosts: int, reuse: bool = False, profile: str = "default") -> float:
-        """Start a lab of ``hosts`` ordinary hosts (plus the ``mixed`` profile's kinds);
-        return the seconds it took (0.0 when reused)."""
+    def up(self, hosts: int, reuse: bool = False, profile: str = "default",
+           hidden: int = 2) -> float:
+        """Start a lab of ``hosts`` ordinary hosts (plus the ``mixed`` profile's kinds,
+        with ``hidden`` hosts behind its bastion); return the seconds it took (0.0 when
+        reused)."""
         require_root()
         if not 1 <= hosts <= MAX_HOSTS:
             raise LabError(f"the lab takes 1..{MAX_HOSTS} hosts, not {hosts}")
@@ -141,11 +143,11 @@ class Lab(LabFaults):
             raise LabError(f"unknown lab profile {profile!r} (profiles: {', '.join(PROFILES)})")
         self._check_dir_is_ours()
         with self._locked(create=True):
-            if self._reusable(hosts, reuse, profile):
+            if self._reusable(hosts, reuse, profile, hidden):
                 return 0.0
             started = time.monotonic()
             try:
-                self._build(hosts, profile)
+                self._build(hosts, profile, hidden)
             except BaseException as exc:
                 self._kill_processes(self._load())
                 with contextlib.suppress(OSError):
@@ -164,12 +166,14 @@ class Lab(LabFaults):
         if inv.exists() and not _is_lab_inventory(inv):
             raise LabError(f"{inv} exists and was not written by the lab: refusing to replace it")
 
-    def _reusable(self, hosts: int, reuse: bool, profile: str = "default") -> bool:
+    def _reusable(self, hosts: int, reuse: bool, profile: str = "default",
+                  hidden: int = 2) -> bool:
         """Deal with an existing lab: True to keep it, False to build (stale state removed)."""
         doc = self._load()
         if self.running():
             count = sum(not h.kind for h in doc["hosts"])
-            same = count == hosts and doc.get("profile", "default") == profile
+            same = count == hosts and doc.get("profile", "default") == profile and (
+                profile == "default" or doc.get("hidden") == hidden)
             if not (reuse and same):
                 hint = " or --reuse" if same else ""
                 what = "" if doc.get("profile", "default") == "default" else " mixed"
@@ -190,10 +194,10 @@ class Lab(LabFaults):
         return [LabHost(host_name(i, count), i, host_address(self.prefix, i), PORT,
                         self.state_dir / f"h{i:0{width}d}") for i in range(1, count + 1)]
 
-    def _build(self, count: int, profile: str = "default") -> None:
+    def _build(self, count: int, profile: str = "default", hidden: int = 2) -> None:
         hosts = self._plan(count)
         if profile == "mixed":
-            hosts += lab_mixed.plan(self.prefix, self.state_dir, count + 1)
+            hosts += lab_mixed.plan(self.prefix, self.state_dir, count + 1, hidden)
         busy = [h for h in hosts if not h.netns and not port_free(h.address, h.port)]
         if busy:
             raise LabError(f"{busy[0].address}:{busy[0].port} is already in use "
@@ -219,6 +223,7 @@ class Lab(LabFaults):
                "state_dir": str(self.state_dir), "inventory": str(self.inventory_path),
                "client_key": str(self.client_key), "known_hosts": str(self.known_hosts),
                "profile": profile, "netns": lab_mixed.netns_name(self.prefix) if special else "",
+               "hidden": hidden if special else 0,
                "hosts": hosts, "faults": {}}
         self._save(doc)
         run_all([lambda h=h: self._start_host(h, late.get(h.name)) for h in hosts], len(hosts))

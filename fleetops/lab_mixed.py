@@ -3,7 +3,8 @@
 Addresses (prefix ``127.N``, all on port 2222; see docs/lab.md)::
 
     bastion       10.253.N.2   in netns fleetops-lab-N, user jump, TCP forwarding on
-    hidden01/02   127.N.11.1-2 in netns fleetops-lab-N only: reachable through the bastion
+    hidden01..    127.N.11.i   in netns fleetops-lab-N only: reachable through the bastion
+                               (2 by default; ``hidden`` sets how many, up to 250)
     sudopw        127.N.10.3   user deploy, sudo asks deploy's password
     nopasswd      127.N.10.4   user ops, sudo NOPASSWD
     requiretty    127.N.10.5   user ops, sudo NOPASSWD with "Defaults requiretty"
@@ -51,8 +52,7 @@ _USER_KEYS = "AuthorizedKeysFile .ssh/authorized_keys"
 KINDS = (
     Kind("bastion", "bastion", "jump", 2, ("PermitRootLogin no", "AllowTcpForwarding yes",
                                             _USER_KEYS)),
-    Kind("hidden01", "behind_bastion", "root", 1),
-    Kind("hidden02", "behind_bastion", "root", 2),
+    Kind("hidden", "behind_bastion", "root", 0),  # hosts hidden01, hidden02...
     Kind("sudopw", "sudo_password", "deploy", 3, (_USER_KEYS,)),
     Kind("nopasswd", "sudo_nopasswd", "ops", 4, (_USER_KEYS,)),
     Kind("requiretty", "requiretty", "ops", 5, (_USER_KEYS,)),
@@ -88,18 +88,27 @@ def jump_addresses(prefix: str) -> tuple[str, str]:
     return f"10.253.{n}.1", f"10.253.{n}.2"
 
 
-def kind_address(prefix: str, kind: Kind) -> str:
-    if kind.name == "bastion":
-        return jump_addresses(prefix)[1]
-    return f"{prefix}.{11 if kind.behind_bastion else 10}.{kind.octet}"
+MAX_HIDDEN = 250
 
 
-def plan(prefix: str, state_dir: Path, first_index: int) -> list[LabHost]:
+def plan(prefix: str, state_dir: Path, first_index: int, hidden: int = 2) -> list[LabHost]:
+    """The special hosts: one of each kind, ``hidden`` hosts behind the bastion."""
+    if not 1 <= hidden <= MAX_HIDDEN:
+        raise LabError(f"the mixed lab takes 1..{MAX_HIDDEN} hidden hosts, not {hidden}")
     ns = netns_name(prefix)
-    return [LabHost(k.name, first_index + i, kind_address(prefix, k), PORT,
-                    state_dir / f"x-{k.name}", kind=k.name,
-                    netns=ns if k.behind_bastion or k.name == "bastion" else "")
-            for i, k in enumerate(KINDS)]
+    width = 3 if hidden > 99 else 2
+    named: list[tuple[str, Kind, str]] = []
+    for k in KINDS:
+        if k.name == "hidden":
+            named += [(f"hidden{i:0{width}d}", k, f"{prefix}.11.{i}")
+                      for i in range(1, hidden + 1)]
+        else:
+            address = jump_addresses(prefix)[1] if k.name == "bastion" else \
+                f"{prefix}.10.{k.octet}"
+            named.append((k.name, k, address))
+    return [LabHost(name, first_index + i, address, PORT, state_dir / f"x-{name}",
+                    kind=k.name, netns=ns if k.behind_bastion or k.name == "bastion" else "")
+            for i, (name, k, address) in enumerate(named)]
 
 
 @dataclass(frozen=True)

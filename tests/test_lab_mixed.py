@@ -151,8 +151,9 @@ def test_inventory_groups_and_vars(mixed_lab, facts):
             current.append(line)
     assert sections["mixed:children"] == list(GROUPS)
     for kind in KINDS:
-        line = next(x for x in sections[kind.group] if x.split()[0] == kind.name)
-        assert f"ansible_user={kind.user}" in line
+        lines = [x for x in sections[kind.group]
+                 if x.split()[0] == kind.name or kind.name == "hidden"]
+        assert lines and all(f"ansible_user={kind.user}" in x for x in lines)
     assert f"ansible_become_password={facts.sudo_password}" in sections["sudo_password"][0]
     assert f"ansible_password={facts.login_password}" in sections["password_only"][0]
     assert f"ansible_ssh_private_key_file={facts.cert_key}" in sections["usercert"][0]
@@ -170,9 +171,12 @@ def test_mixed_down_removes_namespace_and_veth(lab_slot):
 
     small = Lab(*lab_slot.paths("-mixed-down"))
     small.down()
-    small.up(1, profile="mixed")
+    small.up(1, profile="mixed", hidden=3)
     ns = netns_name(small.prefix)
     assert Path("/run/netns", ns).exists()
+    facts = small.mixed()
+    assert facts.group("behind_bastion") == ["hidden01", "hidden02", "hidden03"]
+    assert ssh(facts, "hidden03", "hostname").stdout.strip() == "hidden03"
     result = small.down()
     assert f"netns {ns}" in result["removed"]
     assert not Path("/run/netns", ns).exists()

@@ -55,12 +55,14 @@ def _short(path: str | Path) -> str:
             "reuse": "keep an already running healthy lab with the same hosts and profile",
             "profile": "default | mixed (adds a bastion, sudo, certificate, password... "
                        "hosts: see docs/lab.md)",
+            "hidden": "mixed profile: hosts behind the bastion (1..250, default 2)",
             **_HELP})
 @_one_line_errors
-def up(c, hosts=16, reuse=False, root=None, inventory=None, prefix=None, profile="default"):
+def up(c, hosts=16, reuse=False, root=None, inventory=None, prefix=None, profile="default",
+       hidden=2):
     """Start the lab: N sshd hosts on 127.N.0.x:2222, each with its own root and namespaces."""
     lab = _lab(root, inventory, prefix)
-    seconds = lab.up(int(hosts), reuse=reuse, profile=profile)
+    seconds = lab.up(int(hosts), reuse=reuse, profile=profile, hidden=int(hidden))
     done = "already running (reused)" if reuse and seconds == 0.0 else f"up in {seconds:.1f}s"
     extra = f" + {len(lab.hosts) - int(hosts)} mixed" if profile == "mixed" else ""
     print(f"lab: {hosts} hosts{extra} {done}; inventory {_short(lab.inventory_path)}, "
