@@ -176,8 +176,10 @@ def sign(ca: Path, pub: Path, identity: str, principals: list[str], host: bool) 
         raise LabError(f"ssh-keygen -s failed for {pub}: {proc.stderr.strip()}")
 
 
-def setup_lines(host: LabHost, hashes: dict[str, str], client_pub: Path) -> list[str]:
-    """Shell run inside the new host's root (as root) to make it its kind."""
+def setup_lines(host: LabHost, hashes: dict[str, str], client_pub: Path,
+                hidden: list[LabHost] | None = None) -> list[str]:
+    """Shell run inside the new host's root (as root) to make it its kind; the bastion's
+    /etc/hosts also names the ``hidden`` hosts (as an internal DNS would)."""
     q = shlex.quote
     name = host.kind
     if name in ("bastion", "sudopw", "nopasswd", "requiretty"):
@@ -187,6 +189,9 @@ def setup_lines(host: LabHost, hashes: dict[str, str], client_pub: Path) -> list
         lines = [f"useradd -m -s /bin/bash -p {q(pw)} {user}",
                  f"install -d -m 0700 -o {user} -g {user} /home/{user}/.ssh",
                  f"install -m 0600 -o {user} -g {user} {q(str(client_pub))} {keys}"]
+        if name == "bastion" and hidden:
+            names = "".join(f"{h.address}\t{h.name}\n" for h in hidden)
+            lines.append(f"printf %s {q(names)} >> /etc/hosts")
         rule = {"sudopw": f"{user} ALL=(ALL:ALL) ALL",
                 "nopasswd": f"{user} ALL=(ALL:ALL) NOPASSWD: ALL",
                 "requiretty": f"Defaults requiretty\n{user} ALL=(ALL:ALL) NOPASSWD: ALL"}
@@ -268,7 +273,8 @@ def prepare(state: Path, prefix: str, hosts: list[LabHost]) -> dict[str, list[st
               "login": password_hash(passwords["login_password"])}
     netns_up(prefix)
     pub = state / "id_ed25519.pub"
-    return {h.name: setup_lines(h, hashes, pub) for h in hosts}
+    hidden = [h for h in hosts if h.kind == "hidden"]
+    return {h.name: setup_lines(h, hashes, pub, hidden) for h in hosts}
 
 
 def key_jobs(state: Path) -> list[tuple[Path, str]]:

@@ -54,6 +54,8 @@ def test_hidden_hosts_only_through_the_bastion(facts):
         assert direct.returncode == 255 and "Connection refused" in direct.stderr
         jumped = ssh(facts, name, "hostname", "-o", f"ProxyJump={facts.jump_spec()}")
         assert jumped.stdout.strip() == name, jumped.stderr
+    by_name = ssh(facts, facts.bastion, "getent hosts hidden02").stdout.split()
+    assert by_name == [facts.hosts["hidden02"]["address"], "hidden02"]
     root_at_bastion = ssh(facts, facts.bastion, "true", "-l", "root")
     assert root_at_bastion.returncode == 255  # PermitRootLogin no
 
