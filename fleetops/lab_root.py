@@ -1,7 +1,8 @@
 """A lab host's private world: a copy-on-write root, its own PID namespace, its own names.
 
-The holder (``unshare --mount --uts --pid --fork``) runs :func:`setup_script` as PID 1
-of a new PID namespace. The script builds the host's root and pivots into it::
+The holder (``unshare --mount --uts --pid``, whose ``sh`` forks it and exits) runs
+:func:`setup_script` as PID 1 of a new PID namespace (behind the bastion: inside the
+lab's network namespace too). The script builds the host's root and pivots into it::
 
     /            overlay: lowers = <state>/mask (a tmpfs made once a lab: opaque empty
                  cron dirs, /srv, /var/log, /run, /tmp, /root, that hide the machine's
@@ -13,8 +14,11 @@ of a new PID namespace. The script builds the host's root and pivots into it::
     <state>      the lab state dir, read-only; the host's own dir read-write (pid file, log)
 
 so every write lands in the host's tmpfs and nothing it runs can see, or signal,
-a process of the machine or of another host. Then it becomes a reaper (bash ``wait``
-reaps orphans) and prints ``ready <pid>``, its pid as the machine sees it.
+a process of the machine or of another host. It prints ``ready <pid>``, its pid as
+the machine sees it, then becomes the host's reaper (:data:`REAPER`). Processes of a
+host write their own view of their pid (sshd's pid file): :func:`outer_pid` maps it.
+Reads are not isolated: a host sees the machine's files (read-only, under its upper
+layer) and, unless behind the bastion, shares the machine's network namespace.
 """
 
 from __future__ import annotations
