@@ -1,6 +1,9 @@
 """Errors the CLI turns into one line and an exit code, never a traceback."""
 
 DEFAULT_FORKS = 64  # here, not in runner: the CLI modules need it without importing paramiko
+# Every task is bounded in time by default (issue 11): a remote command that runs longer is
+# killed and its host fails; the host deadline is derived (connect timeout + this + 5 s).
+DEFAULT_COMMAND_TIMEOUT = 300.0
 
 EXIT_OK = 0
 EXIT_FAILED = 2
@@ -8,6 +11,7 @@ EXIT_UNREACHABLE = 3
 EXIT_BAD_INPUT = 4
 EXIT_BAD_OPTIONS = 5
 EXIT_INTERRUPTED = 99
+EXIT_BROKEN_PIPE = 141  # stdout closed by the reader (``| head``): 128 + SIGPIPE, like a shell
 
 
 class FleetopsError(Exception):

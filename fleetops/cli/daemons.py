@@ -28,7 +28,7 @@ COMMON_HELP = {
     "state-dir": "instance state directory on the hosts (default: the program's)",
     "forks": f"parallel hosts (default {DEFAULT_FORKS})",
     "timeout": "connect/handshake/auth timeout in seconds (default 10)",
-    "command-timeout": "per-command timeout in seconds (default none)",
+    "command-timeout": "per-command timeout in seconds (default 300; 0 = none)",
     "accept-new": "record unknown host keys (changed keys are always refused)",
     "become": "run with sudo (as root)",
     "retry-file": "where to list failed/unreachable hosts (default fleetops.retry)",

@@ -115,7 +115,7 @@ def _write(out: Path | None, text: str) -> None:
         "mail-config": "SMTP settings file (mode 0600; see README), else FLEETOPS_SMTP_* env",
         "forks": f"parallel hosts (default {DEFAULT_FORKS})",
         "timeout": "connect timeout in seconds (default 10)",
-        "command-timeout": "timeout of the remote program (default 60)",
+        "command-timeout": "timeout of the remote program (default 60; 0 = none)",
         "accept-new": "record unknown host keys (changed keys are always refused)",
         "retry-file": "where to list failed/unreachable hosts (default fleetops.retry)",
     },

@@ -118,8 +118,9 @@ def select_hosts(book: Any, inventory_path: str, limit: str | None) -> list[tupl
         "forks": f"parallel hosts (default {DEFAULT_FORKS})",
         "json": "print one JSON document instead of text",
         "timeout": "connect/handshake/auth timeout in seconds (default 10)",
-        "command-timeout": "per-command timeout in seconds (default none)",
-        "deadline": "whole-host deadline per task in seconds",
+        "command-timeout": "per-command timeout in seconds (default 300; 0 = none)",
+        "deadline": "whole-host deadline per task in seconds (default timeout+command-timeout+5; "
+                    "0 = none)",
         "accept-new": "record unknown host keys (changed keys are always refused)",
         "become": "run everything with sudo",
         "become-user": "sudo to this user (default root)",
