@@ -271,21 +271,38 @@ def render_html(report: FleetDiskReport) -> str:
 CSV_FIELDS = ("host", "host_status", "host_reason", *MOUNT_KEYS)
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet will not run (OWASP "CSV injection"): a text cell starting
+    with ``= + - @``, tab or CR gets a leading ``'``. Numbers (int/float, negative ones
+    too) are written as numbers: they cannot carry a formula."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def render_csv(report: FleetDiskReport) -> str:
-    """One row per mount, then one row per failed/unreachable/skipped host (no mount)."""
+    """One row per mount, then one row per failed/unreachable/skipped host (no mount);
+    every text cell passes :func:`csv_cell`."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\n")
     writer.writeheader()
+
+    def write(row: dict[str, Any]) -> None:
+        writer.writerow({key: csv_cell(value) for key, value in row.items()})
+
     for row in report.rows:
         host = report.hosts[row.host]
         values = row.as_json()
         values["over"] = ";".join(row.over)
-        writer.writerow({"host": row.host, "host_status": host.status,
-                         "host_reason": host.reason or "", **values})
+        write({"host": row.host, "host_status": host.status,
+               "host_reason": host.reason or "", **values})
     for host in report.problems:
         if not host.mounts:
-            writer.writerow({"host": host.name, "host_status": host.status,
-                             "host_reason": host.reason or ""})
+            write({"host": host.name, "host_status": host.status,
+                   "host_reason": host.reason or ""})
     return out.getvalue()
 
 

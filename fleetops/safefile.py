@@ -71,6 +71,19 @@ def resolve(path: str) -> tuple[str, os.stat_result | None]:
     return real, target
 
 
+def check(path: str | os.PathLike[str]) -> str:
+    """Apply the rule without writing (to refuse a bad ``--output`` before the run)."""
+    path = os.fspath(path)
+    real, info = resolve(path)
+    if info is not None and not (stat.S_ISREG(info.st_mode) or stat.S_ISCHR(info.st_mode)
+                                 or stat.S_ISFIFO(info.st_mode)):
+        raise UnsafePath(f"{path}: not a regular file, device or FIFO; not written")
+    directory = os.path.dirname(real) or "."
+    if (info is None or stat.S_ISREG(info.st_mode)) and not os.path.isdir(directory):
+        raise UnsafePath(f"{path}: directory {directory} does not exist")
+    return real
+
+
 def write_bytes(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> str:
     """Write ``data`` to ``path`` by the module rule; returns the path actually written.
 
