@@ -14,10 +14,22 @@ EXIT_INTERRUPTED = 99
 EXIT_BROKEN_PIPE = 141  # stdout closed by the reader (``| head``): 128 + SIGPIPE, like a shell
 
 
+def visible(text: str) -> str:
+    """``text`` with every non-printable character (newline, ESC, U+2028...) written as its
+    Python escape, so a message quoting bad input stays one harmless line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class FleetopsError(Exception):
-    """A user-facing error: ``str()`` is the one line to print."""
+    """A user-facing error: ``str()`` is the one line to print (control characters
+    escaped, see :func:`visible`)."""
 
     exit_code = EXIT_BAD_INPUT
+
+    def __str__(self) -> str:
+        return visible(super().__str__())
 
 
 class InputError(FleetopsError):

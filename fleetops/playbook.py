@@ -292,8 +292,9 @@ class _Checker:
         task.check_mode_safe = safe
         timeout = data.get("timeout")
         if timeout is not None and (isinstance(timeout, bool) or not isinstance(
-                timeout, int | float) or timeout <= 0):
-            self.fail(f"{label}: timeout must be a number of seconds > 0", lines["timeout"])
+                timeout, int | float) or not 0 < timeout < 1e9):
+            self.fail(f"{label}: timeout must be a finite number of seconds > 0",
+                      lines["timeout"])
         task.timeout = timeout
 
     def static(self, task: Task) -> None:
