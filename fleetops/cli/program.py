@@ -4,7 +4,7 @@
 parsed. It changes three things of Invoke 2.x, for this process only:
 
 * a command-line parse error (unknown option, missing value or positional argument,
-  unknown task) prints ``fleetops: <message>`` and the task's usage on stderr and exits
+  unknown task, a word for an integer option such as ``--forks x``) prints ``fleetops: <message>`` and the task's usage on stderr and exits
   with 5 (bad option value) instead of Invoke's exit 1;
 * automatic short flags are letters or digits only (Invoke derived ``-`` from
   ``--mail-config``, shown as a broken ``--=STRING``), and repeatable (list) options show
@@ -48,10 +48,14 @@ def _wrap_parse_tasks(program_class: Any) -> None:
     def parse_tasks(self: Any) -> None:
         try:
             original(self)
-        except ParseError as exc:
-            name = getattr(getattr(exc, "context", None), "name", None)
-            print(f"fleetops: {exc}", file=sys.stderr)
-            if name and name in getattr(self.parser, "contexts", {}):
+        except (ParseError, ValueError) as exc:  # ValueError: Invoke's int() of "--forks x"
+            contexts = getattr(getattr(self, "parser", None), "contexts", {})
+            name = getattr(getattr(exc, "context", None), "name", None) or next(
+                (arg for arg in self.core.unparsed if arg in contexts), None)
+            what = exc if isinstance(exc, ParseError) else _bad_int(contexts.get(name),
+                                                                     self.core.unparsed)
+            print(f"fleetops: {what}", file=sys.stderr)
+            if name and name in contexts:
                 with contextlib.redirect_stdout(sys.stderr):
                     self.print_task_help(name)
             else:
@@ -59,6 +63,23 @@ def _wrap_parse_tasks(program_class: Any) -> None:
             raise Exit(code=EXIT_BAD_OPTIONS) from None
 
     program_class.parse_tasks = parse_tasks
+
+
+def _bad_int(context: Any, argv: list[str]) -> str:
+    """``--forks must be an integer, not 'x'`` for the integer option Invoke choked on."""
+    flags = getattr(context, "flags", {})
+    for index, token in enumerate(argv):
+        name, eq, value = token.partition("=")
+        flag = flags.get(name)
+        if flag is None or flag.kind is not int:
+            continue
+        if not eq:
+            value = argv[index + 1] if index + 1 < len(argv) else ""
+        try:
+            int(value)
+        except ValueError:
+            return f"--{flag.name.replace('_', '-')} must be an integer, not {value!r}"
+    return "an integer option has a value that is not an integer"
 
 
 def _wrap_arg_opts(task_class: Any) -> None:
