@@ -82,9 +82,11 @@ def _number(name: str, value: Any) -> float:
             number = float(value)
         except ValueError:
             pass
-    if number is not None and math.isfinite(number):
-        return number
-    raise ArgError(f"argument '{name}' must be a finite number, not {_what(value)}")
+    if number is None:
+        raise ArgError(f"argument '{name}' must be a number, not {_what(value)}")
+    if not math.isfinite(number):
+        raise ArgError(f"argument '{name}' must be a finite number, not {_what(value)}")
+    return number
 
 
 def _boolean(name: str, value: Any) -> bool:

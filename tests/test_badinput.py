@@ -130,6 +130,9 @@ def test_empty_inventory_and_empty_selection_exit_4(tmp_path):
     (tmp_path / "empty.retry").write_text("")
     one_line(invoke(tmp_path, "run", "-i", "inv.ini", "--limit", "@empty.retry", "true"), 4,
              "selects no host")
+    (tmp_path / "play.yml").write_text("- hosts: web\n  tasks: [{run: 'true'}]\n")
+    one_line(invoke(tmp_path, "play", "-i", "inv.ini", "play.yml"), 4,
+             "play.yml:1:", "no play selects any host")
 
 
 # -- point 8: playbooks ------------------------------------------------------------------------

@@ -95,6 +95,8 @@ def select_hosts(book: Any, inventory_path: str, limit: str | None) -> list[tupl
     from fleetops.inventory import load_inventory
 
     inventory = load_inventory(need(inventory_path, "-i/--inventory"))
+    if not len(inventory):
+        raise InputError("the inventory has no hosts", inventory.path)
     if limit:
         inventory.select("all", limit)  # a bad --limit is reported as such
     selections = []
@@ -104,6 +106,10 @@ def select_hosts(book: Any, inventory_path: str, limit: str | None) -> list[tupl
         except InputError as exc:
             raise InputError(f"play {play.name!r}: hosts {play.hosts!r}: {exc}", book.path,
                              play.hosts_line) from None
+    if not any(hosts for _, hosts in selections):
+        where = " with --limit " + repr(limit) if limit else ""
+        raise InputError(f"no play selects any host of {inventory.path}{where}", book.path,
+                         book.plays[0].hosts_line if book.plays else None)
     return selections
 
 
