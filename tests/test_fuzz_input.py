@@ -199,3 +199,27 @@ def test_fuzz_cron_schedule(text):
     assert normal == _crontab.validate_schedule(normal)  # the host agrees
     if not normal.startswith("@"):
         assert len(normal.split(" ")) == 5
+
+
+# -- numeric options -------------------------------------------------------------------------
+NUMBER_TEXT = st.one_of(st.text(max_size=8), st.sampled_from(
+    ["nan", "inf", "-inf", "1e999", "-1", "0", "0.0", "1e-9", "10", "٣", "1_000", " 5 "]),
+    st.floats().map(str))
+
+
+@FUZZ
+@given(NUMBER_TEXT, NUMBER_TEXT, NUMBER_TEXT)
+def test_fuzz_numeric_options(timeout, command_timeout, deadline):
+    import math
+
+    from fleetops.cli.common import runner_options
+
+    try:
+        options = runner_options(10, timeout, command_timeout, deadline)
+    except OptionError as exc:
+        _one_line(exc, EXIT_BAD_OPTIONS)
+        return
+    assert math.isfinite(options.connect_timeout) and options.connect_timeout > 0
+    assert options.command_timeout is None or 0 < options.command_timeout < math.inf
+    bound = options.deadline_for_host()
+    assert bound is None or bound > 0

@@ -198,3 +198,21 @@ def test_unsent_report_spool_is_private_and_never_follows_symlinks(tmp_path, mon
     with pytest.raises(safefile.UnsafePath, match="not a directory"):
         _save_unsent("x", "y")
     assert os.listdir(elsewhere) == []
+
+
+def test_disk_report_output_with_a_non_utf8_mount_name(tmp_path, capsys):
+    """``disk-report --output`` of every format with a mount name that is not UTF-8 (as
+    the host sends it: surrogate-escaped) writes the original bytes, no crash."""
+    from fleetops.cli.diskreport import _emit
+    from fleetops.diskreport import build_report
+    from fleetops.results import RunResult
+
+    point = b"/mnt/caf\xe9".decode("utf-8", "surrogateescape")
+    doc = {"mountpoint": point, "device": "/dev/x", "fstype": "ext4", "size_bytes": 100,
+           "used_bytes": 10, "avail_bytes": 90, "use_pct": 10, "inodes_total": 10,
+           "inodes_used": 1, "inodes_pct": 10, "over": [], "error": None, "level": "ok"}
+    report = build_report({"web1": ("ok", None, {"mounts": [doc]})})
+    for fmt in ("table", "csv", "html"):
+        out = tmp_path / f"report.{fmt}"
+        _emit(RunResult(), report, fmt, out)
+        assert b"/mnt/caf\xe9" in out.read_bytes(), fmt
