@@ -79,8 +79,13 @@ def check(path: str | os.PathLike[str]) -> str:
                                  or stat.S_ISFIFO(info.st_mode)):
         raise UnsafePath(f"{path}: not a regular file, device or FIFO; not written")
     directory = os.path.dirname(real) or "."
-    if (info is None or stat.S_ISREG(info.st_mode)) and not os.path.isdir(directory):
-        raise UnsafePath(f"{path}: directory {directory} does not exist")
+    if info is None or stat.S_ISREG(info.st_mode):
+        if not os.path.isdir(directory):
+            raise UnsafePath(f"{path}: directory {directory} does not exist")
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise UnsafePath(f"{path}: directory {directory} is not writable")
+    elif not os.access(real, os.W_OK):
+        raise UnsafePath(f"{path}: not writable")
     return real
 
 

@@ -82,9 +82,13 @@ def _bound(value: Any, flag: str, default: float | None) -> float | None:
     """A time bound in seconds: unset -> ``default``, ``0`` -> none (``inf``), else > 0."""
     if value in (None, ""):
         return default
-    number = _number(value, flag, minimum=-1.0)
-    if number < 0:
-        raise OptionError(f"{flag} must be >= 0 seconds (0 = no limit), not {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise OptionError(f"{flag} must be a number of seconds, not {value!r}") from None
+    if not math.isfinite(number) or number < 0:
+        raise OptionError(f"{flag} must be a finite number of seconds >= 0 (0 = no limit), "
+                          f"not {value!r}")
     return math.inf if number == 0 else number
 
 
