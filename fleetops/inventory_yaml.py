@@ -100,6 +100,8 @@ def load_vars_text(text: str, path: str) -> tuple[dict[str, Any], dict[str, int]
             data = json.loads(text) if text.strip() else None
         except json.JSONDecodeError as exc:
             raise InputError(f"JSON syntax error: {exc.msg}", path=path, line=exc.lineno) from None
+        except RecursionError:
+            raise InputError("JSON nested too deeply", path=path) from None
     else:
         data = load_yaml(text, path)
     if data is None:

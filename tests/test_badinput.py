@@ -324,3 +324,14 @@ def test_a_play_task_timeout_sets_its_own_deadline():
     long = Task("t", "run", {}, 1, timeout=900)
     assert engine._task_options(long).deadline_for_host() == 10 + 900 + 5
     assert engine._task_options(Task("t", "run", {}, 1)) is engine.options
+
+
+def test_deep_json_vars_file_is_one_line(tmp_path):
+    from fleetops.inventory import load_inventory
+
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / "group_vars" / "all.json").write_text(
+        '{"a": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    (tmp_path / "inv.ini").write_text("h1\n")
+    with pytest.raises(InputError, match="all.json: JSON nested too deeply"):
+        load_inventory(tmp_path / "inv.ini")
