@@ -257,6 +257,8 @@ def address_problem(address: str) -> str | None:
     RFC 1123 plus ``_`` for ssh_config aliases), <= 253 characters; else why not."""
     import ipaddress
 
+    if len(address) <= 253 and _HOSTNAME.match(address):  # names and IPv4: the fast path
+        return None
     base, _, zone = address.partition("%")
     try:
         ipaddress.ip_address(base)
@@ -264,8 +266,6 @@ def address_problem(address: str) -> str | None:
             return None
     except ValueError:
         pass
-    if len(address) <= 253 and _HOSTNAME.match(address):
-        return None
     return "is not a host name or an IP address"
 
 
