@@ -11,7 +11,9 @@ module runs in a few seconds.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
 import pytest
@@ -29,6 +31,7 @@ from ops import _crontab
 FUZZ = settings(max_examples=150, deadline=2000, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 WORK = tempfile.mkdtemp(prefix="fleetops-fuzz-")
+atexit.register(shutil.rmtree, WORK, True)
 
 ODD = ["\x00", "\x01", "\x1b[2J", "\x7f", "\x85", "\u2028", "\ufeff", "\t", "\r", "é", "٣",
        "\udcff"]
