@@ -122,6 +122,7 @@ class LocalConnection:
     def __init__(self, target) -> None:
         self.target = target
         self.bytes_sent = 0
+        self.max_output = 4 * 1024 * 1024  # Transport interface; not applied: local output is kept whole
         self.transport = self
         self.sock = self
         self._running: set[_Process] = set()
@@ -129,6 +130,18 @@ class LocalConnection:
 
     def is_active(self) -> bool:
         return True
+
+    def put(self, data: bytes, remote_path: str, mode: int = 0o600) -> None:
+        """Write a file here (see :mod:`fleetops.transfer`)."""
+        from fleetops.transfer import local_put
+
+        local_put(_home(), data, remote_path, mode)
+
+    def get(self, remote_path: str, limit: int = 64 * 1024 * 1024) -> bytes:
+        """Read a file here (see :mod:`fleetops.transfer`)."""
+        from fleetops.transfer import local_get
+
+        return local_get(_home(), remote_path, limit)
 
     def close(self) -> None:
         with self._lock:

@@ -27,6 +27,7 @@ from fleetops.hostkeys import KnownHosts, known_hosts_files
 from fleetops.jump import Bastions, hop_label
 from fleetops.results import HostResult, RunResult, truncation
 from fleetops.ssh import CommandTimeout, Connection, Exec, Keys, Target, Unreachable
+from fleetops.transport import ConnectFactory, Transport
 
 
 @dataclass(slots=True)
@@ -65,7 +66,7 @@ class Session:
         self.aborted = False
 
     @property
-    def connection(self) -> Connection:
+    def connection(self) -> Transport:
         return self.fleet.connection_for(self)
 
     def exec(
@@ -107,15 +108,19 @@ class Session:
 class Fleet:
     """Runs work on hosts; keeps one connection per host until ``close()``."""
 
-    def __init__(self, options: RunOptions, target_for: Callable[[Any], Target]) -> None:
+    def __init__(self, options: RunOptions, target_for: Callable[[Any], Target],
+                 connect: ConnectFactory | None = None) -> None:
+        """``connect(target, on_socket)`` opens a host's transport (default: SSH, or
+        local for ``ansible_connection=local``; tests pass ``fleetops.testing``'s fake)."""
         self.options = options
         self.target_for = target_for
+        self._open = connect or self._ssh_or_local
         self.keys = Keys(password=options.password)
         self._known: dict[tuple, KnownHosts] = {}
         self._host_files: dict = {}               # path -> parsed known_hosts file, once a run
         self._host_files_lock = threading.Lock()
         self._warned: set[str] = set()
-        self._connections: dict[str, Connection] = {}
+        self._connections: dict[str, Transport] = {}
         self._lock = threading.Lock()
         self.bastions = Bastions(self._connect)
         # Paramiko logs every failed handshake with a traceback; our results carry the reason.
@@ -156,30 +161,31 @@ class Fleet:
         with self._host_files_lock:
             return [w for f in self._host_files.values() for w in f.warnings]
 
-    def connection_for(self, session: Session) -> Connection:
+    def connection_for(self, session: Session) -> Transport:
+        """The host's one transport of this run, opened on first use."""
         name = session.target.name
         conn = self._connections.get(name)
-        if conn is not None and conn.transport.is_active():
-            session._sock = conn.transport.sock
+        if conn is not None and conn.is_active():
+            session._sock = conn.sock
             session.connected = True
             return conn
-        target = session.target
-        if target.connection == "local":
-            from fleetops.local import LocalConnection
-
-            conn = LocalConnection(target)
-            with self._lock:
-                self._connections[name] = conn
-            session._sock = conn  # abort() closes it: running commands are killed
-            session.connected = True
-            return conn
-        opener = self.bastions.opener(target) if target.jump else None
-        conn = self._connect(target, opener, hop_label(target.jump[-1]) if opener else None,
-                             session.on_socket)
+        conn = self._open(session.target, session.on_socket)
         with self._lock:
             self._connections[name] = conn
         session.connected = True
         return conn
+
+    def _ssh_or_local(self, target: Target, on_socket: Callable[[Any], None]) -> Transport:
+        """The default :data:`~fleetops.transport.ConnectFactory`."""
+        if target.connection == "local":
+            from fleetops.local import LocalConnection
+
+            conn = LocalConnection(target)
+            on_socket(conn)  # abort() closes it: running commands are killed
+            return conn
+        opener = self.bastions.opener(target) if target.jump else None
+        return self._connect(target, opener, hop_label(target.jump[-1]) if opener else None,
+                             on_socket)
 
     def _connect(self, target: Target, opener: Any, via: str | None,
                  on_socket: Callable[[Any], None]) -> Connection:

@@ -86,6 +86,26 @@ class Connection:
     def close(self) -> None:
         self.transport.close()
 
+    def is_active(self) -> bool:
+        return self.transport.is_active()
+
+    @property
+    def sock(self):
+        """The socket (or ProxyCommand, or ProxyJump channel) under the transport."""
+        return self.transport.sock
+
+    def put(self, data: bytes, remote_path: str, mode: int = 0o600) -> None:
+        """Write a file over SFTP (see :mod:`fleetops.transfer`)."""
+        from fleetops.transfer import sftp_put
+
+        sftp_put(self.transport, data, remote_path, mode)
+
+    def get(self, remote_path: str, limit: int = 64 * 1024 * 1024) -> bytes:
+        """Read a file over SFTP (see :mod:`fleetops.transfer`)."""
+        from fleetops.transfer import sftp_get
+
+        return sftp_get(self.transport, remote_path, limit)
+
     def exec(
         self,
         command: str,
