@@ -191,20 +191,20 @@ def _wait(chan, deadline: float | None) -> None:
         time.sleep(0.005)
 
 
-def run(conn, target, options, host: str, command: str, stdin: bytes | None,
-        timeout: float | None, stdin_on_request: bytes | None, stdin_after: bytes) -> Exec:
-    """``conn.exec`` with the host's become settings applied (see the module docstring).
+def run(conn, target, options, host: str, command: str, stdin,
+        timeout: float | None) -> Exec:
+    """``conn.exec`` with the host's become settings applied (see the module docstring);
+    ``stdin`` is bytes, a dialog (``fleetops.transport.Dialog``) or None.
 
     Raises BecomeError when sudo refuses or the password is wrong or missing."""
     become = settings(options, target)
     if become is None:
-        return conn.exec(command, stdin, timeout, stdin_on_request, stdin_after)
+        return conn.exec(command, stdin, timeout)
     pty = conn in _NEEDS_PTY
     while True:
         hook = SudoHook(become, target.user, host, pty)
         try:
-            return conn.exec(become_command(command, become, pty), stdin, timeout,
-                             stdin_on_request, stdin_after, hook=hook)
+            return conn.exec(become_command(command, become, pty), stdin, timeout, hook=hook)
         except _NeedTty:
             if pty:
                 raise BecomeError(f"sudo on {host} needs a tty (requiretty) and failed "

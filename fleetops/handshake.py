@@ -1,4 +1,5 @@
-"""The zipapp handshake as a stdin dialog, apart from any transport.
+"""The zipapp handshake as a stdin dialog (``fleetops.transport.Dialog``), apart from
+any transport.
 
 A bootstrap command (``fleetops.ship``) answers on its first stdout line:
 ``REQUEST_MARKER`` asks for the zipapp, ``READY_MARKER`` says it is cached. The
@@ -9,7 +10,9 @@ sends that and closes stdin. The transport knows nothing of markers: it only cal
 
 from __future__ import annotations
 
-from fleetops.ssh import HANDSHAKE_ROOM, READY_MARKER, REQUEST_MARKER
+REQUEST_MARKER = b"FLEETOPS-SEND-STDIN"
+READY_MARKER = b"FLEETOPS-READY"
+HANDSHAKE_ROOM = 65536  # stdout kept beyond the cap until the handshake line is seen
 
 
 class Handshake:

@@ -1,8 +1,7 @@
 """``ansible_connection=local``: run a host's commands on the control machine, no SSH.
 
 ``LocalConnection.exec`` has the interface and results of ``ssh.Connection.exec``
-(stdin, timeout, the ship handshake with ``stdin_on_request``/``stdin_after``, the
-become hook): the command runs as ``['/bin/sh', '-c', command]`` (no ``shell=True``)
+(stdin bytes or a dialog such as the ship handshake, timeout, the become hook): the command runs as ``['/bin/sh', '-c', command]`` (no ``shell=True``)
 in the user's home directory, in its own process group, killed on timeout.
 """
 
@@ -17,8 +16,12 @@ import signal
 import subprocess
 import threading
 import time
+from typing import TYPE_CHECKING
 
-from fleetops.ssh import READY_MARKER, REQUEST_MARKER, CommandTimeout, Exec
+from fleetops.ssh import CommandTimeout, Exec
+
+if TYPE_CHECKING:
+    from fleetops.transport import Dialog
 
 BUFSIZE = 65536
 
@@ -149,9 +152,8 @@ class LocalConnection:
         for proc in running:
             proc.kill()
 
-    def exec(self, command: str, stdin: bytes | None = None, timeout: float | None = None,
-             stdin_on_request: bytes | None = None, stdin_after: bytes = b"",
-             hook=None) -> Exec:
+    def exec(self, command: str, stdin: bytes | Dialog | None = None,
+             timeout: float | None = None, hook=None) -> Exec:
         """Run ``command`` here; same contract as ``ssh.Connection.exec``."""
         if hook is not None and hook.pty:
             from fleetops.become import BecomeError
@@ -159,16 +161,17 @@ class LocalConnection:
             raise BecomeError("sudo on the control machine needs a tty (requiretty): "
                               "not supported for ansible_connection=local")
         deadline = None if timeout is None else time.monotonic() + timeout
+        dialog = None if stdin is None or isinstance(stdin, bytes | bytearray) else stdin
         proc = _Process(["/bin/sh", "-c", command], _home())
         with self._lock:
             self._running.add(proc)
         try:
             chan = proc if hook is None else hook.start(proc, deadline)
-            if stdin is not None:
+            if stdin is not None and dialog is None:
                 self._send(chan, stdin)
-            if stdin_on_request is None:
+            if dialog is None:
                 chan.shutdown_write()
-            result = self._collect(proc, deadline, stdin_on_request, stdin_after)
+            result = self._collect(proc, deadline, dialog)
             return result if hook is None else hook.finish(result)
         finally:
             with self._lock:
@@ -179,8 +182,7 @@ class LocalConnection:
         chan.sendall(data)
         self.bytes_sent += len(data)
 
-    def _collect(self, proc: _Process, deadline: float | None, payload: bytes | None,
-                 after: bytes) -> Exec:
+    def _collect(self, proc: _Process, deadline: float | None, dialog: Dialog | None) -> Exec:
         started = time.monotonic()
         out, err = bytearray(), bytearray()
         while True:
@@ -191,15 +193,10 @@ class LocalConnection:
             proc.pump(wait)
             out += proc.recv(len(proc._buf[proc.proc.stdout.fileno()]))
             err += proc.recv_stderr(len(proc._buf[proc.proc.stderr.fileno()]))
-            if payload is not None and b"\n" in out:
-                line = bytes(out).partition(b"\n")[0]
-                if line in (REQUEST_MARKER, READY_MARKER):
-                    del out[: len(line) + 1]
-                    if line == REQUEST_MARKER:
-                        self._send(proc, payload)
-                    self._send(proc, after)
+            if dialog is not None and out and (answer := dialog.reply(out)) is not None:
+                self._send(proc, answer)
                 proc.shutdown_write()
-                payload = None
+                dialog = None
             if proc.eof_received:
                 break
         left = None if deadline is None else max(deadline - time.monotonic(), 0.1)

@@ -27,7 +27,7 @@ from fleetops.hostkeys import KnownHosts, known_hosts_files
 from fleetops.jump import Bastions, hop_label
 from fleetops.results import HostResult, RunResult, truncation
 from fleetops.ssh import CommandTimeout, Connection, Exec, Keys, Target, Unreachable
-from fleetops.transport import ConnectFactory, Transport
+from fleetops.transport import ConnectFactory, Dialog, Transport
 
 
 @dataclass(slots=True)
@@ -72,19 +72,18 @@ class Session:
     def exec(
         self,
         command: str,
-        stdin: bytes | None = None,
+        stdin: bytes | Dialog | None = None,
         timeout: float | None = None,
-        stdin_on_request: bytes | None = None,
-        stdin_after: bytes = b"",
     ) -> Exec:
         """Run ``command`` on the host, through sudo when the host or run says become
-        (fleetops.become: the password goes only to sudo's own prompt)."""
+        (fleetops.become: the password goes only to sudo's own prompt). ``stdin``:
+        bytes, or a dialog that answers the command's first output (fleetops.handshake)."""
         options = self.fleet.options
         timeout = options.command_timeout if timeout is None else timeout
         conn = self.connection
         conn.max_output = options.max_output
         return become.run(conn, self.target, options, self.host.name, command,
-                          stdin, timeout, stdin_on_request, stdin_after)
+                          stdin, timeout)
 
     def abort(self) -> None:
         """Called from the main thread: closing the socket unblocks any read; a

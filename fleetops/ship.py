@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from fleetops import schemas
+from fleetops.handshake import READY_MARKER, REQUEST_MARKER, Handshake
 from fleetops.results import HostResult, RunResult, human_bytes, truncation
 from fleetops.runner import Fleet, RunOptions, Session
-from fleetops.ssh import READY_MARKER, REQUEST_MARKER
 from fleetops.targets import target_for
 from fleetops.zipapp import Zipapp, build_zipapp
 from ops._contract import PARSED_ARGS_FLAG, ProgramError
@@ -215,8 +215,7 @@ def run_program(session: Session, program: str, argv: Sequence[str],
     conn = session.connection
     sent_before = conn.bytes_sent
     command = bootstrap_command(app, program, argv, python, with_stdin=stdin is not None)
-    result = session.exec(command, timeout=timeout, stdin_on_request=app.data,
-                          stdin_after=stdin or b"")
+    result = session.exec(command, Handshake(app.data, stdin or b""), timeout)
     host = classify(session.host.name, result.rc, result.stdout, result.stderr, program,
                     result.discarded)
     sent = conn.bytes_sent - sent_before

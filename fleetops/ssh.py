@@ -7,16 +7,19 @@ import select
 import socket
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import paramiko
 
 from fleetops.auth import AuthFailed, Keys, authenticate
 from fleetops.hostkeys import HostKeyError, KnownHosts
 
+if TYPE_CHECKING:
+    from fleetops.transport import Dialog
+
 BUFSIZE = 65536
 DEFAULT_MAX_OUTPUT = 4 * 1024 * 1024  # bytes kept per stream (RunOptions.max_output)
 DRAIN_CHUNKS = 64  # reads per drain before deadlines are checked again (a flood never ends)
-HANDSHAKE_ROOM = 65536  # stdout kept beyond the cap until the upload handshake line is seen
 # Key exchange and host-key algorithms OpenSSH picks by default, fastest first.
 PREFERRED_KEX = ("curve25519-sha256", "curve25519-sha256@libssh.org")
 
@@ -109,17 +112,13 @@ class Connection:
     def exec(
         self,
         command: str,
-        stdin: bytes | None = None,
+        stdin: bytes | Dialog | None = None,
         timeout: float | None = None,
-        stdin_on_request: bytes | None = None,
-        stdin_after: bytes = b"",
         hook=None,
     ) -> Exec:
-        """Run ``command``.
+        """Run ``command``: ``stdin`` bytes then EOF, or a :class:`~fleetops.transport.Dialog`
+        that sees stdout until it answers (the answer is sent, then EOF).
 
-        With ``stdin_on_request`` the remote's first stdout line is a handshake:
-        ``REQUEST_MARKER`` asks for ``stdin_on_request`` (check-and-upload in one round
-        trip), ``READY_MARKER`` does not; either way ``stdin_after`` follows, then EOF.
         A ``hook`` (fleetops.become) may ask for a pty, talk to the channel before any
         stdin is sent (``start`` returns the channel to use) and amend the result."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -127,18 +126,19 @@ class Connection:
             chan = self.transport.open_session(timeout=_remaining(deadline, 30.0))
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise Unreachable(f"cannot open a channel: {exc or type(exc).__name__}") from None
+        dialog = None if stdin is None or isinstance(stdin, bytes | bytearray) else stdin
         try:
             if hook is not None and hook.pty:
                 chan.get_pty()
             chan.exec_command(command)
             if hook is not None:
                 chan = hook.start(chan, deadline)
-            with contextlib.suppress(OSError, EOFError):  # see _answer_request
-                if stdin is not None:
+            with contextlib.suppress(OSError, EOFError):  # see _answer
+                if stdin is not None and dialog is None:
                     self._send(chan, stdin)
-                if stdin_on_request is None:
+                if dialog is None:
                     chan.shutdown_write()
-            result = self._collect(chan, deadline, stdin_on_request, stdin_after)
+            result = self._collect(chan, deadline, dialog)
             return result if hook is None else hook.finish(result)
         finally:
             chan.close()
@@ -148,7 +148,7 @@ class Connection:
         self.bytes_sent += len(data)
 
     def _collect(self, chan: paramiko.Channel, deadline: float | None,
-                 payload: bytes | None, after: bytes) -> Exec:
+                 dialog: Dialog | None) -> Exec:
         """Read stdout/stderr until EOF and the exit status.
 
         At most ``self.max_output`` bytes of each stream are kept; the rest is read
@@ -161,12 +161,11 @@ class Connection:
         limit = self.max_output
         fd = chan.fileno()
         while True:
-            room = 0 if payload is None else HANDSHAKE_ROOM
+            room = 0 if dialog is None else dialog.room
             busy = self._drain(chan, out, err, limit, cut, room)
-            if payload is not None and b"\n" in out:
-                self._answer_request(chan, out, payload, after)
-                payload = None
-                if len(out) > limit:  # the handshake's room is not the program's
+            if dialog is not None and out and self._answer(chan, out, dialog):
+                dialog = None
+                if len(out) > limit:  # the dialog's room is not the program's
                     cut["stdout"] = cut.get("stdout", 0) + len(out) - limit
                     del out[limit:]
             if chan.eof_received or chan.closed:
@@ -213,44 +212,25 @@ class Connection:
                 cut[stream] = cut.get(stream, 0) + len(chunk) - max(room, 0)
         return True
 
-    def _answer_request(self, chan: paramiko.Channel, out: bytearray, payload: bytes,
-                        after: bytes) -> None:
-        line = bytes(out).partition(b"\n")[0]
+    def _answer(self, chan: paramiko.Channel, out: bytearray, dialog: Dialog) -> bool:
+        """Ask ``dialog`` about the stdout so far; once it answers, send that and EOF."""
+        answer = dialog.reply(out)
+        if answer is None:
+            return False
         # The remote may exit without reading its stdin (a python3 that cannot start, a
         # program failing early): then its output and exit status tell what happened,
         # not the failed write.
         with contextlib.suppress(OSError, EOFError):
-            if line in (REQUEST_MARKER, READY_MARKER):
-                del out[: len(line) + 1]
-                if line == REQUEST_MARKER:
-                    self._send(chan, payload)
-                if after:
-                    self._send(chan, after)
+            if answer:
+                self._send(chan, answer)
             chan.shutdown_write()
-
-
-REQUEST_MARKER = b"FLEETOPS-SEND-STDIN"
-READY_MARKER = b"FLEETOPS-READY"
+        return True
 
 
 def _remaining(deadline: float | None, default: float) -> float:
     if deadline is None:
         return default
     return deadline - time.monotonic()
-
-
-def connect(
-    target: Target,
-    known_hosts: KnownHosts,
-    keys: Keys,
-    timeout: float,
-    on_socket=None,
-    **how,
-) -> Connection:
-    """Connect, check the host key, authenticate: see :func:`fleetops.connect.connect`."""
-    from fleetops.connect import connect as _connect
-
-    return _connect(target, known_hosts, keys, timeout, on_socket, **how)
 
 
 class HandshakeError(Unreachable):

@@ -6,7 +6,7 @@ stderr, reads stdin, sleeps, floods, hangs or drops the connection through its
 :class:`FakeProcess`; a host can fail to connect or take time to connect. The
 transport side behaves like ``fleetops.ssh.Connection``: the same ``Exec`` results,
 the same ``max_output`` cap and ``discarded`` counts, the same exceptions and reasons
-(``CommandTimeout``, ``Unreachable``), the zipapp handshake, ``bytes_sent``, and an
+(``CommandTimeout``, ``Unreachable``), stdin dialogs, ``bytes_sent``, and an
 ``abort`` (the runner's deadline or Ctrl-C closing ``sock``) that unblocks everything.
 
 Use: ``net = FakeNetwork({"h1": FakeHost(echo), ...})`` then
@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fleetops.handshake import Handshake
 from fleetops.ssh import DEFAULT_MAX_OUTPUT, CommandTimeout, Exec, Target, Unreachable
+from fleetops.transport import Dialog
 
 WINDOW = 1 << 20  # stdout/stderr bytes a program may write ahead of the reader (SSH window)
 POLL_S = 0.05
@@ -182,17 +182,16 @@ class FakeTransport:
         if self.closed.is_set():
             raise Unreachable("connection lost")
 
-    def exec(self, command: str, stdin: bytes | None = None, timeout: float | None = None,
-             stdin_on_request: bytes | None = None, stdin_after: bytes = b"",
-             hook: Any = None) -> Exec:
+    def exec(self, command: str, stdin: bytes | Dialog | None = None,
+             timeout: float | None = None, hook: Any = None) -> Exec:
         """Run ``command`` with the host's program (see ``ssh.Connection.exec``)."""
         if hook is not None:
             raise NotImplementedError("the fake transport does not run sudo")
         self._check()
-        dialog = None if stdin_on_request is None else Handshake(stdin_on_request, stdin_after)
+        dialog = None if stdin is None or isinstance(stdin, bytes | bytearray) else stdin
         proc = FakeProcess(command, self)
         self.network.started(self.target.name, command)
-        if stdin is not None:
+        if stdin is not None and dialog is None:
             self._send(proc, stdin)
         if dialog is None:
             proc.close_stdin()
@@ -208,7 +207,7 @@ class FakeTransport:
         proc.feed(data)
         self.bytes_sent += len(data)
 
-    def _collect(self, proc: FakeProcess, dialog: Handshake | None,
+    def _collect(self, proc: FakeProcess, dialog: Dialog | None,
                  timeout: float | None) -> Exec:
         started = time.monotonic()
         out, err, cut = bytearray(), bytearray(), {}
@@ -217,7 +216,7 @@ class FakeTransport:
             got_out, got_err, done = proc.take(POLL_S)
             _keep(out, got_out, self.max_output + room, "stdout", cut)
             _keep(err, got_err, self.max_output, "stderr", cut)
-            if dialog is not None and (answer := dialog.reply(out)) is not None:
+            if dialog is not None and out and (answer := dialog.reply(out)) is not None:
                 self._send(proc, answer)
                 proc.close_stdin()
                 dialog = None

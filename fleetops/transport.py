@@ -35,17 +35,31 @@ DEFAULT_MODE = 0o600
 DEFAULT_GET_LIMIT = 64 * 1024 * 1024
 
 
+class Dialog(Protocol):
+    """A command's stdin that depends on its first output (e.g. the zipapp handshake,
+    :class:`fleetops.handshake.Handshake`): the transport keeps stdin open and calls
+    ``reply`` with the stdout so far, after new output, until it answers; then it sends
+    the answer and closes stdin. The transport knows nothing of what is said."""
+
+    #: stdout bytes kept beyond ``max_output`` while the dialog has not answered
+    room: int
+
+    def reply(self, out: bytearray) -> bytes | None:
+        """None: not yet. Bytes: send them, then EOF. May cut what it consumed from
+        ``out`` and may raise (the command then fails with that error)."""
+
+
 @runtime_checkable
 class Transport(Protocol):
     """One host's live connection.
 
-    ``exec`` runs one command: ``stdin`` bytes then EOF; ``timeout`` seconds for the
-    whole command (None: no limit) past which it raises ``CommandTimeout``; at most
-    ``max_output`` bytes of each stream are kept (the rest drained and counted in
-    ``Exec.discarded``); a connection lost meanwhile raises ``Unreachable``. The
-    zipapp handshake (``stdin_on_request``/``stdin_after``) and the sudo ``hook`` are
-    described in :meth:`fleetops.ssh.Connection.exec`. ``bytes_sent`` counts every
-    stdin byte sent (upload accounting); ``sock`` is what an abort closes."""
+    ``exec`` runs one command: ``stdin`` bytes then EOF, or a :class:`Dialog`;
+    ``timeout`` seconds for the whole command (None: no limit) past which it raises
+    ``CommandTimeout``; at most ``max_output`` bytes of each stream are kept (the rest
+    drained and counted in ``Exec.discarded``); a connection lost meanwhile raises
+    ``Unreachable``. The sudo ``hook`` is described in :mod:`fleetops.become`.
+    ``bytes_sent`` counts every stdin byte sent (upload accounting); ``sock`` is what
+    an abort closes."""
 
     target: Target
     bytes_sent: int
@@ -54,9 +68,8 @@ class Transport(Protocol):
     @property
     def sock(self) -> Any: ...
 
-    def exec(self, command: str, stdin: bytes | None = None, timeout: float | None = None,
-             stdin_on_request: bytes | None = None, stdin_after: bytes = b"",
-             hook: Any = None) -> Exec: ...
+    def exec(self, command: str, stdin: bytes | Dialog | None = None,
+             timeout: float | None = None, hook: Any = None) -> Exec: ...
 
     def put(self, data: bytes, remote_path: str, mode: int = DEFAULT_MODE) -> None:
         """Write ``data`` to ``remote_path`` (relative: to the login directory) with

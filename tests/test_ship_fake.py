@@ -1,0 +1,117 @@
+"""Shipping logic on the fake transport: the REQUEST/READY handshake, upload accounting,
+the program's stdin after the zipapp, the output cap, failures. The real bootstrap on
+real hosts is tested in test_zipapp.py and the lab tests."""
+
+from __future__ import annotations
+
+import json
+
+from fleetops import ship
+from fleetops.handshake import READY_MARKER, REQUEST_MARKER
+from fleetops.runner import Fleet, RunOptions
+from fleetops.testing import FakeHost, FakeNetwork, hosts
+from fleetops.zipapp import build_zipapp
+
+ARGV = ["--dest", "/etc/motd", "--size", "5", "--sha256", "ab" * 32]
+
+
+def bootstrap(app, seen, noise=b""):
+    """A host's side of ``ship.bootstrap_command``: the cache, the handshake, a program
+    that reports how much stdin it got."""
+    def program(proc):
+        assert proc.command.startswith("/bin/sh -c ")
+        proc.write(noise)
+        if seen.get("cached") == app.data:
+            proc.write(READY_MARKER + b"\n")
+            rest = proc.read()
+        else:
+            proc.write(REQUEST_MARKER + b"\n")
+            data = proc.read()
+            seen["cached"], rest = data[: app.size], data[app.size:]
+        seen.setdefault("stdin", []).append(rest)
+        doc = {"ok": True, "changed": True, "error": None,
+               "data": {"path": "/etc/motd", "size": len(rest)}}
+        proc.write(json.dumps(doc).encode())
+    return program
+
+
+def run_files(net, names, content=b"hello", **options):
+    app = build_zipapp()
+
+    def work(session):
+        return ship.run_program(session, "files", ARGV, app, stdin=content)
+
+    with Fleet(RunOptions(**options), net.target_for, connect=net.connect) as fleet:
+        return fleet.run(hosts(*names), work)
+
+
+def test_zipapp_sent_once_then_cached():
+    app = build_zipapp()
+    seen: dict = {}
+    net = FakeNetwork({"a": FakeHost(bootstrap(app, seen))})
+    first = run_files(net, ["a"]).hosts["a"]
+    assert first.status == "changed", first.reason
+    assert seen["cached"] == app.data
+    assert first.extra["uploaded_bytes"] == app.size
+    second = run_files(net, ["a"]).hosts["a"]
+    assert second.status == "changed" and second.extra["uploaded_bytes"] == 0
+    # the program's stdin (parsed arguments, then the content) arrived whole both times
+    assert seen["stdin"][0] == seen["stdin"][1] and seen["stdin"][0].endswith(b"hello")
+    assert first.extra["data"]["size"] == len(seen["stdin"][0])
+
+
+def test_marker_line_is_not_the_programs_output():
+    app = build_zipapp()
+    net = FakeNetwork({"a": FakeHost(bootstrap(app, {}))})
+    result = run_files(net, ["a"]).hosts["a"]
+    assert not result.stdout.startswith(REQUEST_MARKER.decode())
+    assert json.loads(result.stdout)["ok"] is True
+
+
+def test_no_handshake_line_closes_stdin_and_reports_the_output():
+    def no_python(proc):
+        proc.write(b"no python3 interpreter found (tried: python3)\n", "stderr")
+        return ship.RC_NO_PYTHON
+
+    def early_exit(proc):
+        proc.write(b"not json\n")
+        assert proc.read() == b""  # stdin closed without the zipapp
+        return 3
+
+    net = FakeNetwork({"np": FakeHost(no_python), "odd": FakeHost(early_exit)})
+    result = run_files(net, ["np", "odd"])
+    assert result.hosts["np"].status == "failed"
+    assert result.hosts["np"].reason.startswith("no usable python3 on the host: no python3")
+    odd = result.hosts["odd"]
+    assert odd.status == "failed" and "rc=3" in odd.reason
+    assert odd.extra["uploaded_bytes"] == 0
+
+
+def test_program_output_over_max_output_fails_the_host():
+    app = build_zipapp()
+
+    def floods(proc):
+        proc.write(READY_MARKER + b"\n")
+        proc.read()
+        proc.write(b"{" + b" " * 50000)
+
+    net = FakeNetwork({"a": FakeHost(floods)})
+    result = run_files(net, ["a"], max_output=1000).hosts["a"]
+    assert result.status == "failed"
+    assert result.reason.startswith("program output is over --max-output")
+    assert len(result.stdout) == 1000 and result.extra["discarded_bytes"] == {"stdout": 49001}
+    assert app.size > 1000  # the upload itself is not capped
+
+
+def test_timeout_while_uploading_fails_only_that_host():
+    app = build_zipapp()
+
+    def stuck(proc):
+        proc.write(REQUEST_MARKER + b"\n")
+        proc.sleep(float("inf"))
+
+    net = FakeNetwork({"stuck": FakeHost(stuck), "ok": FakeHost(bootstrap(app, {}))})
+    result = run_files(net, ["stuck", "ok"], command_timeout=0.3)
+    assert result.hosts["ok"].status == "changed"
+    assert result.hosts["stuck"].status == "failed"
+    assert result.hosts["stuck"].reason.startswith("command timed out after 0.")
