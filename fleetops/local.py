@@ -1,8 +1,9 @@
 """``ansible_connection=local``: run a host's commands on the control machine, no SSH.
 
 ``LocalConnection.exec`` has the interface and results of ``ssh.Connection.exec``
-(stdin bytes or a dialog such as the ship handshake, timeout, the become hook): the command runs as ``['/bin/sh', '-c', command]`` (no ``shell=True``)
-in the user's home directory, in its own process group, killed on timeout.
+(stdin bytes or a dialog such as the ship handshake, timeout, the become hook): the
+command runs as ``['/bin/sh', '-c', command]`` (no ``shell=True``) in the user's home
+directory, in its own process group, killed on timeout.
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ class LocalConnection:
     def __init__(self, target) -> None:
         self.target = target
         self.bytes_sent = 0
-        self.max_output = 4 * 1024 * 1024  # Transport interface; not applied: local output is kept whole
+        self.max_output = 4 * 1024 * 1024  # Transport interface; not applied here yet
         self.transport = self
         self.sock = self
         self._running: set[_Process] = set()

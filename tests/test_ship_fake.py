@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from fleetops import ship
-from fleetops.handshake import READY_MARKER, REQUEST_MARKER
+from fleetops.handshake import READY_MARKER, REQUEST_MARKER, Handshake
 from fleetops.runner import Fleet, RunOptions
 from fleetops.testing import FakeHost, FakeNetwork, hosts
 from fleetops.zipapp import build_zipapp
@@ -15,12 +15,11 @@ from fleetops.zipapp import build_zipapp
 ARGV = ["--dest", "/etc/motd", "--size", "5", "--sha256", "ab" * 32]
 
 
-def bootstrap(app, seen, noise=b""):
+def bootstrap(app, seen):
     """A host's side of ``ship.bootstrap_command``: the cache, the handshake, a program
     that reports how much stdin it got."""
     def program(proc):
         assert proc.command.startswith("/bin/sh -c ")
-        proc.write(noise)
         if seen.get("cached") == app.data:
             proc.write(READY_MARKER + b"\n")
             rest = proc.read()
@@ -115,3 +114,15 @@ def test_timeout_while_uploading_fails_only_that_host():
     assert result.hosts["ok"].status == "changed"
     assert result.hosts["stuck"].status == "failed"
     assert result.hosts["stuck"].reason.startswith("command timed out after 0.")
+
+
+def test_handshake_dialog_alone():
+    dialog = Handshake(b"ZIPAPP", b"ARGS")
+    out = bytearray(REQUEST_MARKER[:5])
+    assert dialog.reply(out) is None  # half a line: not yet
+    out = bytearray(REQUEST_MARKER + b"\n{")
+    assert dialog.reply(out) == b"ZIPAPPARGS" and out == b"{"
+    out = bytearray(READY_MARKER + b"\n")
+    assert dialog.reply(out) == b"ARGS" and out == b""
+    out = bytearray(b"python3: not found\n")
+    assert dialog.reply(out) == b"" and out == b"python3: not found\n"
