@@ -114,6 +114,7 @@ class Fleet:
         self.options = options
         self.target_for = target_for
         self._open = connect or self._ssh_or_local
+        self._targets: dict[int, tuple[Any, Target]] = {}  # id(host) -> (host, its Target)
         self.keys = Keys(password=options.password)
         self._known: dict[tuple, KnownHosts] = {}
         self._host_files: dict = {}               # path -> parsed known_hosts file, once a run
@@ -159,6 +160,16 @@ class Fleet:
         """Malformed known_hosts lines met in this run, ``file:line: message``, once each."""
         with self._host_files_lock:
             return [w for f in self._host_files.values() for w in f.warnings]
+
+    def target(self, host: Any) -> Target:
+        """``host`` resolved into its :class:`~fleetops.ssh.Target`, once per fleet: every
+        run on this fleet (each task of a play) reuses it. InputError as ``target_for``."""
+        hit = self._targets.get(id(host))
+        if hit is not None and hit[0] is host:
+            return hit[1]
+        target = self.target_for(host)
+        self._targets[id(host)] = (host, target)
+        return target
 
     def connection_for(self, session: Session) -> Transport:
         """The host's one transport of this run, opened on first use."""
@@ -256,7 +267,7 @@ class Fleet:
         started = time.monotonic()
         session = None
         try:
-            session = Session(self, host, self.target_for(host))
+            session = Session(self, host, self.target(host))
             tracker.start(host.name, session)
             result = work(session) or HostResult(host.name, "ok")
         except Unreachable as exc:

@@ -189,3 +189,18 @@ def test_connection_is_reused_and_reopened_when_lost():
     assert result.hosts["a"].status == "ok"
     assert net.connects == ["a", "a"]
     assert [c for _, c in net.commands] == ["one", "drop", "two"]
+
+
+def test_each_host_is_resolved_once_per_fleet():
+    net = FakeNetwork({"a": FakeHost(echo), "b": FakeHost(echo)})
+    resolved = []
+
+    def target_for(host):
+        resolved.append(host.name)
+        return net.target_for(host)
+
+    inventory = hosts("a", "b")
+    with Fleet(RunOptions(), target_for, connect=net.connect) as fleet:
+        for _ in range(3):  # e.g. three tasks of a play
+            assert fleet.run(inventory, shell).summary["ok"] == 2
+    assert sorted(resolved) == ["a", "b"] and sorted(net.connects) == ["a", "b"]
