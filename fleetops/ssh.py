@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import select
 import socket
 import threading
@@ -143,8 +144,8 @@ class Connection:
         while True:
             self._drain(chan, out, err)
             if payload is not None and b"\n" in out:
-                self._answer_request(chan, out, payload, after)
-                payload = None
+                if self._answer_request(chan, out, payload, after):
+                    payload = None
             if chan.eof_received or chan.closed:
                 self._drain(chan, out, err)  # whatever arrived together with the EOF
                 break
@@ -169,23 +170,47 @@ class Connection:
             err += chan.recv_stderr(BUFSIZE)
 
     def _answer_request(self, chan: paramiko.Channel, out: bytearray, payload: bytes,
-                        after: bytes) -> None:
-        line = bytes(out).partition(b"\n")[0]
+                        after: bytes) -> bool:
+        """Find the handshake line and answer it; False while it has not arrived yet.
+
+        Shell start-up files (``.bashrc``, ``/etc/bash.bashrc``, ``.cshrc``, ``.profile``)
+        run before the command and may print anything: everything before the first line
+        that is exactly a marker is their noise and is dropped. The remote prints each
+        marker after a newline, so a half line of noise cannot hide it. No marker within
+        ``HANDSHAKE_LIMIT`` bytes is a HandshakeError (the host ``failed``)."""
+        found = _MARKER_LINE.search(out)
+        if found is None:
+            if len(out) <= HANDSHAKE_LIMIT:
+                return False
+            with contextlib.suppress(OSError, EOFError):
+                chan.shutdown_write()
+            raise HandshakeError(f"no fleetops handshake in the first {HANDSHAKE_LIMIT // 1024} "
+                                 "KiB of output: shell start-up files (.bashrc, .cshrc, "
+                                 f"/etc/bash.bashrc) print too much? first bytes: {bytes(out[:60])!r}")
+        marker = found.group(1)
+        del out[: found.end()]
         # The remote may exit without reading its stdin (a python3 that cannot start, a
         # program failing early): then its output and exit status tell what happened,
         # not the failed write.
         with contextlib.suppress(OSError, EOFError):
-            if line in (REQUEST_MARKER, READY_MARKER):
-                del out[: len(line) + 1]
-                if line == REQUEST_MARKER:
-                    self._send(chan, payload)
-                if after:
-                    self._send(chan, after)
+            if marker == REQUEST_MARKER:
+                self._send(chan, payload)
+            if after and marker != ABORT_MARKER:
+                self._send(chan, after)
             chan.shutdown_write()
+        return True
+
+
+class HandshakeError(Exception):
+    """The remote never printed its handshake line (too much start-up noise)."""
 
 
 REQUEST_MARKER = b"FLEETOPS-SEND-STDIN"
 READY_MARKER = b"FLEETOPS-READY"
+ABORT_MARKER = b"FLEETOPS-ABORT"
+HANDSHAKE_LIMIT = 64 * 1024
+_MARKER_LINE = re.compile(rb"^(%s|%s|%s)\r?\n" % (REQUEST_MARKER, READY_MARKER, ABORT_MARKER),
+                          re.M)
 
 
 def _remaining(deadline: float | None, default: float) -> float:
