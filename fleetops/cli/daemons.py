@@ -210,10 +210,9 @@ def watcher_logs(c, inventory=None, pattern="all", limit=None, json=False, name=
 @task(name="start", help=DIRSYNC_HELP)
 def dirsync_start(c, inventory=None, pattern="all", limit=None, json=False, name="default",
                   state_dir=None, log_dir=None, source=None, target=None, poll=None, wait=None,
-                  max_delete=None, require_mount=False, max_delete_share=None,
-                  forks=DEFAULT_FORKS, timeout="10",
+                  max_delete=None, require_mount=False, forks=DEFAULT_FORKS, timeout="10",
                   command_timeout=None, accept_new=False, become=False,
-                  retry_file="fleetops.retry"):
+                  retry_file="fleetops.retry", max_delete_share=None):
     """Start the dirsync daemon (SOURCE/ mirrored into TARGET) on every selected host."""
     from fleetops.cli.common import cli_errors
 
