@@ -38,14 +38,15 @@ def home():
 
 
 def drive(home_value: str | None, prefix: str = "", payload: bytes | None = None,
-          program: str = "diskreport", argv: tuple[str, ...] = ("--include", "/")):
+          program: str = "diskreport", argv: tuple[str, ...] = ("--include", "/"),
+          shell: str = "sh"):
     """(marker, rc, stdout after the marker, stderr) of one bootstrap run."""
     app = build_zipapp()
     args, after = ship.program_input(program, list(argv), None)
     command = ship.bootstrap_command(app, program, args, None, with_stdin=after is not None)
     env = {"PATH": "/usr/bin:/bin"} if home_value is None else {"PATH": "/usr/bin:/bin",
                                                                   "HOME": home_value}
-    proc = subprocess.Popen(["sh", "-c", prefix + command], stdin=subprocess.PIPE,
+    proc = subprocess.Popen([shell, "-c", prefix + command], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     out, found = b"", None
     while found is None:
@@ -230,16 +231,39 @@ def test_no_python_says_so_after_its_marker():
     assert "no python3 interpreter found" in proc.stderr.decode()
 
 
-def test_launch_is_one_line_and_works_on_another_python_version(home: Path):
-    """csh chokes on newlines; a host whose python differs gets the loader's source."""
-    assert "\n" not in ship.LAUNCH and "\n" not in ship.bootstrap_command(
-        build_zipapp(), "diskreport", ["--include", "/"], None)
-    other = ship.LAUNCH.replace(f"== {ship.sys.implementation.cache_tag!r}", "== 'other-0'")
-    assert other != ship.LAUNCH
+CSH = [path for path in ("/usr/bin/tcsh", "/bin/bsd-csh") if os.path.exists(path)]
+
+
+def test_command_is_one_line_of_words_under_bsd_cshs_limit():
+    import shlex
+
+    command = ship.bootstrap_command(build_zipapp(), "diskreport", ["--include", "/"], None)
+    assert "\n" not in command and "!" not in command  # csh: newlines, history expansion
+    assert max(len(word) for word in shlex.split(command)) < 8000  # BSD csh: "Word too long."
+
+
+def test_hosts_with_another_python_version_run_the_loaders_source(home: Path):
+    tag = repr(ship.sys.implementation.cache_tag)
+    assert tag in ship.LAUNCH
+    other = ship.LAUNCH.replace(tag, "'other-0'")
     app = build_zipapp()
-    proc = subprocess.run(["python3", "-S", "-E", "-c", other, app.name, app.sha256,
-                           str(app.size), "diskreport", "--include", "/"],
-                          input=app.data, capture_output=True, env={"HOME": str(home)})
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith(b"\n" + REQUEST_MARKER + b"\n")
-    ok_doc(proc.stdout.split(b"\n", 2)[2])
+    for launch in (ship.LAUNCH, other):
+        argv = ["python3", "-S", "-E", "-c", launch, app.name, app.blake2b, str(app.size),
+                "diskreport", "--include", "/"]
+        proc = subprocess.run(argv, input=app.data, capture_output=True,
+                              env={"HOME": str(home), "PATH": "/usr/bin:/bin"})
+        assert proc.returncode == 0, proc.stderr
+        found = _MARKER_LINE.search(proc.stdout)
+        assert found.group(1) == (REQUEST_MARKER if launch is ship.LAUNCH else READY_MARKER)
+        ok_doc(proc.stdout[found.end():])
+
+
+@pytest.mark.skipif(not CSH, reason="no csh installed (apt-get install tcsh csh)")
+@pytest.mark.parametrize("shell", CSH)
+def test_csh_login_shell_with_a_noisy_cshrc(home: Path, shell: str):
+    """sshd runs ``$SHELL -c COMMAND``; csh reads ~/.cshrc first, which prints here."""
+    (home / ".cshrc").write_text('echo "hello from .cshrc"\necho -n "no newline"\n')
+    for expected in (REQUEST_MARKER, READY_MARKER):
+        marker, rc, out, err = drive(str(home), shell=shell)
+        assert (marker, rc) == (expected, 0), err
+        ok_doc(out)
