@@ -98,3 +98,26 @@ def test_unsafe_cache_dir_fails_the_host_with_the_reason(trust_lab):
     result = diskreport(trust_lab)
     assert result.status == "failed" and result.rc == 122
     assert "/root/.cache/fleetops must be owned by uid 0 with mode 0700" in result.reason
+
+
+@pytest.mark.parametrize("shell", [s for s in ("/usr/bin/tcsh", "/bin/bsd-csh")
+                                   if __import__("os").path.exists(s)] or
+                         [pytest.param("csh", marks=pytest.mark.skip("no csh installed"))])
+def test_csh_login_shell_with_a_noisy_cshrc(trust_lab, lab_ssh, shell):
+    """sshd runs ``csh -c COMMAND`` for a csh user: ~/.cshrc prints first, and BSD csh
+    refuses words over 8 KiB; /etc/passwd is the host's copy-on-write one."""
+    lab = trust_lab
+    passwd = sh(lab, "cat /etc/passwd").stdout
+    write(lab, "/root/.cshrc", 'echo "hello from .cshrc"\necho -n "no newline"\n')
+    try:
+        sh(lab, f"usermod -s {shell} root")
+        seen = lab_ssh(HOST, "echo $shell").stdout  # $shell: set by csh only
+        assert "hello from .cshrc" in seen and "no newline/" in seen and "csh" in seen
+        sh(lab, "rm -rf /root/.cache/fleetops")
+        for uploaded in (True, False):
+            result = diskreport(lab)
+            assert result.status == "ok", result.reason
+            assert (result.extra["uploaded_bytes"] > 100_000) is uploaded
+    finally:
+        write(lab, "/etc/passwd", passwd)
+        sh(lab, "rm -f /root/.cshrc")
