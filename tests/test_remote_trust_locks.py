@@ -114,3 +114,20 @@ def test_another_users_job_locks_in_its_own_private_directory(root: Path):
     assert f"flock -n {own}/fleetops-nightly@nobody.lock " in (root / "etc/cron.d/nightly").read_text()
     os.chown(own, 0, 0)  # someone else's now: refused, not used
     assert "refusing to lock jobs in it" in install(root, user="nobody")["error"]
+
+
+def test_daemon_state_dir_under_a_shared_non_sticky_parent_is_refused(tmp_path: Path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)  # anyone could rename our state dir away and plant another
+    proc = subprocess.run(["python3", "-m", "ops", "dirsync", "start", "--name", "x",
+                           "--state-dir", str(shared / "state"), "--", "--source",
+                           str(tmp_path), "--target", str(tmp_path / "t")],
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    doc = json.loads(proc.stdout)
+    assert doc["ok"] is False and "without the sticky bit (mode 777)" in doc["error"], doc
+    shared.chmod(0o1777)  # sticky, like /tmp: others cannot replace our entries
+    proc = subprocess.run(["python3", "-m", "ops", "dirsync", "status", "--name", "x",
+                           "--state-dir", str(shared / "state")],
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert json.loads(proc.stdout)["ok"] is True, proc.stdout
