@@ -213,8 +213,14 @@ class Connection:
         return True
 
     def _answer(self, chan: paramiko.Channel, out: bytearray, dialog: Dialog) -> bool:
-        """Ask ``dialog`` about the stdout so far; once it answers, send that and EOF."""
-        answer = dialog.reply(out)
+        """Ask ``dialog`` about the stdout so far; once it answers, send that and EOF.
+        A dialog that gives up (raises) ends stdin too, and its error fails the command."""
+        try:
+            answer = dialog.reply(out)
+        except Exception:
+            with contextlib.suppress(OSError, EOFError):
+                chan.shutdown_write()
+            raise
         if answer is None:
             return False
         # The remote may exit without reading its stdin (a python3 that cannot start, a

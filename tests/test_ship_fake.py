@@ -6,8 +6,16 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from fleetops import ship
-from fleetops.handshake import READY_MARKER, REQUEST_MARKER, Handshake
+from fleetops.handshake import (
+    ABORT_MARKER,
+    READY_MARKER,
+    REQUEST_MARKER,
+    FramingError,
+    Handshake,
+)
 from fleetops.runner import Fleet, RunOptions
 from fleetops.testing import FakeHost, FakeNetwork, hosts
 from fleetops.zipapp import build_zipapp
@@ -21,10 +29,10 @@ def bootstrap(app, seen):
     def program(proc):
         assert proc.command.startswith("/bin/sh -c ")
         if seen.get("cached") == app.data:
-            proc.write(READY_MARKER + b"\n")
+            proc.write(b"\n" + READY_MARKER + b"\n")  # on a line of its own, like the loader
             rest = proc.read()
         else:
-            proc.write(REQUEST_MARKER + b"\n")
+            proc.write(b"\n" + REQUEST_MARKER + b"\n")
             data = proc.read()
             seen["cached"], rest = data[: app.size], data[app.size:]
         seen.setdefault("stdin", []).append(rest)
@@ -36,6 +44,7 @@ def bootstrap(app, seen):
 
 def run_files(net, names, content=b"hello", **options):
     app = build_zipapp()
+    options.setdefault("command_timeout", 10)
 
     def work(session):
         return ship.run_program(session, "files", ARGV, app, stdin=content)
@@ -67,23 +76,51 @@ def test_marker_line_is_not_the_programs_output():
     assert json.loads(result.stdout)["ok"] is True
 
 
-def test_no_handshake_line_closes_stdin_and_reports_the_output():
+def test_no_handshake_line_then_exit_reports_the_output():
     def no_python(proc):
+        proc.write(b"\n" + ABORT_MARKER + b"\n")
         proc.write(b"no python3 interpreter found (tried: python3)\n", "stderr")
         return ship.RC_NO_PYTHON
 
     def early_exit(proc):
-        proc.write(b"not json\n")
-        assert proc.read() == b""  # stdin closed without the zipapp
+        proc.write(b"not json\n")  # no marker: the program's own words
         return 3
 
     net = FakeNetwork({"np": FakeHost(no_python), "odd": FakeHost(early_exit)})
     result = run_files(net, ["np", "odd"])
     assert result.hosts["np"].status == "failed"
     assert result.hosts["np"].reason.startswith("no usable python3 on the host: no python3")
+    assert result.hosts["np"].extra["uploaded_bytes"] == 0  # an abort gets nothing
     odd = result.hosts["odd"]
     assert odd.status == "failed" and "rc=3" in odd.reason
     assert odd.extra["uploaded_bytes"] == 0
+
+
+def test_start_up_noise_before_the_marker_is_dropped():
+    app = build_zipapp()
+    seen: dict = {}
+    program = bootstrap(app, seen)
+
+    def noisy(proc):
+        proc.write(b"Welcome to host a\nhalf a line")  # .bashrc noise, no newline at the end
+        program(proc)
+
+    net = FakeNetwork({"a": FakeHost(noisy)})
+    result = run_files(net, ["a"]).hosts["a"]
+    assert result.status == "changed", result.reason
+    assert "Welcome" not in result.stdout and json.loads(result.stdout)["ok"] is True
+
+
+def test_too_much_noise_fails_the_host_with_a_framing_error():
+    def chatty(proc):
+        for _ in range(100):
+            proc.write(b"motd line\n" * 100)
+        proc.read()
+
+    net = FakeNetwork({"a": FakeHost(chatty)})
+    result = run_files(net, ["a"], command_timeout=10).hosts["a"]
+    assert result.status == "failed"
+    assert result.reason.startswith("FramingError: no fleetops handshake in the first 64 KiB")
 
 
 def test_program_output_over_max_output_fails_the_host():
@@ -120,9 +157,13 @@ def test_handshake_dialog_alone():
     dialog = Handshake(b"ZIPAPP", b"ARGS")
     out = bytearray(REQUEST_MARKER[:5])
     assert dialog.reply(out) is None  # half a line: not yet
-    out = bytearray(REQUEST_MARKER + b"\n{")
+    out = bytearray(b"noise\n" + REQUEST_MARKER + b"\n{")
     assert dialog.reply(out) == b"ZIPAPPARGS" and out == b"{"
-    out = bytearray(READY_MARKER + b"\n")
+    out = bytearray(READY_MARKER + b"\r\n")
     assert dialog.reply(out) == b"ARGS" and out == b""
+    out = bytearray(b"\n" + ABORT_MARKER + b"\n")
+    assert dialog.reply(out) == b"" and out == b""
     out = bytearray(b"python3: not found\n")
-    assert dialog.reply(out) == b"" and out == b"python3: not found\n"
+    assert dialog.reply(out) is None and out == b"python3: not found\n"
+    with pytest.raises(FramingError):
+        dialog.reply(bytearray(b"x\n" * 40000))
