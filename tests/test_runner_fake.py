@@ -81,10 +81,20 @@ def test_one_result_per_host_whatever_happens():
         return exec_result(session.host.name, session.exec("cmd", timeout=0.3))
 
     names = ["ok", "fails", "hangs", "drops", "refused", "missing", "broken", "raises"]
+    reported = []
     started = time.monotonic()
-    result = run(net, names, work, forks=8)
+    with Fleet(RunOptions(forks=8), net.target_for, connect=net.connect) as fleet:
+        result = fleet.run(hosts(*names), work,
+                           on_result=lambda host, run_: reported.append(host.name))
     assert time.monotonic() - started < 3
     assert list(result.hosts) == names  # inventory order, one each
+    assert sorted(reported) == sorted(names)  # each host reported once, as it finished
+    assert result.summary == {"ok": 1, "changed": 0, "failed": 4, "unreachable": 3,
+                              "skipped": 0}
+    doc = result.to_json()
+    assert set(doc) == {"hosts", "summary"} and list(doc["hosts"]) == names
+    assert all(set(h) >= {"status", "rc", "stdout", "stderr", "duration", "reason"}
+               for h in doc["hosts"].values())
     got = {n: (r.status, r.reason) for n, r in result.hosts.items()}
     assert got["ok"] == ("ok", None)
     assert got["fails"] == ("failed", "command exited with rc=2")
