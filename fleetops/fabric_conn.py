@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import shlex
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,8 +138,21 @@ def connection_class() -> type:
     from fabric.runners import Remote
     from invoke.exceptions import Failure
 
-    class SudoRemote(Remote):
+    class FleetRemote(Remote):
+        """Fabric's Remote runner; with no ``in_stream`` the command's stdin is at EOF
+        at once (as ``ssh -n``): nothing waits for input that will never come."""
+
+        def start(self, command: str, shell: str, env: dict, timeout: Any = None) -> None:
+            super().start(command, shell, env, timeout)
+            if not self.streams["in"] and not self.using_pty and self.stdin_eof_now:
+                self.channel.shutdown_write()
+
+        stdin_eof_now = True
+
+    class SudoRemote(FleetRemote):
         """A Remote runner that answers sudo's prompt (stderr) before the command starts."""
+
+        stdin_eof_now = False
 
         def __init__(self, *args: Any, sudo: become.Become, host: str, login: str,
                      **kwargs: Any) -> None:
@@ -148,11 +162,24 @@ def connection_class() -> type:
             self.login = login
             self.started = False
             self.failure: str | None = None
+            self._go = threading.Event()  # set once sudo started the command (or failed)
+
+        def _write_proc_stdin(self, data: bytes) -> Any:
+            """The command's stdin (``in_stream``) flows only after sudo started it."""
+            self._go.wait()
+            return None if self.failure else super()._write_proc_stdin(data)
+
+        def close_proc_stdin(self) -> Any:
+            self._go.wait()
+            return None if self.failure else super().close_proc_stdin()
 
         def read_proc_stderr(self, num_bytes: int) -> bytes:
             if self.started:
                 return self.channel.recv_stderr(num_bytes)
-            return self._handshake()
+            try:
+                return self._handshake()
+            finally:
+                self._go.set()
 
         def _handshake(self) -> bytes:
             buf, prompts = bytearray(), 0
@@ -175,6 +202,9 @@ def connection_class() -> type:
                     self.channel.sendall(self.sudo.password.encode() + b"\n")
                 elif buf.endswith(become.OK + b"\n"):
                     self.started = True
+                    self._go.set()
+                    if not self.streams["in"]:
+                        self.channel.shutdown_write()
                     return bytes(buf[: buf.rindex(become.OK)]) or self.read_proc_stderr(1)
 
         def _why(self, text: bytes, wrong: bool = False) -> str:
@@ -205,6 +235,9 @@ def connection_class() -> type:
         def open(self) -> None:
             if not self.is_connected:
                 raise ConnectionLost(f"the connection to {self.name} is closed")
+
+        def _remote_runner(self) -> Any:
+            return FleetRemote(context=self, inline_env=self.inline_ssh_env)
 
         def close(self) -> None:
             if self._sftp is not None:
