@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fleetops.errors import DEFAULT_FORKS, InputError, OptionError
+from fleetops.errors import DEFAULT_COMMAND_TIMEOUT, DEFAULT_FORKS, InputError, OptionError
 from fleetops.results import HostResult, RunResult, truncation
 
 __all__ = ["Fleet", "FleetResult", "OPTIONS"]
@@ -27,7 +27,7 @@ __all__ = ["Fleet", "FleetResult", "OPTIONS"]
 OPTIONS: Mapping[str, str] = {
     "forks": "int >= 1: hosts in parallel (default 64)",
     "connect_timeout": "seconds > 0: connect + handshake + auth (default 10); alias timeout",
-    "command_timeout": "seconds > 0 or None: each command (default none)",
+    "command_timeout": "seconds > 0 or None (no limit): each command (default 300)",
     "host_deadline": "seconds > 0 or None: the whole host (default connect + command + 5 "
                      "when command_timeout is set); alias deadline",
     "accept_new": "bool: record unknown host keys (changed keys are always refused)",
@@ -105,6 +105,7 @@ def run_options(options: dict[str, Any]) -> Any:
     if unknown:
         raise OptionError(f"unknown Fleet option {unknown[0]!r} (options: {', '.join(OPTIONS)})")
     values.pop("hide", None)
+    values.setdefault("command_timeout", DEFAULT_COMMAND_TIMEOUT)
     forks = values.get("forks", DEFAULT_FORKS)
     if isinstance(forks, bool) or not isinstance(forks, int) or forks < 1:
         raise OptionError(f"forks must be an integer >= 1, not {forks!r}")

@@ -30,8 +30,9 @@ FLEET_OPTIONS: dict[str, tuple[Any, str]] = {
     "limit": (None, "further limit the hosts (same syntax, or @retry-file)"),
     "forks": (DEFAULT_FORKS, f"parallel hosts (default {DEFAULT_FORKS})"),
     "timeout": ("10", "connect/handshake/auth timeout in seconds (default 10)"),
-    "command_timeout": (None, "per-command timeout in seconds (default none)"),
-    "deadline": (None, "whole-host deadline in seconds (default timeout+command-timeout+5)"),
+    "command_timeout": (None, "per-command timeout in seconds (default 300; 0 = none)"),
+    "deadline": (None, "whole-host deadline in seconds (default timeout+command-timeout+5; "
+                          "0 = none)"),
     "json": (False, "print one JSON document instead of text"),
     "accept_new": (False, "record unknown host keys (changed keys are always refused)"),
     "become": (False, "c.run goes through sudo too (c.sudo always does)"),

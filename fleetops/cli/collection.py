@@ -8,8 +8,22 @@ from invoke import Collection
 
 def builtin() -> Collection:
     """A new Collection of the built-in tasks (``run``, ``disk-report``, ``play``...);
-    add your own ``fleet_task``\\ s to it."""
-    from fleetops.cli import adhoc, bench, benchfabric, cron, daemons, diskreport, lab, play, scan
+    add your own ``fleet_task``\\ s to it. Installs fleetops's option handling
+    (:func:`fleetops.cli.program.install`: a bad option exits 5 with the task's usage)."""
+    from fleetops.cli import (
+        adhoc,
+        bench,
+        benchfabric,
+        cron,
+        daemons,
+        diskreport,
+        lab,
+        play,
+        program,
+        scan,
+    )
+
+    program.install()
 
     ns = Collection()
     ns.add_task(adhoc.run)
