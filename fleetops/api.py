@@ -190,10 +190,10 @@ class Fleet:
         from fleetops.targets import target_for
         from fleetops.zipapp import build_zipapp
 
-        config = base_config(self.hide, out_stream, self.options.command_timeout)
+        config = base_config(self.hide, self.options.command_timeout)
         if self._runner is None:
             self._runner = Runner(self.options, target_for)
-        work = host_work(func, args, kwargs or {}, config, build_zipapp())
+        work = host_work(func, args, kwargs or {}, config, build_zipapp(), out_stream)
         try:
             run = self._runner.run(self.hosts, work, on_result=on_result, on_tick=on_tick)
         finally:
@@ -206,13 +206,13 @@ class Fleet:
 
 
 def host_work(func: Callable[..., Any], args: tuple, kwargs: dict, config: Any,
-              app: Any) -> Callable[[Any], HostResult]:
+              app: Any, echo_to: Any = None) -> Callable[[Any], HostResult]:
     """The runner's ``work(session)``: connect (Unreachable propagates: the runner says
     ``unreachable``), call ``func(c, ...)``, turn what happened into a HostResult."""
     from fleetops import fabric_conn
 
     def work(session: Any) -> HostResult:
-        c = fabric_conn.make(session, config, app)
+        c = fabric_conn.make(session, config, app, echo_to)
         try:
             value = func(c, *args, **kwargs)
         except Exception as exc:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import shlex
+import sys
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,9 +102,9 @@ class Output:
                 self.size[stream] += len(text)
 
 
-def base_config(hide: Any = None, out_stream: Any = None, command_timeout: float | None = None):
+def base_config(hide: Any = None, command_timeout: float | None = None):
     """One ``fabric.Config`` per run: no ssh_config files (fleetops resolved them already),
-    no stdin mirroring, the run's command timeout (seconds) and output settings."""
+    no stdin mirroring, the run's command timeout (seconds) and ``run.hide`` default."""
     import paramiko
     from fabric import Config
 
@@ -111,23 +112,24 @@ def base_config(hide: Any = None, out_stream: Any = None, command_timeout: float
     config.run.in_stream = False
     if hide is not None:
         config.run.hide = hide
-    if out_stream is not None:
-        config.run.out_stream = out_stream
-        config.run.err_stream = out_stream
     if command_timeout is not None:
         config.timeouts.command = command_timeout
     return config
 
 
-def make(session: Any, config: Any, app: Any = None) -> Any:
+def make(session: Any, config: Any, app: Any = None, echo_to: Any = None) -> Any:
     """The handle for one host of a run: a ``FleetConnection`` (a ``fabric.Connection``)
-    on ``session.connection``'s transport. Raises fleetops's Unreachable if connecting
-    fails (the runner words it) and FleetopsError for a local-connection host."""
+    on ``session.connection``'s transport; ``echo_to``: where remote output that is not
+    hidden goes instead of stdout (``--json`` keeps stdout for its document). Raises
+    fleetops's Unreachable if connecting fails (the runner words it) and FleetopsError
+    for a local-connection host."""
     conn = session.connection
     if not hasattr(conn, "transport") or conn.transport is conn:
         raise FleetopsError("ansible_connection=local hosts cannot run Python tasks "
                             "(a Fabric Connection needs SSH)")
-    return connection_class()(session, conn, config.clone(), app)
+    c = connection_class()(session, conn, config.clone(), app)
+    c._set(_echo_to=echo_to)
+    return c
 
 
 @functools.cache
@@ -148,6 +150,12 @@ def connection_class() -> type:
                 self.channel.shutdown_write()
 
         stdin_eof_now = True
+
+        def write_our_output(self, stream: Any, string: str) -> None:
+            echo_to = self.context._echo_to
+            if echo_to is not None and stream is sys.stdout:
+                stream = echo_to
+            super().write_our_output(stream, string)
 
     class SudoRemote(FleetRemote):
         """A Remote runner that answers sudo's prompt (stderr) before the command starts."""
