@@ -38,7 +38,7 @@ from fleetops.yamllimits import compose, new_loader
 
 PLAY_KEYS = ("name", "hosts", "vars", "serial", "max_fail_percentage", "tasks")
 TASK_KEYS = ("name", "when", "register", "check_mode_safe", "timeout")
-REPO_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+REPO_TEMPLATES = Path(__file__).resolve().parent / "templates"  # package data (link in a checkout)
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 
