@@ -188,12 +188,11 @@ class Fleet:
         from fleetops.fabric_conn import base_config
         from fleetops.runner import Fleet as Runner
         from fleetops.targets import target_for
-        from fleetops.zipapp import build_zipapp
 
         config = base_config(self.hide, self.options.command_timeout)
         if self._runner is None:
             self._runner = Runner(self.options, target_for)
-        work = host_work(func, args, kwargs or {}, config, build_zipapp(), out_stream)
+        work = host_work(func, args, kwargs or {}, config, None, out_stream)
         try:
             run = self._runner.run(self.hosts, work, on_result=on_result, on_tick=on_tick)
         finally:

@@ -310,10 +310,12 @@ def connection_class() -> type:
             A changed result marks the host changed; a failed one raises ProgramFailed
             unless ``warn``."""
             from fleetops.ship import run_program
+            from fleetops.zipapp import build_zipapp
 
             self.open()
-            host = run_program(self._fleet_session, name, [str(a) for a in argv],
-                               self._fleet_app, timeout=timeout, stdin=stdin)
+            app = self._fleet_app or build_zipapp()  # built once per process, on first use
+            host = run_program(self._fleet_session, name, [str(a) for a in argv], app,
+                               timeout=timeout, stdin=stdin)
             result = ProgramResult(name, host.status, dict(host.extra.get("data") or {}),
                                    host.reason, host.rc, host.stderr)
             if result.changed:
