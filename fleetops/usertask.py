@@ -58,7 +58,10 @@ def fleet_task(func: Callable[..., Any] | None = None, *, name: str | None = Non
     fleet option, or the function takes no ``c`` first."""
     if func is None:
         return functools.partial(fleet_task, name=name, help=help, **task_kwargs)
-    from invoke import task
+    try:  # the built-in tasks' Ansible short flags (-i -l -f -b -K -k -T), where present
+        from fleetops.cli.flags import task
+    except ImportError:
+        from invoke import task
 
     signature = inspect.signature(func)
     params = list(signature.parameters.values())
