@@ -38,7 +38,7 @@ from fleetops.yamllimits import compose, new_loader
 
 PLAY_KEYS = ("name", "hosts", "vars", "serial", "max_fail_percentage", "tasks")
 TASK_KEYS = ("name", "when", "register", "check_mode_safe", "timeout")
-REPO_TEMPLATES = Path(__file__).resolve().parent / "templates"  # package data (link in a checkout)
+REPO_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 
@@ -361,7 +361,9 @@ def _line(value: Any) -> int | None:
 
 def template_search(base_dir: Path) -> list[Path]:
     """Where template files are looked up: next to the playbook, its parent, the repo."""
-    return [base_dir / "templates", base_dir.parent / "templates", REPO_TEMPLATES]
+    # fleetops's own templates: package data (fleetops/templates links to templates/ in a checkout)
+    return [base_dir / "templates", base_dir.parent / "templates",
+            Path(__file__).resolve().parent / "templates"]
 
 
 def load_playbook(path: str) -> Playbook:
