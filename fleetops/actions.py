@@ -322,4 +322,4 @@ ACTIONS: dict[str, ActionSpec] = {spec.name: spec for spec in (
 
 from fleetops.action_python import PYTHON  # noqa: E402  (users' Python tasks: own module)
 
-ACTIONS[PYTHON.name] = PYTHON
+ACTIONS = {"run": ACTIONS["run"], PYTHON.name: PYTHON, **ACTIONS}  # next to run
