@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from authlab import PASSWORDS, AuthSshd
+from authlab import PASSWORDS, Agent, AuthSshd
 
 import fleetops
 from fleetops.become import OK, PROMPT
@@ -223,3 +223,79 @@ def test_fleet_task_json_exit_codes_and_retry_file(lab, lab_inventory, tmp_path)
     assert failing.returncode == 2, failing.stderr
     assert "lab07 | FAILED" in failing.stdout and "CommandTimedOut" in failing.stdout
     assert retry.read_text().splitlines()[-1] == "lab07"
+
+
+# -- the mixed lab: ProxyJump, certificates, passwords, sudo kinds ----------------------
+def whoami_everywhere(c):
+    c.put(io.BytesIO(b"payload\n"), "/tmp/api-mixed")
+    got = io.BytesIO()
+    c.get("/tmp/api-mixed", got)
+    login = c.run("id -un", hide=True).stdout.strip().splitlines()[-1]
+    root = c.sudo("id -un", hide=True).stdout.strip().splitlines()[-1]
+    return {"name": c.run("uname -n", hide=True).stdout.split()[-1], "run_as": login,
+            "sudo_as": root, "got": got.getvalue()}
+
+
+def test_every_kind_of_host_of_the_mixed_lab(mixed_lab, tmp_path, monkeypatch):
+    agent = Agent(tmp_path)  # the bastion hop has no identity file of its own (as ssh -J)
+    agent.add(mixed_lab.client_key)
+    monkeypatch.setenv("SSH_AUTH_SOCK", agent.sock)
+    try:
+        result = _mixed_run(mixed_lab)
+    finally:
+        agent.stop()
+    expected = {"hidden01", "hidden02", "sudopw", "nopasswd", "usercert", "hostcert",
+                "pwonly", "noisyrc"}
+    assert set(result.succeeded) == expected, {n: h.reason for n, h in result.failed.items()}
+    for name in expected:
+        value = result.succeeded[name]
+        assert value["got"] == b"payload\n"
+        assert value["sudo_as"] == "root"
+        # ansible_become=yes hosts: c.run goes through sudo like every fleetops task
+        assert value["run_as"] == "root"
+    # requiretty: c.sudo needs a pty there (documented), and says so
+    assert result.failed["requiretty"].status == "failed"
+    assert "tty" in result.failed["requiretty"].reason
+
+
+def _mixed_run(mixed_lab):
+    pattern = ("behind_bastion:sudo_password:sudo_nopasswd:usercert:hostcert:password_only:"
+               "noisy_rc:requiretty")
+    result = fleetops.Fleet(mixed_lab.inventory_path, pattern, command_timeout=30).run(
+        whoami_everywhere)
+    return result
+
+
+SLOW_TASKS = '''
+from fleetops import fleet_task
+from fleetops.cli.collection import builtin
+
+
+@fleet_task
+def slow(c):
+    c.run("sleep 30" if c.name == "lab01" else "true", hide=True)
+    return c.name
+
+
+ns = builtin()
+ns.add_task(slow)
+'''
+
+
+def test_ctrl_c_keeps_what_finished(lab_inventory, tmp_path):
+    import signal
+
+    (tmp_path / "tasks.py").write_text(SLOW_TASKS)
+    proc = subprocess.Popen([sys.executable, "-m", "invoke", "slow", "-i", str(lab_inventory),
+                             "-p", "lab01:lab02:lab03", "--json", "--retry-file",
+                             str(tmp_path / "r")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=tmp_path)
+    time.sleep(4)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 99, err
+    hosts = json.loads(out)["hosts"]
+    assert hosts["lab01"]["status"] == "failed" and "interrupted" in hosts["lab01"]["reason"]
+    assert hosts["lab02"]["status"] == "ok" and hosts["lab02"]["value"] == "lab02"
+    assert (tmp_path / "r").read_text().splitlines()[-1] == "lab01"
