@@ -272,6 +272,9 @@ def connection_class() -> type:
             """Fabric's ``sudo(command, user=..., password=..., **run_kwargs)``, with the
             password sent only to sudo's prompt (module docstring)."""
             self.open()
+            if kwargs.get("pty") or (kwargs.get("pty") is None and self.config.run.pty):
+                raise FleetopsError("c.sudo with pty=True is not supported: the password "
+                                    "must reach sudo's prompt before the command starts")
             session = self._fleet_session
             options, target = session.fleet.options, session.target
             password = kwargs.pop("password", None) or self.config.sudo.password

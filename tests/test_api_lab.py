@@ -178,6 +178,9 @@ def test_sudo_wrong_or_missing_password_fails_the_host(sshd, tmp_path):
     become = fleetops.Fleet(inv, become=True, become_password=PASSWORDS["alice"]).run(
         lambda c: c.run("id -un", hide=True).stdout)
     assert become.succeeded == {"alice": "root\n"}
+    pty = fleetops.Fleet(inv, become_password=PASSWORDS["alice"]).run(
+        lambda c: c.sudo("true", pty=True))
+    assert "c.sudo with pty=True is not supported" in pty.failed["alice"].reason
 
 
 # -- fleet_task through invoke ----------------------------------------------------------
