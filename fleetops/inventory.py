@@ -21,19 +21,22 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Mapping
+import sys
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 from fleetops.errors import InputError
 from fleetops.inventory_ini import parse_ini
-from fleetops.inventory_ssh import connection_settings, resolve_ssh
+from fleetops.inventory_ssh import deferred_settings, resolve_ssh
 from fleetops.inventory_yaml import Layer, load_vars_dir, origin, parse_yaml, read_text
+from fleetops.vault import decrypt_file_text, is_vault_text
 
 __all__ = ["Group", "Host", "Inventory", "load_inventory", "resolve_ssh"]
 
 _YAML_EXTENSIONS = (".yml", ".yaml", ".json")
+LOCALHOST = ("127.0.0.1", "localhost", "::1")
 _YAML_KEY = re.compile(r"^[^\s\[\]=:#;]+:(?:\s|$)")
 
 
@@ -52,6 +55,7 @@ class Host:
     become_user: str | None = None
     vars: dict[str, Any] = field(default_factory=dict, hash=False, repr=False)
     groups: frozenset[str] = frozenset({"all"})
+    unresolved: tuple[tuple[str, str], ...] = ()
 
     def ssh_config(self, path: str | None = None) -> dict[str, Any]:
         """Connection settings merged with ssh_config; see :func:`resolve_ssh`."""
@@ -60,7 +64,9 @@ class Host:
 
 @dataclass(frozen=True, slots=True)
 class Group:
-    """One group: ``hosts`` (in it or its descendants) in inventory order, relatives by name."""
+    """One group. ``hosts``: in it or its descendants, in Ansible's order (its own
+    hosts, then its children's level by level, first occurrence wins) - the order a
+    play runs them in; ``own_hosts``: the hosts listed in the group itself."""
 
     name: str
     depth: int
@@ -68,26 +74,42 @@ class Group:
     children: tuple[str, ...]
     hosts: tuple[str, ...]
     vars: dict[str, Any] = field(default_factory=dict, hash=False, repr=False)
+    own_hosts: tuple[str, ...] = ()
+    priority: int = 1
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Inventory:
-    """Immutable result of :func:`load_inventory`; hosts are in inventory order."""
+    """Immutable result of :func:`load_inventory`; ``hosts`` in declaration order."""
 
     path: str
     hosts: tuple[Host, ...]
     groups: Mapping[str, Group]
     index: Mapping[str, int] = field(repr=False)
+    implicit: Mapping[str, Host] = field(default_factory=dict, repr=False)
 
     def host(self, name: str) -> Host:
         """The host called ``name`` (KeyError if there is none)."""
         return self.hosts[self.index[name]]
 
-    def select(self, pattern: str = "all", limit: str | None = None) -> list[Host]:
-        """Hosts matching an Ansible host pattern, then ``--limit``, in inventory order."""
+    def implicit_localhost(self, name: str) -> Host | None:
+        """Ansible's implicit ``localhost``/``127.0.0.1``/``::1`` (local connection)."""
+        return self.implicit.get(name)
+
+    def select(
+        self,
+        pattern: str = "all",
+        limit: str | None = None,
+        strict: bool = False,
+        warn: Callable[[str], None] | None = None,
+    ) -> list[Host]:
+        """Hosts matching an Ansible host pattern, then ``--limit``, in Ansible's order.
+
+        See :mod:`fleetops.patterns`; ``strict`` makes an element matching nothing an
+        error instead of a warning (passed to ``warn``, default: stderr)."""
         from fleetops.patterns import select
 
-        return select(self, pattern, limit)
+        return select(self, pattern, limit, strict, warn)
 
     def __len__(self) -> int:
         return len(self.hosts)
@@ -100,20 +122,45 @@ class Inventory:
 
 
 def load_inventory(path: str | os.PathLike[str]) -> Inventory:
-    """Load an INI or YAML inventory and the group_vars/ and host_vars/ next to it.
+    """Load an INI or YAML inventory (or a directory of them) and its group_vars/host_vars.
 
-    ``.yml``/``.yaml``/``.json`` files are YAML and ``.ini`` files INI; any other file
-    is YAML when its first line looks like YAML (``---``, ``{`` or ``name:``),
-    otherwise INI (Ansible tries its yaml plugin, then its ini plugin).
+    A file: ``.yml``/``.yaml``/``.json`` files are YAML and ``.ini`` files INI; any other
+    file is YAML when its first line looks like YAML (``---``, ``{`` or ``name:``),
+    otherwise INI (Ansible tries its yaml plugin, then its ini plugin). group_vars/ and
+    host_vars/ are read next to it.
+
+    A directory (Ansible's directory source): every file in it and its subdirectories,
+    in sorted order, except hidden ones, ``group_vars``/``host_vars``, and names ending
+    in Ansible's ignored extensions (see :mod:`fleetops.inventory_dir`); group_vars/
+    and host_vars/ are read inside it.
     """
+    from fleetops.inventory_dir import source_files
+
     path = os.fspath(path)
-    text = read_text(path, "inventory file")
     builder = _Builder(path)
+    if os.path.isdir(path):
+        for file in source_files(path):
+            _parse_file(file, builder)
+        base = path
+    else:
+        _parse_file(path, builder)
+        base = os.path.dirname(os.path.abspath(path))
+    builder.finish_pending()
+    builder.path = path
+    return _Finisher(builder, base).inventory()
+
+
+def _parse_file(path: str, builder: _Builder) -> None:
+    text = read_text(path, "inventory file")
+    builder.path = path
+    if is_vault_text(text):
+        text = decrypt_file_text(text, path)
+    if os.path.splitext(path)[1].lower() == ".toml":
+        raise InputError("TOML inventories are not supported (use INI or YAML)", path=path)
     if _is_yaml(path, text):
         parse_yaml(text, path, builder)
     else:
         parse_ini(text, path, builder)
-    return _Finisher(builder).inventory()
 
 
 def _is_yaml(path: str, text: str) -> bool:
@@ -132,10 +179,12 @@ class _GroupDef:
     name: str
     line: int
     vars: dict[str, Any] = field(default_factory=dict)
-    var_lines: dict[str, int] = field(default_factory=dict)
+    var_lines: dict[str, Any] = field(default_factory=dict)
     hosts: list[str] = field(default_factory=list)
     children: list[str] = field(default_factory=list)
     parents: list[str] = field(default_factory=list)
+    priority: Any = 1
+    priority_at: tuple[str, int] | None = None
 
 
 @dataclass(slots=True)
@@ -143,19 +192,27 @@ class _HostDef:
     name: str
     line: int
     vars: dict[str, Any] = field(default_factory=dict)
-    var_lines: dict[str, int] = field(default_factory=dict)
+    var_lines: dict[str, Any] = field(default_factory=dict)
     groups: list[str] = field(default_factory=list)
 
 
 class _Builder:
-    """Mutable model the INI and YAML parsers fill; checks duplicates and cycles."""
+    """Mutable model the INI and YAML parsers fill, as Ansible's ``InventoryData``.
+
+    ``path`` is the file being parsed (a directory source parses several); per-variable
+    origins are kept as ``(path, line)``. A host set again later (another line, another
+    group) takes the later value, as in Ansible.
+    """
 
     def __init__(self, path: str):
         self.path = path
-        self.groups: dict[str, _GroupDef] = {"all": _GroupDef("all", 0)}
-        self.groups["ungrouped"] = _GroupDef("ungrouped", 0)
+        self.groups: dict[str, _GroupDef] = {
+            "all": _GroupDef("all", 0, children=["ungrouped"]),
+            "ungrouped": _GroupDef("ungrouped", 0, parents=["all"]),
+        }
         self.hosts: dict[str, _HostDef] = {}
         self._declared = {"all", "ungrouped"}
+        self.pending: dict[str, tuple[str, int, str, list[str]]] = {}
 
     def group(self, name: str, line: int) -> _GroupDef:
         group = self.groups.get(name)
@@ -171,8 +228,11 @@ class _Builder:
 
     def set_group_var(self, group: str, key: str, value: Any, line: int) -> None:
         target = self.groups[group]
+        if key == "ansible_group_priority":  # Ansible: sets the priority, not a variable
+            target.priority, target.priority_at = value, (self.path, line)
+            return
         target.vars[key] = value
-        target.var_lines[key] = line
+        target.var_lines[key] = (self.path, line)
 
     def add_host(
         self,
@@ -181,23 +241,23 @@ class _Builder:
         values: dict[str, Any],
         line: int,
         lines: dict[str, int] | None = None,
+        port: int | None = None,
     ) -> None:
-        """Add ``name`` to ``group`` with inline vars (``lines``: per-var line if known)."""
+        """Add ``name`` to ``group`` with inline vars (``lines``: per-var line if known).
+
+        ``port`` (from ``host:port``) counts only where the host first appears."""
         host = self.hosts.get(name)
         if host is None:
             host = self.hosts[name] = _HostDef(name, line)
+            if port is not None:
+                host.vars["ansible_port"] = port
+                host.var_lines["ansible_port"] = (self.path, line)
         for key, value in values.items():
-            if key in host.vars and not _same(host.vars[key], value):
-                raise InputError(
-                    f"host '{name}' is defined again with {key}={value!r}, but line "
-                    f"{host.var_lines[key]} set {key}={host.vars[key]!r}",
-                    path=self.path,
-                    line=line,
-                )
             host.vars[key] = value
-            host.var_lines.setdefault(key, lines.get(key, line) if lines else line)
+            host.var_lines[key] = (self.path, lines.get(key, line) if lines else line)
         if group not in host.groups:
             host.groups.append(group)
+        if name not in self.groups[group].hosts:
             self.groups[group].hosts.append(name)
 
     def add_child(self, parent: str, child: str, line: int) -> None:
@@ -213,6 +273,29 @@ class _Builder:
             self.groups[parent].children.append(child)
             self.groups[child].parents.append(parent)
 
+    def pend(self, child: str, parent: str, line: int) -> None:
+        """A ``:children`` entry naming a group not declared yet (Ansible: pending)."""
+        entry = self.pending.setdefault(child, (self.path, line, "children", []))
+        entry[3].append(parent)
+
+    def resolve_pending(self, name: str) -> None:
+        """``name`` is now declared: attach it under the parents that were waiting."""
+        entry = self.pending.pop(name, None)
+        if entry is None or entry[2] != "children":
+            return
+        for parent in entry[3]:
+            self.add_child(parent, name, entry[1])
+            self.resolve_pending(parent)
+
+    def finish_pending(self) -> None:
+        """Ansible refuses a ``:children`` or ``:vars`` naming an undefined group."""
+        for name, (path, line, kind, parents) in self.pending.items():
+            if kind == "vars":
+                message = f"section [{name}:vars] is for group '{name}', which is never defined"
+            else:
+                message = f"section [{parents[-1]}:children] names undefined group '{name}'"
+            raise InputError(message, path=path, line=line)
+
     def _chain_up(self, start: str, target: str) -> list[str] | None:
         """Path start, parent, grandparent... up to ``target``, or None."""
         stack, seen = [[start]], set()
@@ -227,14 +310,10 @@ class _Builder:
         return None
 
 
-def _same(old: Any, new: Any) -> bool:
-    return type(old) is type(new) and old == new
-
-
 class _Finisher:
     """Turns a filled :class:`_Builder` into an :class:`Inventory` (done once per load)."""
 
-    def __init__(self, builder: _Builder):
+    def __init__(self, builder: _Builder, base: str):
         self.b = builder
         self.path = builder.path
         self._reconcile()
@@ -242,14 +321,15 @@ class _Finisher:
         self.ancestors: dict[str, frozenset[str]] = {}
         for name in self.b.groups:
             self._walk(name)
-        base = os.path.dirname(os.path.abspath(self.path))
         self.group_files = load_vars_dir(os.path.join(base, "group_vars"), self.b.groups)
-        self.host_files = load_vars_dir(os.path.join(base, "host_vars"), self.b.hosts)
+        names = [*self.b.hosts, *(n for n in LOCALHOST if n not in self.b.hosts)]
+        self.host_files = load_vars_dir(os.path.join(base, "host_vars"), names)
         self.priority = {name: self._priority(g) for name, g in self.b.groups.items()}
         self._layers_cache: dict[frozenset[str], tuple[list[Layer], dict[str, Any]]] = {}
 
     def _reconcile(self) -> None:
-        """Ansible's implicit groups: top-level groups under all, lone hosts in ungrouped."""
+        """Ansible's ``reconcile_inventory``: top-level groups under all, lone hosts in
+        ungrouped (appended in host order), hosts with a real group out of ungrouped."""
         groups = self.b.groups
         for name, group in groups.items():
             if name != "all" and not group.parents:
@@ -258,11 +338,13 @@ class _Finisher:
         ungrouped = groups["ungrouped"]
         for host in self.b.hosts.values():
             others = [g for g in host.groups if g not in ("all", "ungrouped")]
-            if others and "ungrouped" in host.groups:
-                host.groups.remove("ungrouped")
-            elif not others and "ungrouped" not in host.groups:
+            if "ungrouped" in host.groups:
+                if others:
+                    host.groups.remove("ungrouped")
+                    ungrouped.hosts.remove(host.name)
+            elif not others:
                 host.groups.append("ungrouped")
-        ungrouped.hosts = [h for h in self.b.hosts if "ungrouped" in self.b.hosts[h].groups]
+                ungrouped.hosts.append(host.name)
 
     def _walk(self, name: str) -> None:
         if name in self.depth:
@@ -274,29 +356,57 @@ class _Finisher:
         self.ancestors[name] = frozenset([name]).union(*(self.ancestors[p] for p in parents))
 
     def _priority(self, group: _GroupDef) -> int:
-        value = group.vars.get("ansible_group_priority", 1)
+        value = group.priority
         if isinstance(value, bool) or not isinstance(value, int | str):
             value = "bad"
         try:
             return int(value)
         except ValueError:
+            path, line = group.priority_at or (self.path, None)
             raise InputError(
                 f"ansible_group_priority of group '{group.name}' must be an integer",
-                path=self.path,
-                line=group.var_lines.get("ansible_group_priority"),
+                path=path,
+                line=line,
             ) from None
+
+    def _ordered_hosts(self, name: str) -> list[str]:
+        """Ansible's ``Group.get_hosts``: own hosts, then descendants level by level."""
+        groups = self.b.groups
+        order, seen, level = [name], {name}, [name]
+        while level:
+            nxt: list[str] = []
+            for group in level:
+                for child in groups[group].children:
+                    if child not in seen:
+                        seen.add(child)
+                        order.append(child)
+                        nxt.append(child)
+            level = nxt
+        hosts: dict[str, None] = {}
+        for group in order:
+            hosts.update(dict.fromkeys(groups[group].hosts))
+        return list(hosts)
 
     def inventory(self) -> Inventory:
         hosts = tuple(self._host(h) for h in self.b.hosts.values())
-        members: dict[str, list[str]] = {name: [] for name in self.b.groups}
-        for host in hosts:
-            for name in host.groups:
-                members[name].append(host.name)
-        groups = {name: self._group(g, members[name]) for name, g in self.b.groups.items()}
+        groups = {name: self._group(g) for name, g in self.b.groups.items()}
         index = {host.name: i for i, host in enumerate(hosts)}
-        return Inventory(self.path, hosts, MappingProxyType(groups), MappingProxyType(index))
+        declared = next((hosts[index[n]] for n in self.b.hosts if n in LOCALHOST), None)
+        implicit = {  # Ansible: a localhost-like inventory host stands for all three
+            name: declared
+            or self._host(_HostDef(name, 0, {"ansible_connection": "local"}), implicit=True)
+            for name in LOCALHOST
+            if name not in self.b.hosts
+        }
+        return Inventory(
+            self.path,
+            hosts,
+            MappingProxyType(groups),
+            MappingProxyType(index),
+            MappingProxyType(implicit),
+        )
 
-    def _group(self, group: _GroupDef, members: list[str]) -> Group:
+    def _group(self, group: _GroupDef) -> Group:
         merged = dict(group.vars)
         for layer in self.group_files.get(group.name, ()):
             merged.update(layer.vars)
@@ -305,8 +415,10 @@ class _Finisher:
             self.depth[group.name],
             tuple(sorted(group.parents)),
             tuple(sorted(group.children)),
-            tuple(members),
+            tuple(self._ordered_hosts(group.name)),
             merged,
+            tuple(group.hosts),
+            self.priority[group.name],
         )
 
     def _group_layers(self, names: frozenset[str]) -> tuple[list[Layer], dict[str, Any]]:
@@ -325,17 +437,20 @@ class _Finisher:
             cached = self._layers_cache[names] = (layers, merged)
         return cached
 
-    def _host(self, hdef: _HostDef) -> Host:
+    def _host(self, hdef: _HostDef, implicit: bool = False) -> Host:
         names = frozenset(["all"]).union(*(self.ancestors[g] for g in hdef.groups))
         group_layers, merged = self._group_layers(names)
         own = [Layer(hdef.vars, self.path, hdef.var_lines), *self.host_files.get(hdef.name, ())]
         values = dict(merged)
         for layer in own:
             values.update(layer.vars)
-        settings = connection_settings(values)
+        if implicit:
+            values.setdefault("ansible_python_interpreter", sys.executable)
+            names = frozenset()
+        settings, unresolved = deferred_settings(values)
         if isinstance(settings, tuple):
             key, problem = settings
             path, line = origin([*group_layers, *own], key)
             raise InputError(f"host '{hdef.name}': {key} {problem}", path=path, line=line)
         settings.setdefault("address", hdef.name)
-        return Host(name=hdef.name, vars=values, groups=names, **settings)
+        return Host(name=hdef.name, vars=values, groups=names, unresolved=unresolved, **settings)

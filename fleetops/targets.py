@@ -122,6 +122,8 @@ def target_for(host: Any) -> Target:
 
 
 def _target_for(host: Any) -> Target:
+    for key, reason in getattr(host, "unresolved", ()):  # fleetops.inventory_ssh
+        raise InputError(f"host '{host.name}': {key} {reason}")
     conn = connection_vars(host.vars or {})
     if isinstance(conn, tuple):
         raise InputError(f"host '{host.name}': {conn[0]} {conn[1]}")
