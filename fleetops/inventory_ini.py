@@ -39,6 +39,10 @@ _BRACKETED_PORT = re.compile(r"^\[([^\[\]]+)\]:([0-9]+)$")
 _HOST_PORT = re.compile(r"^((?:[^:\[\]]|\[[^\]]*\])*):([0-9]+)$")
 _MAX_RANGE = 100_000
 _MAX_LITERAL = 100_000  # characters given to ast.literal_eval
+_BLANKS = re.compile(r"[ \t\r\n]+")
+_WORDS = ("True", "False", "None")
+_INT = re.compile(r"^-?(?:0|[1-9][0-9]*)$")
+_DOTTED = re.compile(r"^[0-9]+(?:\.[0-9]+){2,}$")
 
 
 def parse_ini(text: str, path: str, builder: _Builder) -> None:
@@ -101,10 +105,7 @@ def _group_line(line: str) -> str:
 
 
 def _host_line(line: str, group: str, lineno: int, builder: _Builder) -> None:
-    try:
-        tokens = shlex.split(line, comments=True)
-    except ValueError as exc:
-        raise ValueError(f"cannot split host line like a shell line: {exc}") from None
+    tokens = tokenize(line)
     if not tokens:
         return
     if tokens[0].endswith(":") and not _HOST_PORT.match(tokens[0]):
@@ -123,14 +124,26 @@ def _host_line(line: str, group: str, lineno: int, builder: _Builder) -> None:
 
 
 def tokenize(line: str) -> list[str]:
-    """A host line's words, as Ansible splits them (shlex with comments)."""
-    return shlex.split(line, comments=True)
+    """A host line's words, as Ansible splits them (``shlex.split(line, comments=True)``;
+    without quotes or backslashes that is: cut at ``#``, split on blanks)."""
+    if not any(c in line for c in "\"'\\"):
+        return _BLANKS.split(line.partition("#")[0].strip()) if line[0] != "#" else []
+    try:
+        return shlex.split(line, comments=True)
+    except ValueError as exc:
+        raise ValueError(f"cannot split host line like a shell line: {exc}") from None
 
 
 def literal(text: str) -> Any:
     """Ansible's INI value reading: ``ast.literal_eval`` when it succeeds, else the text."""
-    if len(text) > _MAX_LITERAL:
+    if len(text) > _MAX_LITERAL or not text:
         return text
+    if text[0].isalpha() and text not in _WORDS and not any(c in text[:3] for c in "'\""):
+        return text  # a bare word (not True/False/None, not r'..'/b'..'): never a literal
+    if _INT.match(text):
+        return int(text)
+    if _DOTTED.match(text):
+        return text  # an IPv4 address or version: no literal
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SyntaxWarning)

@@ -82,7 +82,8 @@ def select(
     try:
         chosen = ctx.evaluate(elements(inventory, pattern, "pattern"))
         if limit is not None:
-            keep = {id(h) for h in ctx.evaluate(elements(inventory, limit, "limit"))}
+            items = elements(inventory, limit, "limit")
+            keep = {id(h) for h in ctx.evaluate(items)} if items else set()
             chosen = [h for h in chosen if id(h) in keep]
     except _OutOfRange as exc:
         ctx.warn(f"{exc}: no host selected")

@@ -90,7 +90,8 @@ def _key(version: str, source: str, cases: Any) -> str:
     digest = hashlib.sha256(f"{version}\0{source}\0".encode())
     digest.update((CORPUS / "oracle_helper.py").read_bytes())
     for path in _source_files(CORPUS / source):
-        digest.update(str(path.relative_to(CORPUS)).encode() + b"\0" + path.read_bytes() + b"\0")
+        name = os.path.relpath(path, CORPUS)
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     digest.update(json.dumps(cases, sort_keys=True).encode())
     return digest.hexdigest()
 
@@ -206,6 +207,8 @@ def test_inventory_matches_ansible(answers, source, monkeypatch):
             what = f"{source}: {pattern!r} limit {limit!r}"
             if expected["ordered"]:
                 assert got == expected["hosts"], what
+            elif "[" in pattern + (limit or ""):  # a subscript of an unordered list
+                assert len(got) == len(expected["hosts"]), what
             else:
                 assert sorted(got) == sorted(expected["hosts"]), what
             if expected["hosts"]:  # an empty answer always warns "No hosts matched"

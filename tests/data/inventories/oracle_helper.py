@@ -24,7 +24,6 @@ import sys
 
 def _reset() -> None:
     from ansible.parsing.vault import VaultSecretsContext
-
     from ansible.utils.context_objects import GlobalCLIArgs
 
     VaultSecretsContext._current = None  # one CLI run per process is all ansible expects
