@@ -197,7 +197,11 @@ def expand_host_pattern(pattern: str) -> tuple[list[str], int | None]:
 
 
 def expand_range(pattern: str) -> list[str]:
-    """Expand every ``[start:end]`` / ``[start:end:step]`` range in a host name."""
+    """Expand every ``[start:end]`` / ``[start:end:step]`` range in a host name.
+
+    The limit of :data:`_MAX_RANGE` hosts applies to the whole product of a name's
+    ranges (``h[0:999][0:999]`` is a million hosts, refused before any is built).
+    """
     pieces: list[list[str]] = []
     total, rest = 1, pattern
     while "[" in rest or "]" in rest:

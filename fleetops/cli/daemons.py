@@ -15,6 +15,7 @@ from typing import Any
 
 from invoke import Collection, task
 
+from fleetops.cli.authopts import ASK_HELP
 from fleetops.errors import DEFAULT_FORKS
 
 STATUS_FIELDS = ("running", "pid", "uptime_s", "last_event")
@@ -28,10 +29,12 @@ COMMON_HELP = {
     "state-dir": "instance state directory on the hosts (default: the program's)",
     "forks": f"parallel hosts (default {DEFAULT_FORKS})",
     "timeout": "connect/handshake/auth timeout in seconds (default 10)",
-    "command-timeout": "per-command timeout in seconds (default none)",
+    "command-timeout": "per-command timeout in seconds (default 300; 0 = none)",
     "accept-new": "record unknown host keys (changed keys are always refused)",
     "become": "run with sudo (as root)",
+    **ASK_HELP,
     "retry-file": "where to list failed/unreachable hosts (default fleetops.retry)",
+    "max-output": "bytes of stdout/stderr kept per host, K/M/G suffixes (default 4M)",
 }
 START_HELP = {**COMMON_HELP, "log-dir": "log directory on the hosts (default: the state dir)"}
 STOP_HELP = {**COMMON_HELP, "wait": "seconds to wait for each daemon to exit (default 10)"}
@@ -88,16 +91,19 @@ def dirsync_args(source: str | None, target: str | None, poll: Any, wait: Any,
 
 
 def describe(action: str, result: Any) -> str:
-    """One line per host for the text output."""
-    head = f"{result.name} | {result.status.upper()}"
+    """One line per host for the text output (host text escaped: :mod:`fleetops.sanitize`)."""
+    from fleetops.sanitize import clean
+
+    name = clean(result.name)
+    head = f"{name} | {result.status.upper()}"
     data = result.extra.get("data") or {}
     if result.status in ("failed", "unreachable"):
-        return f"{head} | {result.reason}\n"
+        return f"{head} | {clean(result.reason)}\n"
     pid = data.get("pid")
     if action == "start":
         what = "already running" if data.get("already_running") else "started"
-        return f"{head} | {what} pid={pid}" + (f" | {data['warning']}" if "warning" in data
-                                               else "") + "\n"
+        return f"{head} | {what} pid={pid}" + (f" | {clean(data['warning'])}"
+                                               if data.get("warning") else "") + "\n"
     if action == "stop":
         if result.status != "changed":
             return f"{head} | not running\n"
@@ -106,11 +112,12 @@ def describe(action: str, result: Any) -> str:
         if not data.get("running"):
             return f"{head} | not running\n"
         event = data.get("last_event") or {}
-        last = event.get("msg") or event.get("result") or "-"
+        last = clean(event.get("msg") or event.get("result") or "-")
         return f"{head} | running pid={pid} uptime={data.get('uptime_s')}s | last: {last}\n"
     lines = [head]
     for stream in ("stdout", "stderr"):
-        lines += [f"{result.name} | {stream}: {line}" for line in data.get(stream) or ()]
+        lines += [f"{name} | {stream}: {clean(line, tabs=True)}"
+                  for line in data.get(stream) or ()]
     return "\n".join(lines) + "\n"
 
 
@@ -141,15 +148,39 @@ def add_status_fields(run: Any) -> None:
             result.extra[key] = data.get(key)
 
 
+# remote flag -> (task option, integer, minimum allowed)
+NUMERIC_FLAGS = {"--interval": ("--interval", False, 0), "--duration": ("--duration", False, 0),
+                 "--poll": ("--poll", False, 0), "--wait": ("--wait", False, 0),
+                 "--timeout": ("--wait", False, 0), "--lines": ("--lines", True, 0),
+                 "--max-delete": ("--max-delete", True, -1)}
+
+
+def check_numbers(argv: Sequence[str]) -> None:
+    """Every numeric value in the remote argv is finite and above its minimum (exit 5)."""
+    from fleetops.cli.common import _number
+    from fleetops.errors import OptionError
+
+    for flag, value in zip(argv, argv[1:], strict=False):
+        if flag in NUMERIC_FLAGS:
+            option, integer, minimum = NUMERIC_FLAGS[flag]
+            try:
+                _number(value, option, minimum=minimum, integer=integer)
+            except OptionError as exc:
+                if minimum < 0 and "must be >" in str(exc):
+                    raise OptionError(f"{option} must be >= 0, not {value!r}") from None
+                raise
+
+
 def fleet_lifecycle(program: str, action: str, argv: list[str], opts: dict[str, Any]) -> None:
     """Run one lifecycle action of ``program`` on the selected hosts and finish the task."""
     from fleetops.cli import common
     from fleetops.ship import fleet_program
 
     with common.cli_errors():
+        check_numbers(argv)
         options = common.runner_options(opts["forks"], opts["timeout"], opts["command_timeout"],
                                         None, opts["accept_new"], opts["become"],
-                                        "root")
+                                        "root", max_output=opts.get("max_output"))
         hosts = common.targets(opts["inventory"], opts["pattern"], opts["limit"])
         printer = None if opts["json"] else _Lines(action)
         run = fleet_program(hosts, program, argv, options,
@@ -166,7 +197,8 @@ def fleet_lifecycle(program: str, action: str, argv: list[str], opts: dict[str, 
 def watcher_start(c, inventory=None, pattern="all", limit=None, json=False, name="default",
                   state_dir=None, log_dir=None, check=None, interval=None, duration=None,
                   forks=DEFAULT_FORKS, timeout="10", command_timeout=None, accept_new=False,
-                  become=False, retry_file="fleetops.retry"):
+                  become=False, retry_file="fleetops.retry",
+                  ask_become_pass=False, ask_pass=False, max_output=None):
     """Start the watcher daemon on every selected host (already running: ok)."""
     argv = lifecycle_argv("start", name, state_dir, _option("--log-dir", log_dir),
                           watcher_args(check, interval, duration))
@@ -177,7 +209,8 @@ def watcher_start(c, inventory=None, pattern="all", limit=None, json=False, name
 def watcher_stop(c, inventory=None, pattern="all", limit=None, json=False, name="default",
                  state_dir=None, wait=None, forks=DEFAULT_FORKS, timeout="10",
                  command_timeout=None, accept_new=False, become=False,
-                 retry_file="fleetops.retry"):
+                 retry_file="fleetops.retry",
+                 ask_become_pass=False, ask_pass=False, max_output=None):
     """Stop the watcher daemon on every selected host (SIGTERM, wait)."""
     argv = lifecycle_argv("stop", name, state_dir, _option("--timeout", wait))
     fleet_lifecycle("watcher", "stop", argv, _common(locals()))
@@ -187,7 +220,8 @@ def watcher_stop(c, inventory=None, pattern="all", limit=None, json=False, name=
 def watcher_status(c, inventory=None, pattern="all", limit=None, json=False, name="default",
                    state_dir=None, forks=DEFAULT_FORKS, timeout="10", command_timeout=None,
                    accept_new=False, become=False,
-                   retry_file="fleetops.retry"):
+                   retry_file="fleetops.retry",
+                   ask_become_pass=False, ask_pass=False, max_output=None):
     """running, pid, uptime and last event of the watcher on every selected host."""
     fleet_lifecycle("watcher", "status", lifecycle_argv("status", name, state_dir),
                     _common(locals()))
@@ -197,7 +231,8 @@ def watcher_status(c, inventory=None, pattern="all", limit=None, json=False, nam
 def watcher_logs(c, inventory=None, pattern="all", limit=None, json=False, name="default",
                  state_dir=None, lines=20, forks=DEFAULT_FORKS, timeout="10",
                  command_timeout=None, accept_new=False, become=False,
-                 retry_file="fleetops.retry"):
+                 retry_file="fleetops.retry",
+                 ask_become_pass=False, ask_pass=False, max_output=None):
     """The last lines of the watcher's logs on every selected host."""
     argv = lifecycle_argv("logs", name, state_dir, _option("--lines", lines))
     fleet_lifecycle("watcher", "logs", argv, _common(locals()))
@@ -210,7 +245,8 @@ def dirsync_start(c, inventory=None, pattern="all", limit=None, json=False, name
                   state_dir=None, log_dir=None, source=None, target=None, poll=None, wait=None,
                   max_delete=None, require_mount=False, forks=DEFAULT_FORKS, timeout="10",
                   command_timeout=None, accept_new=False, become=False,
-                  retry_file="fleetops.retry"):
+                  retry_file="fleetops.retry",
+                  ask_become_pass=False, ask_pass=False, max_output=None):
     """Start the dirsync daemon (SOURCE/ mirrored into TARGET) on every selected host."""
     from fleetops.cli.common import cli_errors
 
@@ -224,7 +260,8 @@ def dirsync_start(c, inventory=None, pattern="all", limit=None, json=False, name
 def dirsync_stop(c, inventory=None, pattern="all", limit=None, json=False, name="default",
                  state_dir=None, wait=None, forks=DEFAULT_FORKS, timeout="10",
                  command_timeout=None, accept_new=False, become=False,
-                 retry_file="fleetops.retry"):
+                 retry_file="fleetops.retry",
+                 ask_become_pass=False, ask_pass=False, max_output=None):
     """Stop the dirsync daemon on every selected host (SIGTERM, wait)."""
     argv = lifecycle_argv("stop", name, state_dir, _option("--timeout", wait))
     fleet_lifecycle("dirsync", "stop", argv, _common(locals()))
@@ -234,7 +271,8 @@ def dirsync_stop(c, inventory=None, pattern="all", limit=None, json=False, name=
 def dirsync_status(c, inventory=None, pattern="all", limit=None, json=False, name="default",
                    state_dir=None, forks=DEFAULT_FORKS, timeout="10", command_timeout=None,
                    accept_new=False, become=False,
-                   retry_file="fleetops.retry"):
+                   retry_file="fleetops.retry",
+                   ask_become_pass=False, ask_pass=False, max_output=None):
     """running, pid, uptime and last sync of dirsync on every selected host."""
     fleet_lifecycle("dirsync", "status", lifecycle_argv("status", name, state_dir),
                     _common(locals()))
@@ -244,7 +282,8 @@ def dirsync_status(c, inventory=None, pattern="all", limit=None, json=False, nam
 def dirsync_logs(c, inventory=None, pattern="all", limit=None, json=False, name="default",
                  state_dir=None, lines=20, forks=DEFAULT_FORKS, timeout="10",
                  command_timeout=None, accept_new=False, become=False,
-                 retry_file="fleetops.retry"):
+                 retry_file="fleetops.retry",
+                 ask_become_pass=False, ask_pass=False, max_output=None):
     """The last lines of dirsync's logs on every selected host."""
     argv = lifecycle_argv("logs", name, state_dir, _option("--lines", lines))
     fleet_lifecycle("dirsync", "logs", argv, _common(locals()))
@@ -252,7 +291,8 @@ def dirsync_logs(c, inventory=None, pattern="all", limit=None, json=False, name=
 
 def _common(local: dict[str, Any]) -> dict[str, Any]:
     keys = ("inventory", "pattern", "limit", "json", "forks", "timeout", "command_timeout",
-            "accept_new", "become", "retry_file")
+            "accept_new", "become", "retry_file", "ask_become_pass", "ask_pass",
+            "max_output")
     return {key: local[key] for key in keys}
 
 
