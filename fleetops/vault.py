@@ -8,7 +8,8 @@ removed. Uses the ``cryptography`` package.
 
 Passwords come from :func:`configure` (``--vault-password-file`` /
 ``--ask-vault-pass``) or, when nothing was configured, from the file named by
-``FLEETOPS_VAULT_PASSWORD_FILE`` or ``ANSIBLE_VAULT_PASSWORD_FILE``. A password file is
+``FLEETOPS_VAULT_PASSWORD_FILE`` or ``ANSIBLE_VAULT_PASSWORD_FILE``, or a prompt on the
+terminal when ``FLEETOPS_ASK_VAULT_PASS=1``. A password file is
 read, not run: an executable one (an Ansible "vault password client" script) is refused.
 Every password given is tried, as Ansible tries every vault secret.
 
@@ -80,11 +81,17 @@ def _read_password_file(path: str) -> bytes:
 
 
 def _current_passwords() -> list[bytes]:
+    """Configured passwords; else the environment's file; else, with
+    ``FLEETOPS_ASK_VAULT_PASS=1`` and a terminal, one prompt (remembered)."""
+    global _passwords
     if _passwords is not None:
         return _passwords
     for env in ("FLEETOPS_VAULT_PASSWORD_FILE", "ANSIBLE_VAULT_PASSWORD_FILE"):
         if os.environ.get(env):
             return [_read_password_file(os.environ[env])]
+    if os.environ.get("FLEETOPS_ASK_VAULT_PASS") == "1" and os.isatty(0):
+        configure(ask=True)
+        return _passwords or []
     return []
 
 
