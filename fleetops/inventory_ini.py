@@ -138,8 +138,8 @@ def literal(text: str) -> Any:
     """Ansible's INI value reading: ``ast.literal_eval`` when it succeeds, else the text."""
     if len(text) > _MAX_LITERAL or not text:
         return text
-    if text[0].isalpha() and text not in _WORDS and not any(c in text[:3] for c in "'\""):
-        return text  # a bare word (not True/False/None, not r'..'/b'..'): never a literal
+    if text[0].isalpha() and text not in _WORDS and not any(c in text[:4] for c in "'\"("):
+        return text  # a bare word (not True/False/None, r'..', b'..', set()): no literal
     if _INT.match(text):
         return int(text)
     if _DOTTED.match(text):
