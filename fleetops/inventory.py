@@ -146,7 +146,6 @@ def load_inventory(path: str | os.PathLike[str]) -> Inventory:
     else:
         _parse_file(path, builder)
         base = os.path.dirname(os.path.abspath(path))
-    builder.finish_pending()
     builder.path = path
     return _Finisher(builder, base).inventory()
 
@@ -162,6 +161,7 @@ def _parse_file(path: str, builder: _Builder) -> None:
         parse_yaml(text, path, builder)
     else:
         parse_ini(text, path, builder)
+        builder.finish_pending()  # Ansible checks each INI file's references at its end
 
 
 def _is_yaml(path: str, text: str) -> bool:
