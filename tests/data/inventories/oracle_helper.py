@@ -25,9 +25,11 @@ import sys
 def _reset() -> None:
     from ansible.parsing.vault import VaultSecretsContext
     from ansible.utils.context_objects import GlobalCLIArgs
+    from ansible.utils.display import Display
 
     VaultSecretsContext._current = None  # one CLI run per process is all ansible expects
     GlobalCLIArgs._Singleton__instance = None
+    Display()._warns.clear()  # each run warns as a fresh process would
 
 
 def _run(cls, argv: list[str]) -> tuple[int, str, str]:
