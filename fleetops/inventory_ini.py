@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from fleetops.inventory import _Builder
 
 _SECTION = re.compile(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?$")
-_GROUP_LINE = re.compile(r"^([^:\]\s#;]+)\s*(?:[#;].*)?$")
+_GROUP_LINE = re.compile(r"^([^:\]\s]+)\s*(?:#.*)?$")  # Ansible's 'groupname' pattern
 _VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _BRACKETED_PORT = re.compile(r"^\[([^\[\]]+)\]:([0-9]+)$")
 _HOST_PORT = re.compile(r"^((?:[^:\[\]]|\[[^\]]*\])*):([0-9]+)$")
