@@ -22,13 +22,19 @@ if TYPE_CHECKING:
 
     from ops._mail import MailSettings
 
-from ops._mounts import LEVELS, classify, human_size, tidy_number, worst
+from ops._mounts import LEVELS, classify, human_size, tidy_number
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 MOUNT_KEYS = ("mountpoint", "device", "fstype", "size_bytes", "used_bytes", "avail_bytes",
-              "use_pct", "inodes_total", "inodes_used", "inodes_pct", "level", "over", "error")
-COLOURS = {"ok": "#2e7d32", "unknown": "#757575", "warn": "#e09100", "crit": "#c62828"}
-ANSI = {"ok": "\033[32m", "unknown": "\033[90m", "warn": "\033[33m", "crit": "\033[31m"}
+              "use_pct", "inodes_total", "inodes_used", "inodes_pct", "level", "over", "error",
+              "growth_bytes_per_day", "full_in_days")
+# The control side adds "soon" (under threshold, full within --fill-warn-days) to the
+# program's levels; ascending severity.
+REPORT_LEVELS = ("ok", "unknown", "soon", "warn", "crit")
+COLOURS = {"ok": "#2e7d32", "unknown": "#757575", "soon": "#6a1b9a", "warn": "#e09100",
+           "crit": "#c62828"}
+ANSI = {"ok": "\033[32m", "unknown": "\033[90m", "soon": "\033[35m", "warn": "\033[33m",
+        "crit": "\033[31m"}
 BOLD, RESET = "\033[1m", "\033[0m"
 PROBLEM_STATUSES = ("failed", "unreachable", "skipped")
 BAR_WIDTH = 10
@@ -58,10 +64,13 @@ class MountRow:
     level: str = "unknown"
     over: list[str] = field(default_factory=list)
     error: str | None = None
+    growth_bytes_per_day: int | None = None
+    full_in_days: float | None = None
 
     def sort_key(self) -> tuple:
-        return (-LEVELS.index(self.level), -_num(self.use_pct), -_num(self.inodes_pct),
-                self.host, self.mountpoint)
+        full = self.full_in_days if self.full_in_days is not None else float("inf")
+        return (-REPORT_LEVELS.index(self.level), full if self.level == "soon" else 0,
+                -_num(self.use_pct), -_num(self.inodes_pct), self.host, self.mountpoint)
 
     def as_json(self) -> dict[str, Any]:
         return {key: getattr(self, key) for key in MOUNT_KEYS}
@@ -75,6 +84,7 @@ class HostSummary:
     worst_level: str = "ok"
     mounts: int = 0
     over: list[str] = field(default_factory=list)
+    source: str | None = None
 
 
 @dataclass
@@ -85,6 +95,10 @@ class FleetDiskReport:
     rows: list[MountRow]
     hosts: dict[str, HostSummary]
     totals: dict[str, int]
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    history: dict[str, Any] | None = None
+    # (host, mountpoint) -> [(unix time, use %)], oldest first: the HTML sparklines
+    trend: dict[tuple[str, str], list[tuple[float, float]]] = field(default_factory=dict)
 
     @property
     def worst_level(self) -> str:
@@ -97,6 +111,11 @@ class FleetDiskReport:
     @property
     def over_hosts(self) -> list[HostSummary]:
         return [h for h in self.hosts.values() if h.over]
+
+
+def worst(levels: Iterable[str]) -> str:
+    """The most severe of ``levels`` in :data:`REPORT_LEVELS` order (``ok`` when empty)."""
+    return max(levels, key=REPORT_LEVELS.index, default="ok")
 
 
 def _num(value: Any) -> float:
@@ -120,6 +139,7 @@ def outcome_from(name: str, value: Any) -> HostOutcome:
 
 def _row(host: str, mount: Mapping[str, Any], limits: tuple[float, float]) -> MountRow:
     values = {key: mount.get(key) for key in MOUNT_KEYS}
+    values["growth_bytes_per_day"] = values["full_in_days"] = None
     values["over"] = list(values["over"] or [])
     if values["level"] not in LEVELS:
         if values["use_pct"] is None:
@@ -148,11 +168,23 @@ def build_report(results: Mapping[str, Any], warn: float = 80, crit: float = 90,
         hosts[name] = HostSummary(
             name, "ok" if status == "changed" else status, reason,
             worst(r.level for r in host_rows), len(host_rows),
-            [r.mountpoint for r in host_rows if r.level in ("warn", "crit")])
+            [r.mountpoint for r in host_rows if r.level in ("warn", "crit")],
+            outcome.data.get("source") or ("program" if isinstance(mounts, list) else None))
     rows.sort(key=MountRow.sort_key)
     generated = generated or time.strftime("%Y-%m-%d %H:%M:%S %Z")
     return FleetDiskReport(generated, tidy_number(warn), tidy_number(crit), rows, hosts,
                            _totals(rows, hosts))
+
+
+def refresh(report: FleetDiskReport) -> None:
+    """Re-sort rows and recompute worst levels and totals after levels changed (forecast)."""
+    report.rows.sort(key=MountRow.sort_key)
+    by_host: dict[str, list[str]] = {}
+    for row in report.rows:
+        by_host.setdefault(row.host, []).append(row.level)
+    for name, host in report.hosts.items():
+        host.worst_level = worst(by_host.get(name, ()))
+    report.totals = _totals(report.rows, report.hosts)
 
 
 def _totals(rows: list[MountRow], hosts: dict[str, HostSummary]) -> dict[str, int]:
@@ -160,7 +192,7 @@ def _totals(rows: list[MountRow], hosts: dict[str, HostSummary]) -> dict[str, in
     for status in ("ok", *PROBLEM_STATUSES):
         totals[f"hosts_{status}"] = sum(h.status == status for h in hosts.values())
     totals["hosts_over"] = sum(bool(h.over) for h in hosts.values())
-    for level in LEVELS:
+    for level in REPORT_LEVELS:
         totals[f"mounts_{level}"] = sum(r.level == level for r in rows)
     for key in ("size_bytes", "used_bytes", "avail_bytes"):
         totals[key] = sum(getattr(r, key) or 0 for r in rows)
@@ -168,8 +200,10 @@ def _totals(rows: list[MountRow], hosts: dict[str, HostSummary]) -> dict[str, in
 
 
 def report_json_hosts(report: FleetDiskReport) -> dict[str, dict[str, Any]]:
-    """Per host: ``mounts`` (exactly the program's mount keys), ``worst_level``, ``over``."""
-    doc = {name: {"mounts": [], "worst_level": h.worst_level, "over": list(h.over)}
+    """Per host: ``mounts`` (the program's mount keys plus the forecast), ``worst_level``,
+    ``over``, ``source`` (``"program"``, ``"df"``, or None without data)."""
+    doc = {name: {"mounts": [], "worst_level": h.worst_level, "over": list(h.over),
+                  "source": h.source}
            for name, h in report.hosts.items()}
     for row in report.rows:
         doc[row.host]["mounts"].append(row.as_json())

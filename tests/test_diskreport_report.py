@@ -98,7 +98,8 @@ def test_every_host_is_accounted_for():
 def test_json_hosts_have_exactly_the_mount_keys():
     doc = report_json_hosts(build_report(fleet()))
     assert set(doc) == {"web1", "web2", "db1", "db2", "db3", "lb1", "old"}
-    assert doc["db1"] == {"mounts": [], "worst_level": "ok", "over": []}
+    assert doc["db1"] == {"mounts": [], "worst_level": "ok", "over": [], "source": None}
+    assert doc["web1"]["source"] == "program"
     for host in doc.values():
         for item in host["mounts"]:
             assert tuple(item) == MOUNT_KEYS

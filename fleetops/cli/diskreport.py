@@ -11,7 +11,7 @@ from invoke import task
 
 from fleetops.errors import DEFAULT_FORKS, OptionError
 
-FORMATS = ("table", "json", "csv", "html")
+FORMATS = ("table", "json", "csv", "html", "prometheus")
 EXIT_CRIT = 8
 EXIT_MAIL_FAILED = 6
 
@@ -23,6 +23,16 @@ def _threshold(value, flag: str) -> float:
         raise OptionError(f"{flag} must be a percentage, not {value!r}") from None
     if not 0 < number <= 100:
         raise OptionError(f"{flag} must be between 0 and 100, not {value!r}")
+    return number
+
+
+def _days(value, flag: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise OptionError(f"{flag} must be a number of days, not {value!r}") from None
+    if not 0 < number <= 3650:
+        raise OptionError(f"{flag} must be between 0 and 3650 days, not {value!r}")
     return number
 
 
@@ -109,7 +119,12 @@ def _write(out: Path | None, text: str) -> None:
         "local": "skip network filesystems",
         "include": "only mountpoints matching this glob (repeatable)",
         "exclude": "skip mountpoints matching this glob (repeatable)",
-        "format": "table (default), json, csv or html",
+        "format": "table (default), json, csv, html or prometheus",
+        "history": "disk history file (default $XDG_DATA_HOME/fleetops/disk-history.sqlite)",
+        "no-history": "neither read nor append the history (no forecast, no changes)",
+        "growth-window": "days of history the growth is fitted on (default 7)",
+        "fill-warn-days": "SOON: under threshold but full within this many days (default 7)",
+        "all": "list every mount in the table (default: the ones that matter at large sizes)",
         "output": "write the report to this file instead of stdout",
         "email": "mail the report to this address (repeatable), once, from here",
         "mail-config": "SMTP settings file (mode 0600; see README), else FLEETOPS_SMTP_* env",
@@ -123,7 +138,8 @@ def _write(out: Path | None, text: str) -> None:
 def report(c, inventory=None, pattern="all", limit=None, warn="80", crit="90", inode_warn=None,
            inode_crit=None, threshold=None, local=False, include=None, exclude=None, format="table", output=None, email=None,
            mail_config=None, forks=DEFAULT_FORKS, timeout="10", command_timeout="60",
-           accept_new=False, retry_file="fleetops.retry"):
+           accept_new=False, retry_file="fleetops.retry", history=None, no_history=False,
+           growth_window="7", fill_warn_days="7", all=False):
     """Fleet disk report: df -P figures of every host, worst mounts first.
 
     Exit codes: 0 all fine, 2/3 some host failed/unreachable, 8 every host answered but
@@ -146,6 +162,8 @@ def report(c, inventory=None, pattern="all", limit=None, warn="80", crit="90", i
             raise OptionError(f"inode warning ({iw:g}) must not be above critical ({ik:g})")
         _check_overrides(threshold or [])
         out = _check_output(output)
+        window = _days(growth_window, "--growth-window")
+        fill_days = _days(fill_warn_days, "--fill-warn-days")
         settings = _mail_settings(mail_config) if email else None
         options = common.runner_options(forks, timeout, command_timeout, None, accept_new)
         hosts = common.targets(inventory, pattern, limit)
@@ -156,14 +174,26 @@ def report(c, inventory=None, pattern="all", limit=None, warn="80", crit="90", i
                             on_tick=printer.tick)
         printer.recap_clear()
         rep = dr.build_report(run.hosts, w, k)
+        if not no_history:
+            _track(rep, history, window, fill_days)
         for name, extra in dr.report_json_hosts(rep).items():
             run.hosts[name].extra.pop("data", None)
             run.hosts[name].extra.update(extra)
-        _emit(run, rep, format, out)
+        _emit(run, rep, format, out, all)
         code = run.exit_code or (EXIT_CRIT if rep.worst_level == "crit" else 0)
         if settings is not None and not _mail(rep, email, settings):
             code = code or EXIT_MAIL_FAILED
         common.finish(run, False, None, retry_file, code=code)
+
+
+def _track(rep, path: str | None, window: float, fill_days: float) -> None:
+    """History, forecast and changes; a history error is one line on stderr, not fatal."""
+    from fleetops.diskhistory import default_path
+    from fleetops.disktrend import track
+
+    error = track(rep, path or default_path(), window, fill_days)
+    if error:
+        print(f"fleetops: {error} (report produced without history)", file=sys.stderr)
 
 
 def _mail(rep, to: list[str], settings) -> bool:
@@ -203,12 +233,17 @@ def _mail_settings(path: str | None):
         raise OptionError(f"mail settings: {exc}") from None
 
 
-def _emit(run, rep, fmt: str, out: Path | None) -> None:
+def _emit(run, rep, fmt: str, out: Path | None, show_all: bool = False) -> None:
     from fleetops import diskreport as dr
 
     if fmt == "json":
         text = run.dumps(report={"warn": rep.warn, "crit": rep.crit, "totals": rep.totals,
-                                 "worst_level": rep.worst_level})
+                                 "worst_level": rep.worst_level},
+                         history=rep.history, changes=rep.changes)
+    elif fmt == "prometheus":
+        from fleetops.prometheus import render_prometheus
+
+        text = render_prometheus(rep)
     elif fmt == "csv":
         text = dr.render_csv(rep)
     elif fmt == "html":
