@@ -194,8 +194,14 @@ def _totals(rows: list[MountRow], hosts: dict[str, HostSummary]) -> dict[str, in
     totals["hosts_over"] = sum(bool(h.over) for h in hosts.values())
     for level in REPORT_LEVELS:
         totals[f"mounts_{level}"] = sum(r.level == level for r in rows)
+    from fleetops.disksummary import network_source
+
+    seen: set[str] = set()  # a network filesystem mounted on many hosts counts once
+    counted = [r for r in rows if (src := network_source(r)) is None
+               or not (src in seen or seen.add(src))]
+    totals["filesystems"] = len(counted)
     for key in ("size_bytes", "used_bytes", "avail_bytes"):
-        totals[key] = sum(getattr(r, key) or 0 for r in rows)
+        totals[key] = sum(getattr(r, key) or 0 for r in counted)
     return totals
 
 
@@ -222,25 +228,28 @@ def bar(pct: int | None, width: int = BAR_WIDTH) -> str:
 
 
 TABLE_HEADER = ("LEVEL", "HOST", "MOUNT", "FSTYPE", "SIZE", "USED", "AVAIL", "USE%", "",
-                "INODE%", "NOTE")
+                "INODE%", "GROWTH/D", "FULL IN", "NOTE")
 
 
 def _cells(row: MountRow) -> tuple[str, ...]:
+    from fleetops.disksummary import full_text, growth_text
+
     return (row.level.upper(), row.host, row.mountpoint, row.fstype, human_size(row.size_bytes),
             human_size(row.used_bytes), human_size(row.avail_bytes), _pct(row.use_pct),
-            bar(row.use_pct), _pct(row.inodes_pct), row.error or "")
+            bar(row.use_pct), _pct(row.inodes_pct), growth_text(row), full_text(row),
+            row.error or "")
 
 
-def _table_lines(report: FleetDiskReport, color: bool) -> list[str]:
-    table = [TABLE_HEADER] + [_cells(r) for r in report.rows]
+def _table_lines(report: FleetDiskReport, color: bool, rows: list[MountRow]) -> list[str]:
+    table = [TABLE_HEADER] + [_cells(r) for r in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(TABLE_HEADER))]
-    right = {4, 5, 6, 7, 9}
+    right = {4, 5, 6, 7, 9, 10, 11}
     lines = []
     for index, cells in enumerate(table):
         padded = [c.rjust(widths[i]) if i in right else c.ljust(widths[i])
                   for i, c in enumerate(cells)]
         if color and index:
-            row = report.rows[index - 1]
+            row = rows[index - 1]
             tint = ANSI[row.level]
             padded[0] = f"{tint}{padded[0]}{RESET}"
             padded[8] = f"{tint}{padded[8]}{RESET}"
@@ -274,22 +283,47 @@ def _env() -> jinja2.Environment:
     return env
 
 
-def _context(report: FleetDiskReport, color: bool = False) -> dict[str, Any]:
-    return {"report": report, "totals": report.totals, "table": _table_lines(report, color),
+def _context(report: FleetDiskReport, color: bool = False,
+             show_all: bool = False) -> dict[str, Any]:
+    from fleetops import disksummary as ds
+    from fleetops.diskchanges import describe
+
+    groups, left_rows, left_hosts = ds.visible_groups(report, show_all)
+    rows = [row for _, host_rows in groups for row in host_rows]
+    return {"report": report, "totals": report.totals, "table": _table_lines(report, color, rows),
             "over_lines": _over_lines(report), "problems": report.problems,
             "colours": COLOURS, "worst_level": report.worst_level,
-            "human": human_size, "subject": subject(report)}
+            "human": human_size, "subject": subject(report),
+            "level_line": ds.level_line(report), "soonest": ds.soonest_lines(report),
+            "changes": [describe(c) for c in report.changes], "shared": ds.shared_lines(report),
+            "groups": groups, "left_rows": left_rows, "left_hosts": left_hosts,
+            "all_groups": ds.host_groups(report) if left_rows else [],
+            "growth": ds.growth_text, "full": ds.full_text, "sparkline": _sparkline(report)}
 
 
-def _render_text_template(report: FleetDiskReport, color: bool, email: bool) -> str:
+def _sparkline(report: FleetDiskReport):
+    from fleetops.sparkline import sparkline_svg
+
+    def render(row: MountRow) -> str:
+        return sparkline_svg(report.trend.get((row.host, row.mountpoint), ()),
+                             COLOURS.get(row.level, COLOURS["unknown"]))
+
+    return render
+
+
+def _render_text_template(report: FleetDiskReport, color: bool, email: bool,
+                          show_all: bool = False) -> str:
     env = _env()
     env.autoescape = False
-    return env.get_template("disk-report.txt.j2").render(email=email, **_context(report, color))
+    return env.get_template("disk-report.txt.j2").render(
+        email=email, **_context(report, color, show_all))
 
 
-def render_table(report: FleetDiskReport, color: bool = False) -> str:
-    """The terminal report: aligned table (worst first), hosts over, problems, totals."""
-    return _render_text_template(report, color, email=False)
+def render_table(report: FleetDiskReport, color: bool = False, show_all: bool = False) -> str:
+    """The terminal report: summary and changes, the table grouped by host (worst host
+    first; at large sizes only the rows that matter unless ``show_all``), hosts over,
+    problems, shared filesystems, totals."""
+    return _render_text_template(report, color, email=False, show_all=show_all)
 
 
 def render_text(report: FleetDiskReport) -> str:
@@ -297,9 +331,10 @@ def render_text(report: FleetDiskReport) -> str:
     return _render_text_template(report, False, email=True)
 
 
-def render_html(report: FleetDiskReport) -> str:
-    """Self-contained HTML (inline CSS, no external assets); also the mail's HTML part."""
-    return _env().get_template("disk-report.html.j2").render(**_context(report))
+def render_html(report: FleetDiskReport, show_all: bool = False) -> str:
+    """Self-contained HTML (inline CSS and SVG sparklines, no script, no external asset);
+    also the mail's HTML part. At large sizes the ``ok`` rows are in a closed <details>."""
+    return _env().get_template("disk-report.html.j2").render(**_context(report, False, show_all))
 
 
 CSV_FIELDS = ("host", "host_status", "host_reason", *MOUNT_KEYS)

@@ -237,8 +237,10 @@ def _emit(run, rep, fmt: str, out: Path | None, show_all: bool = False) -> None:
     from fleetops import diskreport as dr
 
     if fmt == "json":
+        from fleetops.disksummary import summary
+
         text = run.dumps(report={"warn": rep.warn, "crit": rep.crit, "totals": rep.totals,
-                                 "worst_level": rep.worst_level},
+                                 "worst_level": rep.worst_level, "summary": summary(rep)},
                          history=rep.history, changes=rep.changes)
     elif fmt == "prometheus":
         from fleetops.prometheus import render_prometheus
@@ -247,9 +249,9 @@ def _emit(run, rep, fmt: str, out: Path | None, show_all: bool = False) -> None:
     elif fmt == "csv":
         text = dr.render_csv(rep)
     elif fmt == "html":
-        text = dr.render_html(rep)
+        text = dr.render_html(rep, show_all)
     else:
-        text = dr.render_table(rep, color=out is None and sys.stdout.isatty())
+        text = dr.render_table(rep, color=out is None and sys.stdout.isatty(), show_all=show_all)
     _write(out, text)
 
 
