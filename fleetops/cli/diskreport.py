@@ -148,7 +148,7 @@ def report(c, inventory=None, pattern="all", limit=None, warn="80", crit="90", i
     from fleetops import diskreport as dr
     from fleetops.cli import common
     from fleetops.cli.output import Printer
-    from fleetops.ship import fleet_program
+    from fleetops.diskfallback import fleet_disk_report
 
     with common.cli_errors():
         if format not in FORMATS:
@@ -169,9 +169,8 @@ def report(c, inventory=None, pattern="all", limit=None, warn="80", crit="90", i
         hosts = common.targets(inventory, pattern, limit)
         argv = program_args(w, k, iw, ik, threshold or [], local, include or [], exclude or [])
         printer = Printer(len(hosts), show_output=False)
-        run = fleet_program(hosts, "diskreport", lambda host: host_args(argv, host), options,
-                            on_result=printer.host,
-                            on_tick=printer.tick)
+        run = fleet_disk_report(hosts, lambda host: host_args(argv, host), options,
+                                on_result=printer.host, on_tick=printer.tick)
         printer.recap_clear()
         rep = dr.build_report(run.hosts, w, k)
         if not no_history:

@@ -1,0 +1,59 @@
+"""`invoke disk-report` on the lab with its history: runs counted, forecast fields,
+changes, a damaged history file, --no-history, --format prometheus."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.test_diskreport_fleet import disk_report
+
+pytestmark = pytest.mark.lab
+
+
+def run_json(inventory, *args: str) -> tuple[int, dict, str]:
+    proc = disk_report(inventory, "--format", "json", *args)
+    assert proc.stdout.strip(), proc.stderr
+    return proc.returncode, json.loads(proc.stdout), proc.stderr
+
+
+def test_history_grows_and_changes_are_reported(lab, lab_inventory, tmp_path):
+    path = str(tmp_path / "hist" / "disk.sqlite")
+    rc, doc, _ = run_json(lab_inventory, "-p", "lab01:lab02", "--history", path)
+    assert rc == 0 and doc["history"] == {"path": path, "runs": 1} and doc["changes"] == []
+    lab.fault("lab02", "stop")
+    rc, doc, _ = run_json(lab_inventory, "-p", "lab01:lab02", "--history", path)
+    assert rc == 3 and doc["history"]["runs"] == 2
+    assert [(c["kind"], c["host"]) for c in doc["changes"]] == [("host_down", "lab02")]
+    mount = next(m for m in doc["hosts"]["lab01"]["mounts"] if m["mountpoint"] == "/srv/data")
+    assert mount["growth_bytes_per_day"] is not None and "full_in_days" in mount
+    assert doc["report"]["summary"]["levels"]["ok"] >= 1
+    proc = disk_report(lab_inventory, "-p", "lab01:lab02", "--history", path)
+    head = proc.stdout.split("LEVEL")[0]
+    assert head.startswith("Summary: ") and "Changes since the previous run (0)" not in head
+    assert "GROWTH/D" in proc.stdout and "History: " + path in proc.stdout
+
+
+def test_damaged_history_is_one_line_and_the_report_is_still_made(lab_inventory, tmp_path):
+    bad = tmp_path / "bad.sqlite"
+    bad.write_bytes(b"not sqlite " * 500)
+    rc, doc, err = run_json(lab_inventory, "-p", "lab03", "--history", str(bad))
+    assert rc == 0 and doc["hosts"]["lab03"]["status"] == "ok" and doc["history"] is None
+    lines = [line for line in err.splitlines() if str(bad) in line]
+    assert len(lines) == 1 and "report produced without history" in lines[0]
+    assert "Traceback" not in err
+    rc, doc, _ = run_json(lab_inventory, "-p", "lab03", "--no-history")
+    assert rc == 0 and doc["history"] is None
+
+
+def test_prometheus_format_on_the_lab(lab_inventory, tmp_path):
+    proc = disk_report(lab_inventory, "-p", "lab04:lab05", "--format", "prometheus",
+                       "--history", str(tmp_path / "h.sqlite"))
+    assert proc.returncode == 0, proc.stderr
+    families = {f.name: f for f in text_string_to_metric_families(proc.stdout)}
+    size = [s for s in families["node_filesystem_size_bytes"].samples
+            if s.labels["mountpoint"] == "/srv/data"]
+    assert sorted(s.labels["host"] for s in size) == ["lab04", "lab05"]
+    assert all(s.value > 0 for s in size)
