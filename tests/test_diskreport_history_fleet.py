@@ -57,3 +57,27 @@ def test_prometheus_format_on_the_lab(lab_inventory, tmp_path):
             if s.labels["mountpoint"] == "/srv/data"]
     assert sorted(s.labels["host"] for s in size) == ["lab04", "lab05"]
     assert all(s.value > 0 for s in size)
+
+
+def test_shared_network_source_counted_once(lab, lab_inventory, tmp_path):
+    hosts = ["lab06", "lab07", "lab08"]
+    for host in hosts:
+        lab.ns_run(host, ["mkdir", "-p", "/mnt/shared"], check=True)
+        lab.ns_run(host, ["mount", "-t", "tmpfs", "-o", "size=64m", "labnfs:/export/shared",
+                          "/mnt/shared"], check=True)
+    try:
+        rc, doc, _ = run_json(lab_inventory, "-p", ":".join(hosts), "--no-history",
+                              "--crit", "100")
+        _, alone, _ = run_json(lab_inventory, "-p", ":".join(hosts), "--no-history",
+                               "--crit", "100", "--exclude", "/mnt/shared")
+    finally:
+        for host in hosts:
+            lab.ns_run(host, ["umount", "/mnt/shared"])
+    assert rc == 0
+    shared = doc["report"]["summary"]["shared"]
+    assert len(shared) == 1 and shared[0]["source"] == "labnfs:/export/shared"
+    assert shared[0]["hosts"] == hosts and shared[0]["size_bytes"] == 64 << 20
+    with_fs, without = doc["report"]["totals"], alone["report"]["totals"]
+    assert with_fs["mounts"] == without["mounts"] + 3
+    assert with_fs["filesystems"] == without["filesystems"] + 1
+    assert with_fs["size_bytes"] == without["size_bytes"] + (64 << 20)
