@@ -278,6 +278,10 @@ SCHEDULE_HELP = {
     "limit": "further limit the hosts (same syntax, or @retry-file)",
     "check": "show what would change, change nothing",
     "json": "print one JSON document instead of text",
+    "on": "hosts (default: each host reports and mails itself) or control (one fleet "
+          "report from this machine's crontab)",
+    "user": "--on control: whose crontab on this machine (default: the current user)",
+    "diff": "--on control: print the crontab diff",
 }
 
 
@@ -290,12 +294,14 @@ SCHEDULE_HELP = {
     "warn": "space warning threshold in percent (default 80)",
     "crit": "space critical threshold in percent (default 90)",
     "threshold": "per-mount override MOUNT=WARN:CRIT (repeatable)",
+    "history": "--on control: the history file (default: the user's data directory)",
 })
 def schedule(c, inventory=None, pattern="all", limit=None, when="@daily", email=None,
              mail_config=None, email_when="always", warn="80", crit="90", threshold=None,
              check=False, json=False, forks=DEFAULT_FORKS, timeout="10", accept_new=False,
-             retry_file="fleetops.retry"):
-    """Install the zipapp, mail settings (0600) and a cron.d entry running the disk report."""
+             retry_file="fleetops.retry", on="hosts", user=None, diff=False, history=None):
+    """Schedule the disk report: on every host (zipapp, mail settings 0600, cron.d entry)
+    or, with --on control, one fleet report from this machine's crontab."""
     from fleetops.cli import common
     from fleetops.cronspec import validate_schedule
     from fleetops.diskschedule import Schedule, mail_config_text, schedule_host
@@ -309,6 +315,9 @@ def schedule(c, inventory=None, pattern="all", limit=None, when="@daily", email=
             raise OptionError(f"--email-when must be always, warn or crit, not {email_when!r}")
         _check_overrides(threshold or [])
         report_args = program_args(w, k, w, k, threshold or [], False, [], [])
+        if _on(on) == "control":
+            return _schedule_control(inventory, pattern, limit, when, report_args, email,
+                                     mail_config, email_when, user, history, check, diff, json)
         config = None
         if email:
             report_args += ["--email-when", email_when]
@@ -330,11 +339,35 @@ def _mail_config_bytes(path, render) -> bytes:
 @task(help=SCHEDULE_HELP)
 def unschedule(c, inventory=None, pattern="all", limit=None, check=False, json=False,
                forks=DEFAULT_FORKS, timeout="10", accept_new=False,
-               retry_file="fleetops.retry"):
-    """Remove the disk report's cron entry, zipapp and mail settings from every host."""
+               retry_file="fleetops.retry", on="hosts", user=None, diff=False):
+    """Remove the disk report's cron entry, zipapp and mail settings from every host
+    (or, with --on control, the fleet report's entry from this machine's crontab)."""
     from fleetops.cli import common
     from fleetops.diskschedule import unschedule_host
 
     with common.cli_errors():
+        if _on(on) == "control":
+            from fleetops import diskschedule_control as dc
+
+            return _control_step(lambda u: dc.remove(u, check), user, check, diff, json)
         _fleet_step(inventory, pattern, limit, forks, timeout, accept_new, json, retry_file,
                     lambda app: lambda session: unschedule_host(session, app, check))
+
+
+
+def _on(value: str) -> str:
+    if value not in ("hosts", "control"):
+        raise OptionError(f"--on must be hosts or control, not {value!r}")
+    return value
+
+
+def _schedule_control(*args) -> None:
+    from fleetops.cli.diskcontrol import schedule_control
+
+    schedule_control(*args)
+
+
+def _control_step(*args) -> None:
+    from fleetops.cli.diskcontrol import control_step
+
+    control_step(*args)
