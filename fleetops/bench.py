@@ -42,12 +42,15 @@ class Series:
 
 
 def measure(argv: Sequence[str], stdin: bytes | None = None, cwd: Path = REPO,
-                   timeout: float = 300.0) -> Sample:
-    """One run of argv, reaped with wait4: wall time, the child tree's CPU and peak RSS."""
+                   timeout: float = 300.0, env: dict[str, str] | None = None) -> Sample:
+    """One run of argv, reaped with wait4: wall time, the child tree's CPU and peak RSS.
+
+    ``env``: variables set for the child on top of this process's environment."""
     read_fd, write_fd = os.pipe()
     started = time.monotonic()
     proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-                            stdout=write_fd, stderr=subprocess.DEVNULL)
+                            stdout=write_fd, stderr=subprocess.DEVNULL,
+                            env=None if env is None else {**os.environ, **env})
     os.close(write_fd)
     if stdin:
         proc.stdin.write(stdin)
@@ -83,3 +86,34 @@ def interleave(series: Sequence[tuple[Series, Callable[[], Sample]]], runs: int,
 
 def invoke_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "invoke", *args]
+
+
+def jump_ssh_config(bastion: str, port: int, targets: str, key: Path, known_hosts: Path) -> str:
+    """An ssh_config(5) for the jump benchmark, read by OpenSSH (``-F``) and by fleetops
+    (as ``~/.ssh/config``): ``targets`` (a Host pattern) go through ``bastion``."""
+    return (f"Host {bastion}\n  ProxyJump none\n"
+            f"Host {targets}\n  ProxyJump root@{bastion}:{port}\n"
+            f"Host *\n  User root\n  Port {port}\n  IdentityFile {key}\n"
+            f"  UserKnownHostsFile {known_hosts}\n  StrictHostKeyChecking yes\n"
+            "  BatchMode yes\n  ControlMaster no\n  KexAlgorithms curve25519-sha256\n")
+
+
+def inventory_with_ssh_config(inventory: Path, config: Path, out: Path) -> Path:
+    """A copy of a lab inventory whose hosts read ``config`` as ``ssh -F`` would
+    (``ansible_ssh_common_args=-F...`` in ``[lab:vars]``, the file's last section)."""
+    text = inventory.read_text()
+    headers = [line.strip() for line in text.splitlines() if line.startswith("[")]
+    if headers[-1:] != ["[lab:vars]"]:
+        raise ValueError(f"{inventory}: [lab:vars] is not its last section")
+    out.write_text(text.rstrip("\n") + f"\nansible_ssh_common_args=-F{config}\n")
+    return out
+
+
+def flood_command(host_name: str, mib: int, normal: str = "df -P") -> str:
+    """A shell command for every host: ``host_name`` prints ``mib`` MiB (base64 of
+    /dev/zero, in 76-column lines), every other host runs ``normal``."""
+    import shlex
+
+    raw = mib * 1024 * 1024 * 3 // 4
+    return (f"if [ \"$(uname -n)\" = {shlex.quote(host_name)} ]; then "
+            f"head -c {raw} /dev/zero | base64; else {normal}; fi")

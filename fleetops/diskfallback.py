@@ -21,7 +21,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from fleetops import schemas
 from fleetops.results import HostResult
+from fleetops.sanitize import clean
 from ops import _mounts
 
 DF_SPACE = "LC_ALL=C df -P; echo '@@fleetops-mounts@@'; cat /proc/self/mounts"
@@ -146,8 +148,12 @@ def df_fallback(exec_: Callable[..., Any], name: str, argv: Sequence[str],
         data = df_data(out, inodes.stdout.decode("utf-8", "surrogateescape"), argv)
     except (ValueError, SystemExit) as exc:
         err = space.stderr.decode("utf-8", "replace").strip().splitlines()
-        why = err[-1] if err else str(exc)
+        why = clean(err[-1]) if err else str(exc)
         return HostResult(name, "failed", space.rc, reason=f"{first.reason}; df -P: {why}")
+    try:
+        schemas.check_data(data, "diskreport")  # the same checks as the program's data
+    except schemas.SchemaError as exc:
+        return HostResult(name, "failed", space.rc, reason=f"df -P: bad figures: {exc}")
     return HostResult(name, "ok", 0, extra={"data": data})
 
 

@@ -1,4 +1,4 @@
-"""Connection settings of inventory hosts: connection vars and ``~/.ssh/config``.
+"""Connection settings of inventory hosts: connection vars, then ssh_config as ssh reads it.
 
 Connection vars, first spelling found wins (a fleetops spelling beats Ansible's,
 whatever precedence level each came from); a null value counts as unset:
@@ -12,20 +12,18 @@ whatever precedence level each came from); a null value counts as unset:
 - become:      ansible_become (bool, or yes/no/true/false/on/off/1/0)
 - become_user: ansible_become_user
 
-``~`` is expanded in key_file and known_hosts.
+``~`` is expanded in key_file and known_hosts. The other Ansible connection vars are
+checked here and read by fleetops.targets (see fleetops.ansible_ssh_args); ssh_config
+resolution is fleetops.sshconfig.
 """
 
 from __future__ import annotations
 
-import getpass
 import os
-from functools import lru_cache
 from typing import Any
 
-import paramiko
-
+from fleetops.ansible_ssh_args import connection_vars
 from fleetops.errors import InputError
-from fleetops.inventory_yaml import read_text
 
 __all__ = ["DEFAULT_SSH_CONFIG", "connection_settings", "resolve_ssh"]
 
@@ -90,7 +88,14 @@ _CONNECTION = (
 
 
 def connection_settings(values: dict[str, Any]) -> dict[str, Any] | tuple[str, str]:
-    """Host attributes from merged vars; ``(var, problem)`` for a bad value."""
+    """Host attributes from merged vars; ``(var, problem)`` for a bad value.
+
+    The other connection vars (passwords, become method, ``ansible_connection``,
+    ``ansible_ssh_*_args``) are checked here so a bad one names its file and line, and
+    read again by fleetops.targets (see fleetops.ansible_ssh_args)."""
+    extra = connection_vars(values)
+    if isinstance(extra, tuple):
+        return extra
     settings: dict[str, Any] = {}
     for attr, keys, convert in _CONNECTION:
         for key in keys:
@@ -105,66 +110,34 @@ def connection_settings(values: dict[str, Any]) -> dict[str, Any] | tuple[str, s
 
 
 def resolve_ssh(host: Any, config_path: str | None = None) -> dict[str, Any]:
-    """Connection settings for ``host``: inventory vars, then ssh_config, then defaults.
+    """Connection settings for ``host`` as ``ssh`` resolves them (see fleetops.targets).
 
-    ``config_path`` defaults to ``~/.ssh/config`` (fine if missing; an explicit path
-    must exist). The config is looked up by ``host.address``, as ``ssh <address>``
-    would. Returns ``hostname``, ``port`` (int), ``user``, ``identityfile`` (list:
-    the inventory key first, then the config's), ``userknownhostsfile`` (list),
-    ``proxycommand`` and ``proxyjump`` (None when unset).
-    """
-    explicit = config_path is not None
-    path = os.path.expanduser(config_path if explicit else DEFAULT_SSH_CONFIG)
-    found = _ssh_lookup(path, explicit, host.address)
-    port = host.port
-    if port is None:
-        try:
-            port = _port(found.get("port", 22))
-        except ValueError as exc:
-            raise InputError(f"Port {exc} (for host '{host.name}')", path=path) from None
-    keys = [host.key_file] if host.key_file else []
-    for key in found.get("identityfile", []):
-        key = os.path.expanduser(key)
-        if key not in keys:
-            keys.append(key)
-    known = [host.known_hosts] if host.known_hosts else []
-    known = known or [os.path.expanduser(k) for k in found.get("userknownhostsfile", "").split()]
+    ``config_path`` is like ``ssh -F``: only that file, which must exist; by default
+    ``~/.ssh/config`` then ``/etc/ssh/ssh_config``. The config is looked up by
+    ``host.address``, as ``ssh <address>`` would. Returns ``hostname``, ``port`` (int),
+    ``user``, ``identityfile`` (list: the inventory key first, then the config's),
+    ``userknownhostsfile`` (list), ``proxycommand`` (tokens expanded and quoted) and
+    ``proxyjump`` (None when unset). Raises InputError (``file:line: message``)."""
+    from fleetops.sshconfig import ConfigError, resolve
+    from fleetops.targets import command_line, target_from
+
+    conn = connection_vars(host.vars or {})
+    if isinstance(conn, tuple):
+        raise InputError(f"host '{host.name}': {conn[0]} {conn[1]}")
+    lines, config = command_line(host, conn)
+    try:
+        resolved = resolve(host.address, lines, config_path or config)
+        target = target_from(host.name, resolved)
+    except ConfigError as exc:
+        raise InputError(exc.message, path=exc.path, line=exc.line) from None
+    except ValueError as exc:
+        raise InputError(f"{exc} (host '{host.name}')") from None
     return {
-        "hostname": found.get("hostname", host.address),
-        "port": port,
-        "user": host.user or found.get("user") or getpass.getuser(),
-        "identityfile": keys,
-        "userknownhostsfile": known,
-        "proxycommand": found.get("proxycommand"),
-        "proxyjump": found.get("proxyjump"),
+        "hostname": target.address,
+        "port": target.port,
+        "user": target.user,
+        "identityfile": [] if resolved.identity_default else list(target.key_files),
+        "userknownhostsfile": list(target.user_known_hosts),
+        "proxycommand": target.proxy_command,
+        "proxyjump": ",".join(h.spec() for h in resolved.jump) if resolved.jump else None,
     }
-
-
-def _ssh_lookup(path: str, explicit: bool, address: str) -> dict[str, Any]:
-    try:
-        stat = os.stat(path)
-    except FileNotFoundError:
-        if explicit:
-            raise InputError("ssh config file not found", path=path) from None
-        return {}
-    except OSError as exc:
-        raise InputError(f"cannot read ssh config: {exc.strerror}", path=path) from None
-    config = _parse_ssh_config(path, stat.st_mtime_ns, stat.st_size)
-    try:
-        return dict(config.lookup(address))
-    except (paramiko.SSHException, ValueError) as exc:
-        raise InputError(f"ssh config lookup for '{address}' failed: {exc}", path=path) from None
-
-
-@lru_cache(maxsize=8)
-def _parse_ssh_config(path: str, mtime_ns: int, size: int) -> paramiko.SSHConfig:
-    """Parsed once per (path, mtime, size): resolving a whole fleet reads the file once."""
-    text = read_text(path, "ssh config")
-    config = paramiko.SSHConfig()
-    try:
-        config.parse(text.splitlines())
-    except paramiko.ssh_exception.ConfigParseError as exc:
-        bad = str(exc).removeprefix("Unparsable line ").strip()
-        line = next((n for n, t in enumerate(text.splitlines(), 1) if t.strip() == bad), None)
-        raise InputError(f"ssh config: {exc}", path=path, line=line) from None
-    return config

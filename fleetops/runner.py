@@ -13,18 +13,20 @@ import contextlib
 import logging
 import shlex
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from fleetops.connect import connect
 from fleetops.errors import DEFAULT_FORKS
-from fleetops.hostkeys import KnownHosts
-from fleetops.results import HostResult, RunResult
-from fleetops.ssh import CommandTimeout, Connection, Exec, Keys, Target, Unreachable, connect
+from fleetops.hostkeys import KnownHosts, known_hosts_files
+from fleetops.jump import Bastions, hop_label
+from fleetops.results import HostResult, RunResult, truncation
+from fleetops.ssh import CommandTimeout, Connection, Exec, Keys, Target, Unreachable
 
 
 @dataclass(slots=True)
@@ -60,6 +62,7 @@ class Session:
         self.target = target
         self._sock = None
         self.connected = False
+        self.aborted = False
 
     @property
     def connection(self) -> Connection:
@@ -80,17 +83,27 @@ class Session:
                                                options.become_password)
             if password is not None:
                 stdin = password + (stdin or b"")
-        return self.connection.exec(command, stdin, timeout, stdin_on_request, stdin_after)
+        conn = self.connection
+        conn.max_output = options.max_output
+        return conn.exec(command, stdin, timeout, stdin_on_request, stdin_after)
 
     def abort(self) -> None:
-        """Called from the main thread: closing the socket unblocks any read."""
+        """Called from the main thread: closing the socket unblocks any read; a
+        connection still being made (or retried) stops at its next socket."""
+        self.aborted = True
         sock = self._sock
         if sock is not None:
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(Exception):
                 if isinstance(sock, socket.socket):
                     sock.shutdown(socket.SHUT_RDWR)
-                else:  # a ProxyCommand: closing it kills the proxy process
+                else:  # a ProxyCommand (kills the process) or a ProxyJump channel
                     sock.close()
+
+    def on_socket(self, sock: Any) -> None:
+        """Every socket of this host's connection attempts passes here (for ``abort``)."""
+        self._sock = sock
+        if self.aborted:
+            raise Unreachable("aborted while connecting")
 
 
 class Fleet:
@@ -100,9 +113,13 @@ class Fleet:
         self.options = options
         self.target_for = target_for
         self.keys = Keys()
-        self._known: dict[str, KnownHosts] = {}
+        self._known: dict[tuple, KnownHosts] = {}
+        self._host_files: dict = {}               # path -> parsed known_hosts file, once a run
+        self._host_files_lock = threading.Lock()
+        self._warned: set[str] = set()
         self._connections: dict[str, Connection] = {}
         self._lock = threading.Lock()
+        self.bastions = Bastions(self._connect)
         # Paramiko logs every failed handshake with a traceback; our results carry the reason.
         logging.getLogger("paramiko").addHandler(logging.NullHandler())
         logging.getLogger("paramiko").propagate = False
@@ -118,14 +135,28 @@ class Fleet:
             connections, self._connections = list(self._connections.values()), {}
         for conn in connections:
             conn.close()
+        for warning in self.known_hosts_warnings():  # once per run: skipped known_hosts lines
+            if warning not in self._warned:
+                self._warned.add(warning)
+                print(f"warning: {warning}", file=sys.stderr)
+        self.bastions.close()
 
-    def known_hosts(self, path: str) -> KnownHosts:
+    def known_hosts(self, target: Target | str) -> KnownHosts:
+        """The host-key checker for a target's known_hosts files (or one user file path);
+        each file is parsed once per run, whichever targets share it."""
+        files = known_hosts_files(target, self.options.known_hosts)
         with self._lock:
-            known = self._known.get(path)
+            known = self._known.get(files)
             if known is None:
-                known = KnownHosts(Path(path), accept_new=self.options.accept_new)
-                self._known[path] = known
+                known = KnownHosts(*files, accept_new=self.options.accept_new,
+                                   files=self._host_files, lock=self._host_files_lock)
+                self._known[files] = known
             return known
+
+    def known_hosts_warnings(self) -> list[str]:
+        """Malformed known_hosts lines met in this run, ``file:line: message``, once each."""
+        with self._host_files_lock:
+            return [w for f in self._host_files.values() for w in f.warnings]
 
     def connection_for(self, session: Session) -> Connection:
         name = session.target.name
@@ -135,15 +166,22 @@ class Fleet:
             session.connected = True
             return conn
         target = session.target
-        known = self.known_hosts(target.known_hosts or self.options.known_hosts)
-        conn = connect(
-            target, known, self.keys, self.options.connect_timeout,
-            on_socket=lambda sock: setattr(session, "_sock", sock),
-        )
+        opener = self.bastions.opener(target) if target.jump else None
+        conn = self._connect(target, opener, hop_label(target.jump[-1]) if opener else None,
+                             session.on_socket)
         with self._lock:
             self._connections[name] = conn
         session.connected = True
         return conn
+
+    def _connect(self, target: Target, opener: Any, via: str | None,
+                 on_socket: Callable[[Any], None]) -> Connection:
+        """One connection (a host or a bastion hop) with the run's timeout and attempts."""
+        known = self.known_hosts(target)
+        return connect(target, known, self.keys,
+                       target.connect_timeout or self.options.connect_timeout,
+                       on_socket, attempts=target.connection_attempts
+                       or self.options.connection_attempts, opener=opener, via=via)
 
     def drop(self, name: str) -> None:
         with self._lock:
@@ -294,9 +332,12 @@ def exec_result(name: str, result: Exec) -> HostResult:
     status = "ok" if result.rc == 0 else "failed"
     reason = (None if result.rc == 0 else f"command exited with rc={result.rc}"
               if result.rc is not None else "no exit status (the command was killed by a signal?)")
-    return HostResult(
+    host = HostResult(
         name, status, result.rc,
-        result.stdout.decode("utf-8", "replace"),
-        result.stderr.decode("utf-8", "replace"),
+        result.stdout.decode("utf-8", "surrogateescape"),
+        result.stderr.decode("utf-8", "surrogateescape"),
         reason=reason,
     )
+    if result.discarded:
+        truncation(host, result.discarded)
+    return host

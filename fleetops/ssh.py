@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import select
 import socket
 import threading
@@ -16,6 +15,9 @@ import paramiko
 from fleetops.hostkeys import HostKeyError, KnownHosts
 
 BUFSIZE = 65536
+DEFAULT_MAX_OUTPUT = 4 * 1024 * 1024  # bytes kept per stream (RunOptions.max_output)
+DRAIN_CHUNKS = 64  # reads per drain before deadlines are checked again (a flood never ends)
+HANDSHAKE_ROOM = 65536  # stdout kept beyond the cap until the upload handshake line is seen
 # Key exchange and host-key algorithms OpenSSH picks by default, fastest first.
 PREFERRED_KEX = ("curve25519-sha256", "curve25519-sha256@libssh.org")
 
@@ -70,6 +72,7 @@ class Exec:
     rc: int | None
     stdout: bytes
     stderr: bytes
+    discarded: dict[str, int] = field(default_factory=dict)  # stream -> bytes over the cap
 
 
 class Keys:
@@ -98,6 +101,7 @@ class Connection:
         self.transport = transport
         self.target = target
         self.bytes_sent = 0
+        self.max_output = DEFAULT_MAX_OUTPUT
 
     def close(self) -> None:
         self.transport.close()
@@ -137,36 +141,69 @@ class Connection:
 
     def _collect(self, chan: paramiko.Channel, deadline: float | None,
                  payload: bytes | None, after: bytes) -> Exec:
+        """Read stdout/stderr until EOF and the exit status.
+
+        At most ``self.max_output`` bytes of each stream are kept; the rest is read
+        and discarded (the remote is never blocked on a full window) and counted in
+        ``Exec.discarded``. Deadlines are checked between bounded drains, so a
+        command that never stops printing still times out."""
         started = time.monotonic()
         out, err = bytearray(), bytearray()
+        cut: dict[str, int] = {}
+        limit = self.max_output
         fd = chan.fileno()
         while True:
-            self._drain(chan, out, err)
+            room = 0 if payload is None else HANDSHAKE_ROOM
+            busy = self._drain(chan, out, err, limit, cut, room)
             if payload is not None and b"\n" in out:
                 self._answer_request(chan, out, payload, after)
                 payload = None
+                if len(out) > limit:  # the handshake's room is not the program's
+                    cut["stdout"] = cut.get("stdout", 0) + len(out) - limit
+                    del out[limit:]
             if chan.eof_received or chan.closed:
-                self._drain(chan, out, err)  # whatever arrived together with the EOF
+                while self._drain(chan, out, err, limit, cut):  # what came with the EOF
+                    pass
                 break
             if not self.transport.is_active():
                 raise Unreachable("connection lost while the command ran")
             wait = _remaining(deadline, 5.0)
             if wait <= 0:
                 raise CommandTimeout(f"command timed out after {time.monotonic() - started:.1f}s")
-            select.select([fd], [], [], min(wait, 5.0))
+            if not busy:
+                select.select([fd], [], [], min(wait, 5.0))
         if not chan.status_event.wait(_remaining(deadline, 5.0)):
             raise CommandTimeout("no exit status from the remote command")
         rc = chan.recv_exit_status()
         if rc == -1 and not self.transport.is_active():
             raise Unreachable("connection lost while the command ran")
-        return Exec(None if rc == -1 else rc, bytes(out), bytes(err))
+        return Exec(None if rc == -1 else rc, bytes(out), bytes(err), cut)
 
     @staticmethod
-    def _drain(chan: paramiko.Channel, out: bytearray, err: bytearray) -> None:
-        while chan.recv_ready():
-            out += chan.recv(BUFSIZE)
-        while chan.recv_stderr_ready():
-            err += chan.recv_stderr(BUFSIZE)
+    def _drain(chan: paramiko.Channel, out: bytearray, err: bytearray,
+               limit: int = DEFAULT_MAX_OUTPUT, cut: dict[str, int] | None = None,
+               out_room: int = 0) -> bool:
+        """Move what is ready into ``out``/``err`` (up to ``limit`` bytes each, stdout
+        ``out_room`` more; the excess counted in ``cut[stream]``); True if more may be
+        ready (the read budget was spent)."""
+        for _ in range(DRAIN_CHUNKS):
+            if chan.recv_ready():
+                chunk = chan.recv(BUFSIZE)
+                buf, stream, cap = out, "stdout", limit + out_room
+            elif chan.recv_stderr_ready():
+                chunk = chan.recv_stderr(BUFSIZE)
+                buf, stream, cap = err, "stderr", limit
+            else:
+                return False
+            room = cap - len(buf)
+            if room >= len(chunk):
+                buf += chunk
+                continue
+            if room > 0:
+                buf += chunk[:room]
+            if cut is not None:
+                cut[stream] = cut.get(stream, 0) + len(chunk) - max(room, 0)
+        return True
 
     def _answer_request(self, chan: paramiko.Channel, out: bytearray, payload: bytes,
                         after: bytes) -> None:
@@ -200,53 +237,43 @@ def connect(
     keys: Keys,
     timeout: float,
     on_socket=None,
+    **how,
 ) -> Connection:
-    """Connect, check the host key, authenticate: every step bounded by ``timeout``."""
-    deadline = time.monotonic() + timeout
-    sock = _open_socket(target, timeout)
-    if on_socket is not None:
-        on_socket(sock)
-    transport = paramiko.Transport(sock)
-    try:
-        _handshake(transport, target, known_hosts, deadline, timeout)
-        _authenticate(transport, target, keys, deadline)
-    except BaseException:
-        transport.close()
-        raise
-    return Connection(transport, target)
+    """Connect, check the host key, authenticate: see :func:`fleetops.connect.connect`."""
+    from fleetops.connect import connect as _connect
+
+    return _connect(target, known_hosts, keys, timeout, on_socket, **how)
 
 
-class _ProxyCommand(paramiko.ProxyCommand):
-    """Paramiko's ProxyCommand spins on a dead proxy (its recv loops on EOF; upstream
-    PR #1180): read what is there once, and report EOF as ``b""`` like a socket."""
+class HandshakeError(Unreachable):
+    """The SSH transport failed before it was up; ``cause`` is the underlying error
+    (``EOFError``, ``ConnectionResetError``, ``TimeoutError``, ``SSHException``...) and
+    ``banner`` the server's version line ("" when none arrived). The caller words it."""
 
-    def recv(self, size: int) -> bytes:
-        ready, _, _ = select.select([self.process.stdout], [], [], self.timeout)
-        if not ready:
-            raise TimeoutError()
-        return os.read(self.process.stdout.fileno(), size)
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            with contextlib.suppress(OSError):
-                super().close()
-        with contextlib.suppress(Exception):
-            self.process.wait(1)
+    def __init__(self, where: str, cause: BaseException, banner: str) -> None:
+        super().__init__(f"{where}: {cause or type(cause).__name__}")
+        self.where = where
+        self.cause = cause
+        self.banner = banner
+        self.proxy: str | None = None  # what a ProxyCommand said (fleetops.proxy), if any
 
 
 def _open_socket(target: Target, timeout: float):
+    """A TCP socket to the target, or its ProxyCommand child (``fleetops.proxy``)."""
     if target.proxy_command:
+        from fleetops.proxy import ProxyCommand
+
         try:
-            proxy = _ProxyCommand(target.proxy_command)
-        except paramiko.SSHException as exc:
-            raise Unreachable(f"ProxyCommand failed: {exc}") from None
+            proxy = ProxyCommand(target.proxy_command)
+        except (paramiko.SSHException, OSError, ValueError) as exc:
+            raise Unreachable(f"ProxyCommand failed to start: {exc}") from None
         proxy.settimeout(timeout)
         return proxy
     where = f"{target.address}:{target.port}"
     try:
         sock = socket.create_connection((target.address, target.port), timeout=timeout)
     except TimeoutError:
-        raise Unreachable(f"connect to {where} timed out after {timeout:g}s") from None
+        raise Unreachable(f"connect to {where} timed out after {round(timeout, 1):g}s") from None
     except OSError as exc:
         raise Unreachable(f"connect to {where}: {exc.strerror or exc}") from None
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -262,9 +289,9 @@ def _handshake(
 ) -> None:
     options = transport.get_security_options()
     options.kex = _prefer(options.kex, PREFERRED_KEX)
-    known = known_hosts.known_types(target.address, target.port)
-    if known:
-        options.key_types = _prefer(options.key_types, known)
+    # Known key types (and certificates when a @cert-authority applies) first, exactly as
+    # OpenSSH's order_hostkeyalgs: no false "changed key" for a host with several keys.
+    options.key_types = known_hosts.host_key_algorithms(target, transport._key_info)
     transport.banner_timeout = timeout
     transport.handshake_timeout = timeout
     try:
@@ -273,12 +300,10 @@ def _handshake(
             raise paramiko.SSHException("connection closed during the handshake")
         server_key = transport.get_remote_server_key()
     except (paramiko.SSHException, EOFError, OSError) as exc:
-        reason = str(exc) or type(exc).__name__
-        if "banner" in reason.lower() or time.monotonic() >= deadline - 0.05:
-            reason = f"no SSH handshake within {timeout:g}s ({reason})"
-        raise Unreachable(f"{target.address}:{target.port}: {reason}") from None
+        where = f"{target.address}:{target.port}"
+        raise HandshakeError(where, exc, transport.remote_version or "") from None
     try:
-        known_hosts.verify(target.address, target.port, server_key)
+        known_hosts.verify(target, server_key)
     except HostKeyError as exc:
         raise Unreachable(str(exc)) from None
 

@@ -15,6 +15,8 @@ from fleetops.errors import DEFAULT_FORKS
         "limit": "further limit the hosts (same syntax, or @retry-file)",
         "forks": f"parallel hosts (default {DEFAULT_FORKS})",
         "timeout": "connect/handshake/auth timeout in seconds (default 10)",
+        "connection-attempts": "tries when a server drops the connection before its SSH "
+                               "banner (default 3)",
         "command-timeout": "per-command timeout in seconds (default none)",
         "deadline": "whole-host deadline in seconds (default timeout+command-timeout+5)",
         "json": "print one JSON document instead of text",
@@ -23,11 +25,13 @@ from fleetops.errors import DEFAULT_FORKS
         "become-user": "sudo to this user (default root)",
         "ask-become-pass": "prompt once for the sudo password (or FLEETOPS_BECOME_PASSWORD)",
         "retry-file": "where to list failed/unreachable hosts (default fleetops.retry)",
+        "max-output": "bytes of stdout/stderr kept per host, K/M/G suffixes (default 4M)",
     },
 )
 def run(c, command, inventory=None, pattern="all", limit=None, forks=DEFAULT_FORKS,
         timeout="10", command_timeout=None, deadline=None, json=False, accept_new=False,
-        become=False, become_user="root", ask_become_pass=False, retry_file="fleetops.retry"):
+        become=False, become_user="root", ask_become_pass=False, retry_file="fleetops.retry",
+        connection_attempts=None, max_output=None):
     """Run an ad-hoc shell command on every selected host, in parallel."""
     from fleetops.cli import common
     from fleetops.cli.output import Printer
@@ -35,7 +39,8 @@ def run(c, command, inventory=None, pattern="all", limit=None, forks=DEFAULT_FOR
 
     with common.cli_errors():
         options = common.runner_options(forks, timeout, command_timeout, deadline,
-                                        accept_new, become, become_user, ask_become_pass)
+                                        accept_new, become, become_user, ask_become_pass,
+                                        connection_attempts, max_output)
         hosts = common.targets(inventory, pattern, limit)
         printer = None if json else Printer(len(hosts))
         with Fleet(options, common.target_for) as fleet:

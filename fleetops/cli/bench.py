@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +24,7 @@ def lab_of(hosts: int):
     """Use the running lab if it has exactly ``hosts`` hosts, else start one (and stop it)."""
     from fleetops.lab import Lab
 
-    lab = Lab(REPO / ".lab", LAB_INVENTORY)
+    lab = Lab(REPO / ".lab", LAB_INVENTORY, os.environ.get("FLEETOPS_LAB_PREFIX") or "127.77")
     started = False
     if lab.running():
         if len(lab.hosts) != hosts:
@@ -96,6 +97,54 @@ def adhoc(c, hosts=100, runs=5):
         raise Exit("fleetops: not every host returned its output", code=2)
 
 
+@task(help={"hosts": "hosts behind the bastion (default 16; the lab gets one more)",
+            "runs": "measured runs each (default 5)",
+            "command": "command run on each host (default 'df -P')"})
+def jump(c, hosts=16, runs=5, command="df -P"):
+    """Hosts through one bastion (lab01): fleetops (one shared bastion transport) vs
+    OpenSSH ``ssh -J`` + ``xargs -P N``, both reading the same ssh_config, same run."""
+    import tempfile
+
+    from fleetops.bench import (
+        Series,
+        interleave,
+        inventory_with_ssh_config,
+        invoke_argv,
+        jump_ssh_config,
+        measure,
+    )
+
+    hosts = int(hosts)
+    with lab_of(hosts + 1) as lab, tempfile.TemporaryDirectory(prefix="fleetops-jump-") as home:
+        bastion, behind = lab.hosts[0], lab.hosts[1:]
+        prefix = bastion.address.rsplit(".", 1)[0]
+        config = Path(home) / ".ssh" / "config"
+        config.parent.mkdir(mode=0o700)
+        config.write_text(jump_ssh_config(bastion.address, bastion.port, f"{prefix}.*",
+                                          lab.client_key, lab.known_hosts))
+        # ~/.ssh/config by $HOME, and -F for a resolver that reads the passwd home as ssh does
+        inventory = inventory_with_ssh_config(lab.inventory_path, config,
+                                              Path(home) / "jump.ini")
+        fleet_argv = invoke_argv("run", "-i", str(inventory), "-p",
+                                 f"lab:!{bastion.name}", "--json", "--forks", str(hosts),
+                                 "--retry-file", "", command)
+        base_argv = ["xargs", "-P", str(hosts), "-I{}", "ssh", "-q", "-F", str(config), "-J",
+                     f"root@{bastion.address}:{bastion.port}", "{}",
+                     f"{command}; echo FLEETOPS-BENCH-OK"]
+        base_stdin = "".join(f"{h.address}\n" for h in behind).encode()
+        fleet, base = Series("fleetops"), Series("openssh")
+        interleave([(fleet, lambda: measure(fleet_argv, env={"HOME": home})),
+                    (base, lambda: measure(base_argv, base_stdin))], runs, log=log)
+        got_fleet = min(count_good(s, lambda host: True) for s in fleet.samples)
+        got_base = min(s.stdout.count(b"FLEETOPS-BENCH-OK") for s in base.samples)
+    log(f"hosts answering through {bastion.name}: fleetops {got_fleet}/{hosts}, "
+        f"openssh {got_base}/{hosts}")
+    print(f"RESULT bench.jump hosts={hosts} fleetops_s={fleet.median_s:.3f} "
+          f"openssh_s={base.median_s:.3f} ratio={fleet.median_s / base.median_s:.2f}")
+    if got_fleet != hosts or got_base != hosts:
+        raise Exit("fleetops: not every host answered through the bastion", code=2)
+
+
 def count_reports(sample) -> int:
     return count_good(sample, lambda host: bool(host.get("mounts")))
 
@@ -138,3 +187,36 @@ def disk_report(c, hosts=100, runs=5):
           f"cold_ratio={cold.median_s / adhoc_.median_s:.2f}")
     if got != hosts or got_adhoc != hosts:
         raise Exit("fleetops: not every host returned its report", code=2)
+
+
+@task(help={"mb": "MiB printed by the flooding host (default 400)",
+            "hosts": "lab hosts (default 8): the first floods, the others run df -P",
+            "max-output": "passed to invoke run (default: its default, 4M)"})
+def flood(c, mb=400, hosts=8, max_output=None):
+    """Peak RSS of the control process while one host prints MB MiB (issue 11: <= 300 MiB)."""
+    from fleetops.bench import flood_command, invoke_argv, measure
+
+    mb, hosts = int(mb), int(hosts)
+    with lab_of(hosts) as lab:
+        flooder = lab.hosts[0].name
+        argv = invoke_argv("run", "-i", str(lab.inventory_path), "--json", "--forks", str(hosts),
+                           "--retry-file", "", "--command-timeout", "900",
+                           *(["--max-output", str(max_output)] if max_output else []),
+                           flood_command(flooder, mb))
+        sample = measure(argv, timeout=1200)
+    try:
+        doc = json.loads(sample.stdout)
+    except ValueError:
+        raise Exit(f"fleetops: unreadable output (rc={sample.rc}): {sample.stdout[:200]!r}",
+                   code=2) from None
+    flood_host = doc["hosts"].get(flooder, {})
+    others = {n: h for n, h in doc["hosts"].items() if n != flooder}
+    good = sum(1 for h in others.values() if h["status"] == "ok" and "Filesystem" in h["stdout"])
+    kept = len(flood_host.get("stdout", ""))
+    discarded = (flood_host.get("discarded_bytes") or {}).get("stdout", 0)
+    log(f"{flooder}: {flood_host.get('status')}: {flood_host.get('reason')}")
+    print(f"RESULT bench.flood mb={mb} hosts={hosts} peak_rss_mib={sample.peak_rss_mib:.1f} "
+          f"wall_s={sample.wall_s:.2f} other_hosts_ok={good}/{len(others)} "
+          f"flood_host={flood_host.get('status')} kept_bytes={kept} discarded_bytes={discarded}")
+    if good != len(others) or not flood_host.get("truncated"):
+        raise Exit("fleetops: the flood was not contained", code=2)

@@ -14,7 +14,7 @@ from invoke.exceptions import Exit
 from fleetops.errors import EXIT_INTERRUPTED, FleetopsError, OptionError
 from fleetops.results import RunResult
 from fleetops.runner import DEFAULT_FORKS, RunOptions
-from fleetops.targets import target_for  # noqa: F401  (re-exported for tasks)
+from fleetops.targets import check_targets, target_for  # noqa: F401  (target_for: tasks)
 
 DEFAULT_RETRY_FILE = "fleetops.retry"
 
@@ -25,7 +25,9 @@ def cli_errors() -> Iterator[None]:
     try:
         yield
     except FleetopsError as exc:
-        raise Exit(f"fleetops: {exc}", code=exc.exit_code) from None
+        from fleetops.sanitize import clean
+
+        raise Exit(f"fleetops: {clean(str(exc))}", code=exc.exit_code) from None
     except KeyboardInterrupt:
         raise Exit("fleetops: interrupted", code=EXIT_INTERRUPTED) from None
 
@@ -41,6 +43,7 @@ def targets(inventory: str | None, pattern: str = "all", limit: str | None = Non
     from fleetops.inventory import load_inventory
 
     hosts = load_inventory(need(inventory, "-i/--inventory")).select(pattern or "all", limit)
+    check_targets(hosts)  # a broken ssh_config is exit 4; each host is resolved once
     return hosts
 
 
@@ -56,6 +59,25 @@ def _number(value: Any, flag: str, minimum: float = 0.0, integer: bool = False) 
     return number
 
 
+MAX_OUTPUT_HELP = ("bytes of stdout and of stderr kept per host and command, K/M/G suffixes "
+                   "(default 4M); the rest is read and discarded, the host marked truncated")
+_SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
+
+
+def parse_size(value: Any, flag: str = "--max-output") -> int | None:
+    """``4096``, ``64K``, ``4M``, ``1G`` (binary units, optional ``B``/``iB``) -> bytes;
+    OptionError (exit 5) unless a whole number >= 1; None/"" -> None."""
+    if value in (None, ""):
+        return None
+    text = str(value).strip().upper().removesuffix("B").removesuffix("I")
+    unit = text[-1:] if text[-1:] in ("K", "M", "G") else ""
+    digits = text[: len(text) - len(unit)]
+    if not digits.isascii() or not digits.isdigit() or int(digits) < 1:
+        raise OptionError(f"{flag} must be a size in bytes such as 65536, 64K or 4M, "
+                          f"not {value!r}")
+    return int(digits) * _SIZE_UNITS[unit]
+
+
 def runner_options(
     forks: Any = DEFAULT_FORKS,
     timeout: Any = 10,
@@ -65,11 +87,13 @@ def runner_options(
     become: bool = False,
     become_user: str = "root",
     ask_become_pass: bool = False,
+    connection_attempts: Any = None,
+    max_output: Any = None,
 ) -> RunOptions:
     password = os.environ.get("FLEETOPS_BECOME_PASSWORD")
     if become and ask_become_pass and password is None:
         password = getpass.getpass("BECOME password: ")
-    return RunOptions(
+    options = RunOptions(
         forks=_number(forks, "--forks", integer=True) or DEFAULT_FORKS,
         connect_timeout=_number(timeout, "--timeout") or 10.0,
         command_timeout=_number(command_timeout, "--command-timeout"),
@@ -78,7 +102,15 @@ def runner_options(
         become=become or False,
         become_user=become_user or "root",
         become_password=password,
+        # --connection-attempts, else FLEETOPS_CONNECTION_ATTEMPTS (every task), else 3
+        connection_attempts=_number(
+            connection_attempts or os.environ.get("FLEETOPS_CONNECTION_ATTEMPTS"),
+            "--connection-attempts", integer=True) or 3,
     )
+    size = parse_size(max_output)
+    if size is not None:
+        options.max_output = size
+    return options
 
 
 def write_retry(run: RunResult, path: str | None) -> str | None:

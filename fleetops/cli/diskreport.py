@@ -133,12 +133,14 @@ def _write(out: Path | None, text: str) -> None:
         "command-timeout": "timeout of the remote program (default 60)",
         "accept-new": "record unknown host keys (changed keys are always refused)",
         "retry-file": "where to list failed/unreachable hosts (default fleetops.retry)",
+        "max-output": "bytes of stdout/stderr kept per host, K/M/G suffixes (default 4M)",
     },
 )
 def report(c, inventory=None, pattern="all", limit=None, warn="80", crit="90", inode_warn=None,
            inode_crit=None, threshold=None, local=False, include=None, exclude=None, format="table", output=None, email=None,
            mail_config=None, forks=DEFAULT_FORKS, timeout="10", command_timeout="60",
-           accept_new=False, retry_file="fleetops.retry", history=None, no_history=False,
+           accept_new=False, retry_file="fleetops.retry", max_output=None,
+           history=None, no_history=False,
            growth_window="7", fill_warn_days="7", all=False):
     """Fleet disk report: df -P figures of every host, worst mounts first.
 
@@ -165,7 +167,8 @@ def report(c, inventory=None, pattern="all", limit=None, warn="80", crit="90", i
         window = _days(growth_window, "--growth-window")
         fill_days = _days(fill_warn_days, "--fill-warn-days")
         settings = _mail_settings(mail_config) if email else None
-        options = common.runner_options(forks, timeout, command_timeout, None, accept_new)
+        options = common.runner_options(forks, timeout, command_timeout, None, accept_new,
+                                        max_output=max_output)
         hosts = common.targets(inventory, pattern, limit)
         argv = program_args(w, k, iw, ik, threshold or [], local, include or [], exclude or [])
         printer = Printer(len(hosts), show_output=False)
@@ -198,13 +201,15 @@ def _track(rep, path: str | None, window: float, fill_days: float) -> None:
 def _mail(rep, to: list[str], settings) -> bool:
     """Send the report once; on failure keep it on disk (0600) and say where."""
     from fleetops import diskreport as dr
+    from fleetops.sanitize import clean
     from ops._mail import MailError
 
     try:
         message_id = dr.send_report_email(rep, to, settings)
     except MailError as exc:
         saved = _save_unsent(dr.render_text(rep), dr.render_html(rep))
-        print(f"fleetops: mail to {', '.join(to)} failed: {exc}; report saved in {saved}",
+        print(f"fleetops: mail to {', '.join(to)} failed: {clean(str(exc))}; report saved in "
+              f"{saved}",
               file=sys.stderr)
         return False
     print(f"report mailed to {', '.join(to)} ({message_id})", file=sys.stderr)
@@ -255,14 +260,15 @@ def _emit(run, rep, fmt: str, out: Path | None, show_all: bool = False) -> None:
 
 
 def _fleet_step(inventory, pattern, limit, forks, timeout, accept_new, as_json, retry_file,
-                work_for) -> None:
+                work_for, max_output=None) -> None:
     """Run ``work_for(app)(session)`` on the selected hosts with the usual output and exits."""
     from fleetops.cli import common
     from fleetops.cli.output import Printer
     from fleetops.runner import Fleet
     from fleetops.zipapp import build_zipapp
 
-    options = common.runner_options(forks, timeout, "120", None, accept_new)
+    options = common.runner_options(forks, timeout, "120", None, accept_new,
+                                    max_output=max_output)
     hosts = common.targets(inventory, pattern, limit)
     printer = None if as_json else Printer(len(hosts))
     work = work_for(build_zipapp())
@@ -278,6 +284,7 @@ SCHEDULE_HELP = {
     "limit": "further limit the hosts (same syntax, or @retry-file)",
     "check": "show what would change, change nothing",
     "json": "print one JSON document instead of text",
+    "max-output": "bytes of stdout/stderr kept per host, K/M/G suffixes (default 4M)",
     "on": "hosts (default: each host reports and mails itself) or control (one fleet "
           "report from this machine's crontab)",
     "user": "--on control: whose crontab on this machine (default: the current user)",
@@ -299,7 +306,7 @@ SCHEDULE_HELP = {
 def schedule(c, inventory=None, pattern="all", limit=None, when="@daily", email=None,
              mail_config=None, email_when="always", warn="80", crit="90", threshold=None,
              check=False, json=False, forks=DEFAULT_FORKS, timeout="10", accept_new=False,
-             retry_file="fleetops.retry", on="hosts", user=None, diff=False, history=None):
+             retry_file="fleetops.retry", max_output=None, on="hosts", user=None, diff=False, history=None):
     """Schedule the disk report: on every host (zipapp, mail settings 0600, cron.d entry)
     or, with --on control, one fleet report from this machine's crontab."""
     from fleetops.cli import common
@@ -324,7 +331,7 @@ def schedule(c, inventory=None, pattern="all", limit=None, when="@daily", email=
             config = _mail_config_bytes(mail_config, mail_config_text)
         plan = Schedule(when, report_args, list(email or []), config, check)
         _fleet_step(inventory, pattern, limit, forks, timeout, accept_new, json, retry_file,
-                    lambda app: lambda session: schedule_host(session, app, plan))
+                    lambda app: lambda session: schedule_host(session, app, plan), max_output)
 
 
 def _mail_config_bytes(path, render) -> bytes:
@@ -339,7 +346,7 @@ def _mail_config_bytes(path, render) -> bytes:
 @task(help=SCHEDULE_HELP)
 def unschedule(c, inventory=None, pattern="all", limit=None, check=False, json=False,
                forks=DEFAULT_FORKS, timeout="10", accept_new=False,
-               retry_file="fleetops.retry", on="hosts", user=None, diff=False):
+               retry_file="fleetops.retry", max_output=None, on="hosts", user=None, diff=False):
     """Remove the disk report's cron entry, zipapp and mail settings from every host
     (or, with --on control, the fleet report's entry from this machine's crontab)."""
     from fleetops.cli import common
@@ -351,7 +358,7 @@ def unschedule(c, inventory=None, pattern="all", limit=None, check=False, json=F
 
             return _control_step(lambda u: dc.remove(u, check), user, check, diff, json)
         _fleet_step(inventory, pattern, limit, forks, timeout, accept_new, json, retry_file,
-                    lambda app: lambda session: unschedule_host(session, app, check))
+                    lambda app: lambda session: unschedule_host(session, app, check), max_output)
 
 
 
