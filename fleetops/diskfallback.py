@@ -46,6 +46,10 @@ class DfLine:
     avail: int | None
 
 
+class NoFilesystems(ValueError):
+    """Nothing selected: a failure, as df's "no file systems processed" (exit 1)."""
+
+
 def _int(text: str) -> int | None:
     return None if text == "-" else int(text)
 
@@ -114,11 +118,11 @@ def df_data(space_text: str, inodes_text: str, argv: Sequence[str]) -> dict[str,
               for line in space_lines]
     fstypes = [t for item in args.skip_fstype for t in item.split(",") if t]
     selected, skipped = _mounts.select_mounts(mounts, args.local, args.include, args.exclude,
-                                              fstypes)
+                                              fstypes, args.include_containers)
     by_point = {line.mountpoint: line for line in space_lines}
     records = []
     skips = [{"mountpoint": m.mountpoint, "fstype": m.fstype, "reason": r}
-             for m, r in skipped if r != "pseudo"]
+             for m, r in skipped if r not in ("pseudo", "container")]
     for mount in selected:
         record = _record(mount, by_point[mount.mountpoint], block, inodes.get(mount.mountpoint),
                          limits)
@@ -127,6 +131,8 @@ def df_data(space_text: str, inodes_text: str, argv: Sequence[str]) -> dict[str,
                           "reason": "zero size"})
         else:
             records.append(record)
+    if not records:
+        raise NoFilesystems("no file systems processed")
     return {"mounts": records, "over": [r["mountpoint"] for r in records
                                         if r["level"] in ("warn", "crit")],
             "worst_level": _mounts.worst(r["level"] for r in records),
@@ -146,6 +152,8 @@ def df_fallback(exec_: Callable[..., Any], name: str, argv: Sequence[str],
     out = space.stdout.decode("utf-8", "surrogateescape")
     try:
         data = df_data(out, inodes.stdout.decode("utf-8", "surrogateescape"), argv)
+    except NoFilesystems as exc:
+        return HostResult(name, "failed", 1, reason=f"df -P: {exc}")
     except (ValueError, SystemExit) as exc:
         err = space.stderr.decode("utf-8", "replace").strip().splitlines()
         why = clean(err[-1]) if err else str(exc)

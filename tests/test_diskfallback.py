@@ -72,3 +72,10 @@ def test_agrees_with_the_program_on_this_machine():
         assert abs(a["size_bytes"] - b["size_bytes"]) < 1024, point
         assert abs(a["use_pct"] - b["use_pct"]) <= 1, point
         assert a["fstype"] == b["fstype"] and a["device"] == b["device"]
+
+
+def test_nothing_selected_is_an_error_as_in_df():
+    from fleetops.diskfallback import NoFilesystems
+
+    with pytest.raises(NoFilesystems, match="no file systems processed"):
+        busy("--include", "/nowhere")

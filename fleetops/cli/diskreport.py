@@ -62,7 +62,7 @@ def _check_output(path: str | None) -> Path | None:
 
 def program_args(warn: float, crit: float, inode_warn: float, inode_crit: float,
                  thresholds: list[str], local: bool, include: list[str],
-                 exclude: list[str]) -> list[str]:
+                 exclude: list[str], containers: bool = False) -> list[str]:
     argv = ["--warn", f"{warn:g}", "--crit", f"{crit:g}",
             "--inode-warn", f"{inode_warn:g}", "--inode-crit", f"{inode_crit:g}"]
     for flag, values in (("--threshold", thresholds), ("--include", include),
@@ -71,6 +71,8 @@ def program_args(warn: float, crit: float, inode_warn: float, inode_crit: float,
             argv += [flag, value]
     if local:
         argv.append("--local")
+    if containers:
+        argv.append("--include-containers")
     return argv
 
 
@@ -124,6 +126,7 @@ def _write(out: Path | None, text: str) -> None:
         "no-history": "neither read nor append the history (no forecast, no changes)",
         "growth-window": "days of history the growth is fitted on (default 7)",
         "fill-warn-days": "SOON: under threshold but full within this many days (default 7)",
+        "include-containers": "keep per-pod/per-container mounts (kubelet, containerd, CRI-O)",
         "all": "list every mount in the table (default: the ones that matter at large sizes)",
         "output": "write the report to this file instead of stdout",
         "email": "mail the report to this address (repeatable), once, from here",
@@ -141,7 +144,7 @@ def report(c, inventory=None, pattern="all", limit=None, warn="80", crit="90", i
            mail_config=None, forks=DEFAULT_FORKS, timeout="10", command_timeout="60",
            accept_new=False, retry_file="fleetops.retry", max_output=None,
            history=None, no_history=False,
-           growth_window="7", fill_warn_days="7", all=False):
+           growth_window="7", fill_warn_days="7", all=False, include_containers=False):
     """Fleet disk report: df -P figures of every host, worst mounts first.
 
     Exit codes: 0 all fine, 2/3 some host failed/unreachable, 8 every host answered but
@@ -170,7 +173,8 @@ def report(c, inventory=None, pattern="all", limit=None, warn="80", crit="90", i
         options = common.runner_options(forks, timeout, command_timeout, None, accept_new,
                                         max_output=max_output)
         hosts = common.targets(inventory, pattern, limit)
-        argv = program_args(w, k, iw, ik, threshold or [], local, include or [], exclude or [])
+        argv = program_args(w, k, iw, ik, threshold or [], local, include or [], exclude or [],
+                            include_containers)
         printer = Printer(len(hosts), show_output=False)
         run = fleet_disk_report(hosts, lambda host: host_args(argv, host), options,
                                 on_result=printer.host, on_tick=printer.tick)
