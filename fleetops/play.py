@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fleetops.actions import ACTIONS, Step
@@ -222,6 +222,7 @@ class Engine:
                 recorded.add(result.name)
                 self._record(play, task, result)
 
+            fleet.options = self._task_options(task)
             run = fleet.run(active, self._work(task), on_result=on_result)
             for name, result in run.hosts.items():
                 if name not in recorded:
@@ -233,6 +234,13 @@ class Engine:
             if stop:
                 return stop
         return None
+
+    def _task_options(self, task: Task) -> RunOptions:
+        """A task's ``timeout:`` is its command timeout; unless ``--deadline`` was given, the
+        host deadline is derived from it (so a long task is not cut by the default one)."""
+        if task.timeout is None:
+            return self.options
+        return replace(self.options, command_timeout=float(task.timeout))
 
     def _over_limit(self, play: Play, batch: list[Any]) -> str | None:
         failed = sum(1 for h in batch if self.states[h.name].failed)

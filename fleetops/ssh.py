@@ -5,13 +5,12 @@ from __future__ import annotations
 import contextlib
 import select
 import socket
-import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import paramiko
 
+from fleetops.auth import AuthFailed, Keys, authenticate
 from fleetops.hostkeys import HostKeyError, KnownHosts
 
 BUFSIZE = 65536
@@ -75,25 +74,6 @@ class Exec:
     discarded: dict[str, int] = field(default_factory=dict)  # stream -> bytes over the cap
 
 
-class Keys:
-    """Private keys loaded once per run (parsing a key costs more than using it)."""
-
-    def __init__(self) -> None:
-        self._cache: dict[str, paramiko.PKey] = {}
-        self._lock = threading.Lock()
-
-    def load(self, path: str) -> paramiko.PKey:
-        with self._lock:
-            key = self._cache.get(path)
-            if key is None:
-                try:
-                    key = paramiko.PKey.from_path(Path(path).expanduser())
-                except (OSError, paramiko.SSHException) as exc:
-                    raise Unreachable(f"cannot load private key {path}: {exc}") from None
-                self._cache[path] = key
-            return key
-
-
 class Connection:
     """A connected, authenticated transport; ``exec`` may be called many times."""
 
@@ -113,25 +93,33 @@ class Connection:
         timeout: float | None = None,
         stdin_on_request: bytes | None = None,
         stdin_after: bytes = b"",
+        hook=None,
     ) -> Exec:
         """Run ``command``.
 
         With ``stdin_on_request`` the remote's first stdout line is a handshake:
         ``REQUEST_MARKER`` asks for ``stdin_on_request`` (check-and-upload in one round
-        trip), ``READY_MARKER`` does not; either way ``stdin_after`` follows, then EOF."""
+        trip), ``READY_MARKER`` does not; either way ``stdin_after`` follows, then EOF.
+        A ``hook`` (fleetops.become) may ask for a pty, talk to the channel before any
+        stdin is sent (``start`` returns the channel to use) and amend the result."""
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             chan = self.transport.open_session(timeout=_remaining(deadline, 30.0))
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise Unreachable(f"cannot open a channel: {exc or type(exc).__name__}") from None
         try:
+            if hook is not None and hook.pty:
+                chan.get_pty()
             chan.exec_command(command)
+            if hook is not None:
+                chan = hook.start(chan, deadline)
             with contextlib.suppress(OSError, EOFError):  # see _answer_request
                 if stdin is not None:
                     self._send(chan, stdin)
                 if stdin_on_request is None:
                     chan.shutdown_write()
-            return self._collect(chan, deadline, stdin_on_request, stdin_after)
+            result = self._collect(chan, deadline, stdin_on_request, stdin_after)
+            return result if hook is None else hook.finish(result)
         finally:
             chan.close()
 
@@ -311,31 +299,11 @@ def _handshake(
 def _authenticate(
     transport: paramiko.Transport, target: Target, keys: Keys, deadline: float
 ) -> None:
-    transport.auth_timeout = max(deadline - time.monotonic(), 0.1)
-    errors = []
-    for path in target.key_files:
-        try:
-            transport.auth_publickey(target.user, keys.load(path))
-            return
-        except Unreachable as exc:
-            errors.append(str(exc))
-        except (paramiko.SSHException, EOFError, OSError) as exc:
-            errors.append(f"{Path(path).name}: {exc or type(exc).__name__}")
-    for key in _agent_keys():
-        try:
-            transport.auth_publickey(target.user, key)
-            return
-        except (paramiko.SSHException, EOFError, OSError) as exc:
-            errors.append(f"agent key: {exc or type(exc).__name__}")
-    detail = "; ".join(errors) or "no private key configured and no ssh-agent keys"
-    raise Unreachable(f"authentication as {target.user!r} failed: {detail}")
-
-
-def _agent_keys() -> tuple:
+    """OpenSSH's order of credentials (see fleetops.auth); failure is Unreachable."""
     try:
-        return paramiko.Agent().get_keys()
-    except (paramiko.SSHException, OSError):
-        return ()
+        authenticate(transport, target, keys, deadline)
+    except AuthFailed as exc:
+        raise Unreachable(str(exc)) from None
 
 
 def _prefer(available, preferred) -> tuple:

@@ -16,6 +16,7 @@ from typing import Any
 
 from invoke import task
 
+from fleetops.cli.authopts import ASK_HELP
 from fleetops.errors import DEFAULT_FORKS
 
 TARGET_HELP = "user (crontab, default), cron.d, cron.daily, cron.hourly, cron.weekly, cron.monthly"
@@ -26,9 +27,10 @@ COMMON_HELP = {
     "json": "print one JSON document instead of text",
     "forks": f"parallel hosts (default {DEFAULT_FORKS})",
     "timeout": "connect/handshake/auth timeout in seconds (default 10)",
-    "command-timeout": "per-command timeout in seconds (default none)",
+    "command-timeout": "per-command timeout in seconds (default 300; 0 = none)",
     "accept-new": "record unknown host keys (changed keys are always refused)",
     "become": "run with sudo as root (needed for cron.d, cron.* dirs, other users' crontabs)",
+    **ASK_HELP,
     "retry-file": "where to list failed/unreachable hosts (default fleetops.retry)",
     "max-output": "bytes of stdout/stderr kept per host, K/M/G suffixes (default 4M)",
     "user": "crontab owner (target user; default: the login user) or run-as user (cron.d: root)",
@@ -110,6 +112,8 @@ def fleet_cron(kind: str, argv_factory: Any, opts: dict[str, Any], show_diff: bo
         argv = argv_factory()  # OptionError (exit 5) before any inventory or host is touched
         options = common.runner_options(opts["forks"], opts["timeout"], opts["command_timeout"],
                                         None, opts["accept_new"], opts["become"], "root",
+                                        opts.get("ask_become_pass", False),
+                                        opts.get("ask_pass", False),
                                         max_output=opts.get("max_output"))
         hosts = common.targets(opts["inventory"], opts["pattern"], opts["limit"])
         printer = None if opts["json"] else _Lines(kind, show_diff)
@@ -123,7 +127,8 @@ def fleet_cron(kind: str, argv_factory: Any, opts: dict[str, Any], show_diff: bo
 def install(c, inventory=None, name=None, schedule=None, job=None, target="user", user=None,
             check=False, pattern="all", limit=None, json=False, forks=DEFAULT_FORKS,
             timeout="10", command_timeout=None, accept_new=False, become=False,
-            retry_file="fleetops.retry", max_output=None):
+            retry_file="fleetops.retry",
+            ask_become_pass=False, ask_pass=False, max_output=None):
     """Install or update the named cron job on every selected host (same twice: ok)."""
     from fleetops import cronspec
 
@@ -134,7 +139,8 @@ def install(c, inventory=None, name=None, schedule=None, job=None, target="user"
 @task(help=CHANGE_HELP)
 def remove(c, inventory=None, name=None, target="user", user=None, check=False, pattern="all",
            limit=None, json=False, forks=DEFAULT_FORKS, timeout="10", command_timeout=None,
-           accept_new=False, become=False, retry_file="fleetops.retry", max_output=None):
+           accept_new=False, become=False, retry_file="fleetops.retry",
+           ask_become_pass=False, ask_pass=False, max_output=None):
     """Remove the named cron job from every selected host (absent: ok)."""
     from fleetops import cronspec
 
@@ -145,7 +151,8 @@ def remove(c, inventory=None, name=None, target="user", user=None, check=False, 
 @task(name="list", help=LIST_HELP)
 def list_(c, inventory=None, user=None, pattern="all", limit=None, json=False,
           forks=DEFAULT_FORKS, timeout="10", command_timeout=None, accept_new=False,
-          become=False, retry_file="fleetops.retry", max_output=None):
+          become=False, retry_file="fleetops.retry",
+          ask_become_pass=False, ask_pass=False, max_output=None):
     """List fleetops-, Ansible-managed and foreign cron jobs on every selected host."""
     from fleetops import cronspec
 
@@ -154,5 +161,6 @@ def list_(c, inventory=None, user=None, pattern="all", limit=None, json=False,
 
 def _common(local: dict[str, Any]) -> dict[str, Any]:
     keys = ("inventory", "pattern", "limit", "json", "forks", "timeout", "command_timeout",
-            "accept_new", "become", "retry_file", "max_output")
+            "accept_new", "become", "retry_file", "ask_become_pass", "ask_pass",
+            "max_output")
     return {key: local[key] for key in keys}

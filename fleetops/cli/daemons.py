@@ -15,6 +15,7 @@ from typing import Any
 
 from invoke import Collection, task
 
+from fleetops.cli.authopts import ASK_HELP
 from fleetops.errors import DEFAULT_FORKS
 
 STATUS_FIELDS = ("running", "pid", "uptime_s", "last_event")
@@ -28,9 +29,10 @@ COMMON_HELP = {
     "state-dir": "instance state directory on the hosts (default: the program's)",
     "forks": f"parallel hosts (default {DEFAULT_FORKS})",
     "timeout": "connect/handshake/auth timeout in seconds (default 10)",
-    "command-timeout": "per-command timeout in seconds (default none)",
+    "command-timeout": "per-command timeout in seconds (default 300; 0 = none)",
     "accept-new": "record unknown host keys (changed keys are always refused)",
     "become": "run with sudo (as root)",
+    **ASK_HELP,
     "retry-file": "where to list failed/unreachable hosts (default fleetops.retry)",
     "max-output": "bytes of stdout/stderr kept per host, K/M/G suffixes (default 4M)",
 }
@@ -146,12 +148,36 @@ def add_status_fields(run: Any) -> None:
             result.extra[key] = data.get(key)
 
 
+# remote flag -> (task option, integer, minimum allowed)
+NUMERIC_FLAGS = {"--interval": ("--interval", False, 0), "--duration": ("--duration", False, 0),
+                 "--poll": ("--poll", False, 0), "--wait": ("--wait", False, 0),
+                 "--timeout": ("--wait", False, 0), "--lines": ("--lines", True, 0),
+                 "--max-delete": ("--max-delete", True, -1)}
+
+
+def check_numbers(argv: Sequence[str]) -> None:
+    """Every numeric value in the remote argv is finite and above its minimum (exit 5)."""
+    from fleetops.cli.common import _number
+    from fleetops.errors import OptionError
+
+    for flag, value in zip(argv, argv[1:], strict=False):
+        if flag in NUMERIC_FLAGS:
+            option, integer, minimum = NUMERIC_FLAGS[flag]
+            try:
+                _number(value, option, minimum=minimum, integer=integer)
+            except OptionError as exc:
+                if minimum < 0 and "must be >" in str(exc):
+                    raise OptionError(f"{option} must be >= 0, not {value!r}") from None
+                raise
+
+
 def fleet_lifecycle(program: str, action: str, argv: list[str], opts: dict[str, Any]) -> None:
     """Run one lifecycle action of ``program`` on the selected hosts and finish the task."""
     from fleetops.cli import common
     from fleetops.ship import fleet_program
 
     with common.cli_errors():
+        check_numbers(argv)
         options = common.runner_options(opts["forks"], opts["timeout"], opts["command_timeout"],
                                         None, opts["accept_new"], opts["become"],
                                         "root", max_output=opts.get("max_output"))
@@ -171,7 +197,8 @@ def fleet_lifecycle(program: str, action: str, argv: list[str], opts: dict[str, 
 def watcher_start(c, inventory=None, pattern="all", limit=None, json=False, name="default",
                   state_dir=None, log_dir=None, check=None, interval=None, duration=None,
                   forks=DEFAULT_FORKS, timeout="10", command_timeout=None, accept_new=False,
-                  become=False, retry_file="fleetops.retry", max_output=None):
+                  become=False, retry_file="fleetops.retry",
+                  ask_become_pass=False, ask_pass=False, max_output=None):
     """Start the watcher daemon on every selected host (already running: ok)."""
     argv = lifecycle_argv("start", name, state_dir, _option("--log-dir", log_dir),
                           watcher_args(check, interval, duration))
@@ -182,7 +209,8 @@ def watcher_start(c, inventory=None, pattern="all", limit=None, json=False, name
 def watcher_stop(c, inventory=None, pattern="all", limit=None, json=False, name="default",
                  state_dir=None, wait=None, forks=DEFAULT_FORKS, timeout="10",
                  command_timeout=None, accept_new=False, become=False,
-                 retry_file="fleetops.retry", max_output=None):
+                 retry_file="fleetops.retry",
+                 ask_become_pass=False, ask_pass=False, max_output=None):
     """Stop the watcher daemon on every selected host (SIGTERM, wait)."""
     argv = lifecycle_argv("stop", name, state_dir, _option("--timeout", wait))
     fleet_lifecycle("watcher", "stop", argv, _common(locals()))
@@ -192,7 +220,8 @@ def watcher_stop(c, inventory=None, pattern="all", limit=None, json=False, name=
 def watcher_status(c, inventory=None, pattern="all", limit=None, json=False, name="default",
                    state_dir=None, forks=DEFAULT_FORKS, timeout="10", command_timeout=None,
                    accept_new=False, become=False,
-                   retry_file="fleetops.retry", max_output=None):
+                   retry_file="fleetops.retry",
+                   ask_become_pass=False, ask_pass=False, max_output=None):
     """running, pid, uptime and last event of the watcher on every selected host."""
     fleet_lifecycle("watcher", "status", lifecycle_argv("status", name, state_dir),
                     _common(locals()))
@@ -202,7 +231,8 @@ def watcher_status(c, inventory=None, pattern="all", limit=None, json=False, nam
 def watcher_logs(c, inventory=None, pattern="all", limit=None, json=False, name="default",
                  state_dir=None, lines=20, forks=DEFAULT_FORKS, timeout="10",
                  command_timeout=None, accept_new=False, become=False,
-                 retry_file="fleetops.retry", max_output=None):
+                 retry_file="fleetops.retry",
+                 ask_become_pass=False, ask_pass=False, max_output=None):
     """The last lines of the watcher's logs on every selected host."""
     argv = lifecycle_argv("logs", name, state_dir, _option("--lines", lines))
     fleet_lifecycle("watcher", "logs", argv, _common(locals()))
@@ -215,7 +245,8 @@ def dirsync_start(c, inventory=None, pattern="all", limit=None, json=False, name
                   state_dir=None, log_dir=None, source=None, target=None, poll=None, wait=None,
                   max_delete=None, require_mount=False, forks=DEFAULT_FORKS, timeout="10",
                   command_timeout=None, accept_new=False, become=False,
-                  retry_file="fleetops.retry", max_output=None):
+                  retry_file="fleetops.retry",
+                  ask_become_pass=False, ask_pass=False, max_output=None):
     """Start the dirsync daemon (SOURCE/ mirrored into TARGET) on every selected host."""
     from fleetops.cli.common import cli_errors
 
@@ -229,7 +260,8 @@ def dirsync_start(c, inventory=None, pattern="all", limit=None, json=False, name
 def dirsync_stop(c, inventory=None, pattern="all", limit=None, json=False, name="default",
                  state_dir=None, wait=None, forks=DEFAULT_FORKS, timeout="10",
                  command_timeout=None, accept_new=False, become=False,
-                 retry_file="fleetops.retry", max_output=None):
+                 retry_file="fleetops.retry",
+                 ask_become_pass=False, ask_pass=False, max_output=None):
     """Stop the dirsync daemon on every selected host (SIGTERM, wait)."""
     argv = lifecycle_argv("stop", name, state_dir, _option("--timeout", wait))
     fleet_lifecycle("dirsync", "stop", argv, _common(locals()))
@@ -239,7 +271,8 @@ def dirsync_stop(c, inventory=None, pattern="all", limit=None, json=False, name=
 def dirsync_status(c, inventory=None, pattern="all", limit=None, json=False, name="default",
                    state_dir=None, forks=DEFAULT_FORKS, timeout="10", command_timeout=None,
                    accept_new=False, become=False,
-                   retry_file="fleetops.retry", max_output=None):
+                   retry_file="fleetops.retry",
+                   ask_become_pass=False, ask_pass=False, max_output=None):
     """running, pid, uptime and last sync of dirsync on every selected host."""
     fleet_lifecycle("dirsync", "status", lifecycle_argv("status", name, state_dir),
                     _common(locals()))
@@ -249,7 +282,8 @@ def dirsync_status(c, inventory=None, pattern="all", limit=None, json=False, nam
 def dirsync_logs(c, inventory=None, pattern="all", limit=None, json=False, name="default",
                  state_dir=None, lines=20, forks=DEFAULT_FORKS, timeout="10",
                  command_timeout=None, accept_new=False, become=False,
-                 retry_file="fleetops.retry", max_output=None):
+                 retry_file="fleetops.retry",
+                 ask_become_pass=False, ask_pass=False, max_output=None):
     """The last lines of dirsync's logs on every selected host."""
     argv = lifecycle_argv("logs", name, state_dir, _option("--lines", lines))
     fleet_lifecycle("dirsync", "logs", argv, _common(locals()))
@@ -257,7 +291,8 @@ def dirsync_logs(c, inventory=None, pattern="all", limit=None, json=False, name=
 
 def _common(local: dict[str, Any]) -> dict[str, Any]:
     keys = ("inventory", "pattern", "limit", "json", "forks", "timeout", "command_timeout",
-            "accept_new", "become", "retry_file", "max_output")
+            "accept_new", "become", "retry_file", "ask_become_pass", "ask_pass",
+            "max_output")
     return {key: local[key] for key in keys}
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from invoke import task
 
-from fleetops.errors import DEFAULT_FORKS, OptionError
+from fleetops.cli.authopts import AUTH_HELP
+from fleetops.errors import DEFAULT_FORKS, FleetopsError, OptionError
 
 FORMATS = ("table", "json", "csv", "html", "prometheus")
 EXIT_CRIT = 8
@@ -47,17 +48,13 @@ def _check_overrides(overrides: list[str]) -> None:
 
 
 def _check_output(path: str | None) -> Path | None:
+    """``--output`` must be writable by :mod:`fleetops.safefile`'s rule (exit 5 if not)."""
+    from fleetops import safefile
+
     if not path:
         return None
-    out = Path(path)
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise OptionError(f"--output {path}: directory {parent} does not exist")
-    if not os.access(parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
-        raise OptionError(f"--output {path}: not writable")
-    if out.is_dir():
-        raise OptionError(f"--output {path}: is a directory")
-    return out
+    safefile.check(path)
+    return Path(path)
 
 
 def program_args(warn: float, crit: float, inode_warn: float, inode_crit: float,
@@ -95,14 +92,15 @@ def host_args(base: list[str], host) -> list[str]:
 
 
 def _write(out: Path | None, text: str) -> None:
+    from fleetops import safefile
+
     if out is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, out)
+    try:
+        safefile.write_text(out, text)
+    except OSError as exc:
+        raise OptionError(f"--output {out}: {exc.strerror or exc}") from None
     print(f"report written to {out}", file=sys.stderr)
 
 
@@ -133,16 +131,18 @@ def _write(out: Path | None, text: str) -> None:
         "mail-config": "SMTP settings file (mode 0600; see README), else FLEETOPS_SMTP_* env",
         "forks": f"parallel hosts (default {DEFAULT_FORKS})",
         "timeout": "connect timeout in seconds (default 10)",
-        "command-timeout": "timeout of the remote program (default 60)",
+        "command-timeout": "timeout of the remote program (default 60; 0 = none)",
         "accept-new": "record unknown host keys (changed keys are always refused)",
         "retry-file": "where to list failed/unreachable hosts (default fleetops.retry)",
         "max-output": "bytes of stdout/stderr kept per host, K/M/G suffixes (default 4M)",
+        **AUTH_HELP,
     },
 )
 def report(c, inventory=None, pattern="all", limit=None, warn="80", crit="90", inode_warn=None,
            inode_crit=None, threshold=None, local=False, include=None, exclude=None, format="table", output=None, email=None,
            mail_config=None, forks=DEFAULT_FORKS, timeout="10", command_timeout="60",
-           accept_new=False, retry_file="fleetops.retry", max_output=None,
+           accept_new=False, retry_file="fleetops.retry", become=False, become_user="root",
+           ask_become_pass=False, ask_pass=False, max_output=None,
            history=None, no_history=False,
            growth_window="7", fill_warn_days="7", all=False, include_containers=False):
     """Fleet disk report: df -P figures of every host, worst mounts first.
@@ -171,6 +171,7 @@ def report(c, inventory=None, pattern="all", limit=None, warn="80", crit="90", i
         fill_days = _days(fill_warn_days, "--fill-warn-days")
         settings = _mail_settings(mail_config) if email else None
         options = common.runner_options(forks, timeout, command_timeout, None, accept_new,
+                                        become, become_user, ask_become_pass, ask_pass,
                                         max_output=max_output)
         hosts = common.targets(inventory, pattern, limit)
         argv = program_args(w, k, iw, ik, threshold or [], local, include or [], exclude or [],
@@ -211,7 +212,12 @@ def _mail(rep, to: list[str], settings) -> bool:
     try:
         message_id = dr.send_report_email(rep, to, settings)
     except MailError as exc:
-        saved = _save_unsent(dr.render_text(rep), dr.render_html(rep))
+        try:
+            saved = _save_unsent(dr.render_text(rep), dr.render_html(rep))
+        except (OSError, FleetopsError) as err:
+            print(f"fleetops: mail to {', '.join(to)} failed: {clean(str(exc))}; report not saved: {err}",
+                  file=sys.stderr)
+            return False
         print(f"fleetops: mail to {', '.join(to)} failed: {clean(str(exc))}; report saved in "
               f"{saved}",
               file=sys.stderr)
@@ -221,15 +227,21 @@ def _mail(rep, to: list[str], settings) -> bool:
 
 
 def _save_unsent(text: str, html: str) -> Path:
-    spool = Path(os.environ.get("FLEETOPS_SPOOL_DIR", "reports"))
-    spool.mkdir(mode=0o700, parents=True, exist_ok=True)
+    """Spool the unsent report under ``reports/`` (a private 0700 directory), files 0600
+    created ``O_EXCL|O_NOFOLLOW`` (never through a planted symlink), text lossless."""
+    from fleetops import safefile
+
+    spool = Path(safefile.spool_dir(os.environ.get("FLEETOPS_SPOOL_DIR", "reports")))
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    for suffix, body in ((".txt", text), (".html", html)):
-        fd = os.open(spool / f"disk-report-{stamp}{suffix}", os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
-                     0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(body)
-    return spool / f"disk-report-{stamp}.txt"
+    for attempt in range(100):
+        base = f"disk-report-{stamp}" + (f"-{attempt}" if attempt else "")
+        try:
+            safefile.create_new(spool / f"{base}.txt", safefile.encode_text(text))
+        except FileExistsError:
+            continue
+        safefile.create_new(spool / f"{base}.html", safefile.encode_text(html))
+        return spool / f"{base}.txt"
+    raise OSError(f"{spool}: no free report name")
 
 
 def _mail_settings(path: str | None):
@@ -264,14 +276,14 @@ def _emit(run, rep, fmt: str, out: Path | None, show_all: bool = False) -> None:
 
 
 def _fleet_step(inventory, pattern, limit, forks, timeout, accept_new, as_json, retry_file,
-                work_for, max_output=None) -> None:
+                work_for, auth=(), max_output=None) -> None:
     """Run ``work_for(app)(session)`` on the selected hosts with the usual output and exits."""
     from fleetops.cli import common
     from fleetops.cli.output import Printer
     from fleetops.runner import Fleet
     from fleetops.zipapp import build_zipapp
 
-    options = common.runner_options(forks, timeout, "120", None, accept_new,
+    options = common.runner_options(forks, timeout, "120", None, accept_new, *auth,
                                     max_output=max_output)
     hosts = common.targets(inventory, pattern, limit)
     printer = None if as_json else Printer(len(hosts))
@@ -289,6 +301,7 @@ SCHEDULE_HELP = {
     "check": "show what would change, change nothing",
     "json": "print one JSON document instead of text",
     "max-output": "bytes of stdout/stderr kept per host, K/M/G suffixes (default 4M)",
+    **AUTH_HELP,
     "on": "hosts (default: each host reports and mails itself) or control (one fleet "
           "report from this machine's crontab)",
     "user": "--on control: whose crontab on this machine (default: the current user)",
@@ -310,7 +323,9 @@ SCHEDULE_HELP = {
 def schedule(c, inventory=None, pattern="all", limit=None, when="@daily", email=None,
              mail_config=None, email_when="always", warn="80", crit="90", threshold=None,
              check=False, json=False, forks=DEFAULT_FORKS, timeout="10", accept_new=False,
-             retry_file="fleetops.retry", max_output=None, on="hosts", user=None, diff=False, history=None):
+             retry_file="fleetops.retry", become=False, become_user="root",
+             ask_become_pass=False, ask_pass=False, max_output=None, on="hosts", user=None,
+             diff=False, history=None):
     """Schedule the disk report: on every host (zipapp, mail settings 0600, cron.d entry)
     or, with --on control, one fleet report from this machine's crontab."""
     from fleetops.cli import common
@@ -335,7 +350,8 @@ def schedule(c, inventory=None, pattern="all", limit=None, when="@daily", email=
             config = _mail_config_bytes(mail_config, mail_config_text)
         plan = Schedule(when, report_args, list(email or []), config, check)
         _fleet_step(inventory, pattern, limit, forks, timeout, accept_new, json, retry_file,
-                    lambda app: lambda session: schedule_host(session, app, plan), max_output)
+                    lambda app: lambda session: schedule_host(session, app, plan),
+                    (become, become_user, ask_become_pass, ask_pass), max_output)
 
 
 def _mail_config_bytes(path, render) -> bytes:
@@ -350,7 +366,9 @@ def _mail_config_bytes(path, render) -> bytes:
 @task(help=SCHEDULE_HELP)
 def unschedule(c, inventory=None, pattern="all", limit=None, check=False, json=False,
                forks=DEFAULT_FORKS, timeout="10", accept_new=False,
-               retry_file="fleetops.retry", max_output=None, on="hosts", user=None, diff=False):
+               retry_file="fleetops.retry", become=False, become_user="root",
+               ask_become_pass=False, ask_pass=False, max_output=None, on="hosts",
+               user=None, diff=False):
     """Remove the disk report's cron entry, zipapp and mail settings from every host
     (or, with --on control, the fleet report's entry from this machine's crontab)."""
     from fleetops.cli import common
@@ -362,8 +380,8 @@ def unschedule(c, inventory=None, pattern="all", limit=None, check=False, json=F
 
             return _control_step(lambda u: dc.remove(u, check), user, check, diff, json)
         _fleet_step(inventory, pattern, limit, forks, timeout, accept_new, json, retry_file,
-                    lambda app: lambda session: unschedule_host(session, app, check), max_output)
-
+                    lambda app: lambda session: unschedule_host(session, app, check),
+                    (become, become_user, ask_become_pass, ask_pass), max_output)
 
 
 def _on(value: str) -> str:

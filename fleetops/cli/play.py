@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from invoke import task
 
+from fleetops.cli.authopts import AUTH_HELP
 from fleetops.errors import DEFAULT_FORKS
 
 _COLORS = {"ok": "32", "changed": "33", "failed": "31", "unreachable": "31;1", "skipped": "36"}
@@ -105,6 +106,8 @@ def select_hosts(book: Any, inventory_path: str, limit: str | None) -> list[tupl
     from fleetops.inventory import load_inventory
 
     inventory = load_inventory(need(inventory_path, "-i/--inventory"))
+    if not len(inventory):
+        raise InputError("the inventory has no hosts", inventory.path)
     if limit:
         inventory.select("all", limit)  # a bad --limit is reported as such
     selections = []
@@ -114,6 +117,10 @@ def select_hosts(book: Any, inventory_path: str, limit: str | None) -> list[tupl
         except InputError as exc:
             raise InputError(f"play {play.name!r}: hosts {play.hosts!r}: {exc}", book.path,
                              play.hosts_line) from None
+    if not any(hosts for _, hosts in selections):
+        where = " with --limit " + repr(limit) if limit else ""
+        raise InputError(f"no play selects any host of {inventory.path}{where}", book.path,
+                         book.plays[0].hosts_line if book.plays else None)
     return selections
 
 
@@ -128,12 +135,11 @@ def select_hosts(book: Any, inventory_path: str, limit: str | None) -> list[tupl
         "forks": f"parallel hosts (default {DEFAULT_FORKS})",
         "json": "print one JSON document instead of text",
         "timeout": "connect/handshake/auth timeout in seconds (default 10)",
-        "command-timeout": "per-command timeout in seconds (default none)",
-        "deadline": "whole-host deadline per task in seconds",
+        "command-timeout": "per-command timeout in seconds (default 300; 0 = none)",
+        "deadline": "whole-host deadline per task in seconds (default timeout+command-timeout+5; "
+                    "0 = none)",
         "accept-new": "record unknown host keys (changed keys are always refused)",
-        "become": "run everything with sudo",
-        "become-user": "sudo to this user (default root)",
-        "ask-become-pass": "prompt once for the sudo password (or FLEETOPS_BECOME_PASSWORD)",
+        **AUTH_HELP,
         "retry-file": "where to list failed/unreachable hosts (default <playbook stem>.retry)",
         "max-output": "bytes of stdout/stderr kept per host, K/M/G suffixes (default 4M)",
     },
@@ -141,7 +147,7 @@ def select_hosts(book: Any, inventory_path: str, limit: str | None) -> list[tupl
 def play(c, playbook, inventory=None, limit=None, check=False, diff=False, forks=DEFAULT_FORKS,
          json=False, timeout="10", command_timeout=None, deadline=None, accept_new=False,
          become=False, become_user="root", ask_become_pass=False, retry_file=None,
-         max_output=None):
+         ask_pass=False, max_output=None):
     """Run a playbook: plays of tasks (run, template, copy, cron, disk_report, sweep, ...)."""
     from fleetops.cli import common
     from fleetops.play import Engine, Reporter, network_inventory
@@ -150,7 +156,7 @@ def play(c, playbook, inventory=None, limit=None, check=False, diff=False, forks
     with common.cli_errors():
         options = common.runner_options(forks, timeout, command_timeout, deadline,
                                         accept_new, become, become_user, ask_become_pass,
-                                        max_output=max_output)
+                                        ask_pass, max_output=max_output)
         book = load_playbook(playbook)
         selections = select_hosts(book, inventory, limit)
         printer = None if json else PlayPrinter(diff, check)

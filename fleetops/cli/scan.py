@@ -7,6 +7,7 @@ from typing import Any
 
 from invoke import task
 
+from fleetops.cli.authopts import ASK_HELP
 from fleetops.errors import DEFAULT_FORKS
 
 FORMATS = ("table", "json", "csv")
@@ -82,9 +83,10 @@ def vantage_lines(run: Any) -> str:
         "json": "print the run's JSON document with the map under 'network'",
         "forks": f"parallel hosts (default {DEFAULT_FORKS})",
         "timeout": "connect timeout in seconds (default 10)",
-        "command-timeout": "per-program timeout in seconds (default none)",
+        "command-timeout": "per-program timeout in seconds (default 300; 0 = none)",
         "accept-new": "record unknown host keys (changed keys are always refused)",
         "become": "run the scanners with sudo (raw sockets)",
+        **ASK_HELP,
         "retry-file": "where to list failed/unreachable hosts (default fleetops.retry)",
         "max-output": "bytes of stdout/stderr kept per host, K/M/G suffixes (default 4M)",
     },
@@ -92,7 +94,7 @@ def vantage_lines(run: Any) -> str:
 def scan(c, inventory=None, pattern="all", limit=None, targets="auto", arp=False,
          backend="auto", format="table", json=False, forks=DEFAULT_FORKS, timeout="10",
          command_timeout=None, accept_new=False, become=False, retry_file="fleetops.retry",
-         max_output=None):
+         ask_become_pass=False, ask_pass=False, max_output=None):
     """Sweep networks from every selected host and merge what they see into one map."""
     from fleetops import scan as netmap
     from fleetops.cli import common
@@ -105,7 +107,8 @@ def scan(c, inventory=None, pattern="all", limit=None, targets="auto", arp=False
             raise OptionError(f"--backend {backend!r} is not a sweep backend")
         check_targets(targets)
         options = common.runner_options(forks, timeout, command_timeout, None, accept_new,
-                                        become, max_output=max_output)
+                                        become, "root", ask_become_pass, ask_pass,
+                                        max_output=max_output)
         hosts = common.targets(inventory, pattern, limit)
         from fleetops.ship import fleet_program
 
