@@ -391,6 +391,8 @@ def subject(report: FleetDiskReport) -> str:
     details = []
     if totals["hosts_over"]:
         details.append(f"{totals['hosts_over']} host(s) over threshold")
+    if totals.get("mounts_soon"):
+        details.append(f"{totals['mounts_soon']} mount(s) filling soon")
     problems = len(report.problems)
     if problems:
         details.append(f"{problems} host(s) without data")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import re
 import xml.etree.ElementTree as ET
@@ -10,7 +12,14 @@ from html.parser import HTMLParser
 from prometheus_client.parser import text_string_to_metric_families
 
 from fleetops.diskforecast import DAY_S
-from fleetops.diskreport import build_report, render_html, render_table, render_text
+from fleetops.diskreport import (
+    build_report,
+    render_csv,
+    render_html,
+    render_table,
+    render_text,
+    subject,
+)
 from fleetops.disksummary import network_source, shared_filesystems, summary, visible_groups
 from fleetops.disktrend import track
 from fleetops.prometheus import render_prometheus
@@ -110,7 +119,19 @@ def test_html_has_sparklines_forecast_changes_and_stays_small(tmp_path):
     assert len(html) < 3_000_000
     text = render_text(rep)
     assert text.index("Changes since the previous run") < text.index("LEVEL")
+    assert subject(rep) == "[fleetops] disk report: CRIT (3 host(s) over threshold)"
+    rows = list(csv.DictReader(io.StringIO(render_csv(rep))))
+    var = next(r for r in rows if r["host"] == "h0001" and r["mountpoint"] == "/var")
+    assert var["growth_bytes_per_day"] == str(10 * GIB) and var["full_in_days"] == "2.0"
     assert "Soonest to fill:\n  h0001 /var in 2 days (+10G/day, warn)" in text
+
+
+def test_subject_counts_mounts_filling_soon(tmp_path):
+    for day in range(3):
+        rep = build_report(big_fleet(60, h0001=[mount("/", 10), mount("/var", 40 + 10 * day)]))
+        track(rep, tmp_path / "h.sqlite", ts=T0 + day * DAY_S)
+    assert subject(rep) == ("[fleetops] disk report: CRIT (2 host(s) over threshold, "
+                            "1 mount(s) filling soon)")
 
 
 def test_sparkline_geometry():
