@@ -3,7 +3,7 @@
 from invoke import Collection
 
 from fleetops.cli import adhoc, bench, cron, daemons, diskreport, lab, play, program, scan
-from fleetops.cli.diskbench import disk_history
+from fleetops.cli.diskbench import disk_history, disk_rtt
 
 program.install()  # option errors exit 5 with the task's usage; sane --help; quiet | head
 
@@ -18,6 +18,7 @@ ns.add_collection(Collection("cron", cron.install, cron.remove, cron.list_))
 bench_ns = Collection("bench", bench.adhoc, bench.disk_report, bench.jump, bench.flood)
 bench_ns.add_task(scan.bench_sweep, name="sweep")
 bench_ns.add_task(disk_history)
+bench_ns.add_task(disk_rtt)
 ns.add_collection(bench_ns)
 ns.add_collection(daemons.watcher_ns)
 ns.add_collection(daemons.dirsync_ns)
