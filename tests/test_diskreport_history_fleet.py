@@ -4,6 +4,8 @@ changes, a damaged history file, --no-history, --format prometheus."""
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -81,3 +83,19 @@ def test_shared_network_source_counted_once(lab, lab_inventory, tmp_path):
     assert with_fs["mounts"] == without["mounts"] + 3
     assert with_fs["filesystems"] == without["filesystems"] + 1
     assert with_fs["size_bytes"] == without["size_bytes"] + (64 << 20)
+
+
+def test_warm_disk_report_costs_no_round_trip_more_than_adhoc(lab, lab_inventory, tmp_path):
+    """At an added RTT of 200 ms (a delaying ProxyCommand), fastest of 5 on one open
+    connection: a warm diskreport takes as many round trips as `df -P` (it took one more
+    when its arguments waited for the READY line)."""
+    from fleetops.cli.diskbench import _exec_times
+
+    relay = Path(__file__).resolve().parents[1] / "fleetops" / "delayrelay.py"
+    delayed = tmp_path / "delayed.ini"
+    delayed.write_text(lab_inventory.read_text()
+                       + f"fleetops_proxy_command={sys.executable} {relay} %h %p 100\n")
+    direct, slow = _exec_times(lab_inventory, "lab05", 5), _exec_times(delayed, "lab05", 5)
+    trips = {kind: (slow[kind] - direct[kind]) / 0.2 for kind in direct}
+    assert 1.5 < trips["adhoc"] < 3.5, trips
+    assert trips["disk"] - trips["adhoc"] < 0.5, trips
