@@ -47,6 +47,28 @@ SAMPLE_FIELDS = ("device", "fstype", "size_bytes", "used_bytes", "avail_bytes",
                  "inodes_total", "inodes_used", "level")
 
 
+INT64 = 1 << 63
+
+
+def _cell(value: Any) -> Any:
+    """A value SQLite stores as given: a name that is not valid UTF-8 (surrogate escapes
+    from ``os.fsdecode`` on the host) as its exact bytes (BLOB), an integer beyond 64 bits
+    as NULL."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogateescape")
+    elif isinstance(value, int) and not -INT64 <= value < INT64:
+        return None
+    return value
+
+
+def _text(value: Any) -> Any:
+    """Back from :func:`_cell`: bytes become the same surrogate-escaped string."""
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
+
+
 class HistoryError(Exception):
     """The history file cannot be used (one-line message naming the file)."""
 
@@ -119,7 +141,7 @@ class History:
     def _guard(self, fn, *args):
         try:
             return fn(*args)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, ValueError, OverflowError, TypeError) as exc:
             if self.db.in_transaction:
                 self.db.execute("ROLLBACK")
             raise HistoryError(f"disk history {self.path}: {exc}") from None
@@ -165,13 +187,14 @@ class History:
         return self._guard(self._append, ts, hosts, mounts)
 
     def _append(self, ts, hosts, mounts) -> int:
-        rows = [(host, m["mountpoint"], *(m.get(k) for k in SAMPLE_FIELDS)) for host, m in mounts]
+        rows = [tuple(map(_cell, (host, m["mountpoint"], *(m.get(k) for k in SAMPLE_FIELDS))))
+                for host, m in mounts]
         self.db.execute("BEGIN IMMEDIATE")
         run_id = self.db.execute("INSERT INTO runs (ts, hosts) VALUES (?, ?)",
                                  (ts, len(hosts))).lastrowid
         self.db.executemany(
             "INSERT OR REPLACE INTO host_runs VALUES (?, ?, ?, ?, ?)",
-            [(run_id, name, *info) for name, info in hosts.items()])
+            [(run_id, *map(_cell, (name, *info))) for name, info in hosts.items()])
         self.db.executemany(
             f"INSERT OR REPLACE INTO samples VALUES ({run_id}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows)
@@ -187,9 +210,9 @@ class History:
         if row is None:
             return None
         run_id, ts = row
-        hosts = dict(self.db.execute("SELECT host, status FROM host_runs WHERE run_id = ?",
-                                     (run_id,)))
-        levels = {(h, m): lv for h, m, lv in self.db.execute(
+        hosts = {_text(h): _text(st) for h, st in self.db.execute(
+            "SELECT host, status FROM host_runs WHERE run_id = ?", (run_id,))}
+        levels = {(_text(h), _text(m)): _text(lv) for h, m, lv in self.db.execute(
             "SELECT host, mountpoint, level FROM samples WHERE run_id = ?", (run_id,))}
         return PreviousRun(ts, hosts, levels)
 
@@ -207,7 +230,7 @@ class History:
             " s.inodes_used, s.inodes_total FROM samples s JOIN runs r ON r.id = s.run_id"
             " WHERE s.run_id >= ? AND r.ts >= ? ORDER BY s.run_id", (first, since))
         for ts, host, point, *figures in cursor:
-            key = (host, point)
+            key = (_text(host), _text(point))
             bucket = out.get(key)
             if bucket is None:
                 bucket = out[key] = []

@@ -231,3 +231,19 @@ def test_first_run_has_no_changes_and_damaged_history_keeps_the_report(tmp_path)
     error = track(rep, bad, ts=T0)
     assert error and str(bad) in error and rep.history is None
     assert rep.rows[0].level == "ok"
+
+
+def test_names_that_are_not_utf8_and_huge_counters_round_trip(tmp_path):
+    odd = "/x\udcff\n\x1b[2J"
+    doc = mount(odd, 10)
+    doc["inodes_total"] = 1 << 64  # a lying host: stored as NULL, not an error
+    with History(tmp_path / "h.sqlite") as history:
+        history.append(T0, {"h\udcfe": ("ok", None, "program")}, [("h\udcfe", doc)])
+        history.append(T0 + DAY_S, {"h\udcfe": ("ok", None, "program")}, [("h\udcfe", doc)])
+        assert history.previous().levels == {("h\udcfe", odd): None}
+        assert history.previous().hosts == {"h\udcfe": "ok"}
+        samples = history.series(T0)[("h\udcfe", odd)]
+        assert [s.used_bytes for s in samples] == [10 * GIB] * 2
+    rep = build_report(results(**{"h\udcfe": [mount(odd, 10)]}))
+    assert track(rep, tmp_path / "h.sqlite", ts=T0 + 2 * DAY_S) is None
+    assert rep.rows[0].growth_bytes_per_day == 0
