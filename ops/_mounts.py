@@ -343,3 +343,22 @@ def human_size(value):
         whole = -(-value // base)
         if whole < 1024 or unit == HUMAN_UNITS[-1]:
             return "%d%s" % (whole, unit)
+
+
+def shown(text):
+    """``text`` for people (tables, mail, saved reports): bytes that were not UTF-8
+    (surrogate escapes from ``os.fsdecode``) as ``\\xNN``, control and other unprintable
+    characters as Python escapes (``\\n``, ``\\x1b``), so a mount name can neither break
+    a row nor reach a terminal raw. The JSON document keeps the exact name instead."""
+    if text.isprintable():
+        return text
+    out = []
+    for char in text:
+        code = ord(char)
+        if 0xDC80 <= code <= 0xDCFF:
+            out.append("\\x%02x" % (code - 0xDC00))
+        elif char.isprintable():
+            out.append(char)
+        else:
+            out.append(char.encode("unicode_escape").decode("ascii"))
+    return "".join(out)
