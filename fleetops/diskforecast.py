@@ -37,11 +37,8 @@ NO_FORECAST = Forecast(None, None, None)
 
 def theil_sen(points: Sequence[tuple[float, float]]) -> float | None:
     """Median pairwise slope of ``(x, y)`` points (pairs with equal x skipped)."""
-    slopes = []
-    for i, (x1, y1) in enumerate(points):
-        for x2, y2 in points[i + 1:]:
-            if x2 != x1:
-                slopes.append((y2 - y1) / (x2 - x1))
+    slopes = [(y2 - y1) / (x2 - x1) for i, (x1, y1) in enumerate(points)
+              for x2, y2 in points[i + 1:] if x2 != x1]
     if not slopes:
         return None
     slopes.sort()

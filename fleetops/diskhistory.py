@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 BUSY_TIMEOUT_S = 30.0
 # Each entry upgrades user_version N -> N+1. Never edit a released entry: append a new one.
@@ -73,8 +73,7 @@ class HistoryError(Exception):
     """The history file cannot be used (one-line message naming the file)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
+class Sample(NamedTuple):
     """One mount at one run: ``ts`` in Unix seconds, sizes in bytes, inodes in counts."""
 
     ts: float
@@ -229,12 +228,15 @@ class History:
             "SELECT r.ts, s.host, s.mountpoint, s.used_bytes, s.avail_bytes, s.size_bytes,"
             " s.inodes_used, s.inodes_total FROM samples s JOIN runs r ON r.id = s.run_id"
             " WHERE s.run_id >= ? AND r.ts >= ? ORDER BY s.run_id", (first, since))
-        for ts, host, point, *figures in cursor:
-            key = (_text(host), _text(point))
+        make = Sample._make
+        for row in cursor:
+            key = (row[1], row[2])
             bucket = out.get(key)
             if bucket is None:
                 bucket = out[key] = []
-            bucket.append(Sample(ts, *figures))
+            bucket.append(make((row[0], *row[3:])))
+        if any(bytes in (type(h), type(m)) for h, m in out):
+            out = {(_text(h), _text(m)): v for (h, m), v in out.items()}
         return out
 
 
