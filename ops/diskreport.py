@@ -17,7 +17,12 @@ EPILOG = """\
 figures are those of `df -P`: size = blocks*frsize, used = (blocks-bfree)*frsize,
 avail = bavail*frsize, use% = ceil(used*100/(used+avail)); inodes likewise.
 A mount is over a threshold when its percentage is >= that threshold. Mounts with
-zero size are skipped (as df does); tmpfs mounts are reported.
+zero size are skipped (as df does); tmpfs mounts are reported. Impossible counters
+(free above total, a count with its top bit set) give "-" figures and level unknown.
+The mount table is /proc/self/mountinfo: a bind of a subdirectory never names a
+filesystem (df's rule). Per-pod/per-container mounts (kubelet, containerd, CRI-O, k3s)
+are left out unless --include-containers; mounts whose statvfs is refused are skipped
+(as df does). No mount selected at all is a failure: "no file systems processed".
 
 exit codes: 0 ok and no mount critical; 3 ok but at least one mount critical
 (the document still says "ok": true); 1 failed (e.g. the mail could not be sent:
