@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 from fleetops.sanitize import clean, csv_cell
 from ops._mounts import LEVELS, classify, human_size, tidy_number
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = Path(__file__).resolve().parent / "templates"  # package data (a link in a checkout)
 MOUNT_KEYS = ("mountpoint", "device", "fstype", "size_bytes", "used_bytes", "avail_bytes",
               "use_pct", "inodes_total", "inodes_used", "inodes_pct", "level", "over", "error",
               "growth_bytes_per_day", "full_in_days")
