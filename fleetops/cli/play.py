@@ -45,7 +45,8 @@ class PlayPrinter:
         self._write(line)
 
     def task(self, task: Any) -> None:
-        self._write(f"\nTASK [{task.name}] " + "*" * 40 + "\n")
+        head = "RUNNING HANDLER" if getattr(task, "handler", False) else "TASK"
+        self._write(f"\n{head} [{task.name}] " + "*" * 40 + "\n")
 
     def host(self, host: str, record: Any) -> None:
         detail = record.reason if record.status in ("failed", "unreachable", "skipped") \
@@ -108,6 +109,7 @@ def select_hosts(book: Any, inventory_path: str, limit: str | None) -> list[tupl
 
 
 @task(
+    iterable=["extra_vars", "tags", "skip_tags"],
     help={
         "playbook": "the playbook file (YAML list of plays)",
         "inventory": "inventory file (Ansible INI or YAML)",
@@ -125,23 +127,34 @@ def select_hosts(book: Any, inventory_path: str, limit: str | None) -> list[tupl
         "become-user": "sudo to this user (default root)",
         "ask-become-pass": "prompt once for the sudo password (or FLEETOPS_BECOME_PASSWORD)",
         "retry-file": "where to list failed/unreachable hosts (default <playbook stem>.retry)",
+        "extra-vars": "variables that win over all others: key=value ..., JSON/YAML, or @file "
+                      "(repeatable)",
+        "tags": "run only tasks with these tags (comma-separated, repeatable; all, tagged, "
+                "untagged; 'always' tasks run unless skipped)",
+        "skip-tags": "skip tasks with these tags (comma-separated, repeatable)",
     },
 )
 def play(c, playbook, inventory=None, limit=None, check=False, diff=False, forks=DEFAULT_FORKS,
          json=False, timeout="10", command_timeout=None, deadline=None, accept_new=False,
-         become=False, become_user="root", ask_become_pass=False, retry_file=None):
+         become=False, become_user="root", ask_become_pass=False, retry_file=None,
+         extra_vars=None, tags=None, skip_tags=None):
     """Run a playbook: plays of tasks (run, template, copy, cron, disk_report, sweep, ...)."""
     from fleetops.cli import common
+    from fleetops.extravars import parse_extra_vars
     from fleetops.play import Engine, Reporter, network_inventory
     from fleetops.playbook import load_playbook
+    from fleetops.playbook_keys import split_tags
 
     with common.cli_errors():
         options = common.runner_options(forks, timeout, command_timeout, deadline,
                                         accept_new, become, become_user, ask_become_pass)
+        variables = parse_extra_vars(extra_vars)
         book = load_playbook(playbook)
         selections = select_hosts(book, inventory, limit)
         printer = None if json else PlayPrinter(diff, check)
-        engine = Engine(book, options, common.target_for, check, diff, printer or Reporter())
+        engine = Engine(book, options, common.target_for, check, diff, printer or Reporter(),
+                        extra_vars=variables, tags=split_tags(tags),
+                        skip_tags=split_tags(skip_tags))
         outcome = engine.run(selections)
         run = outcome.result(diff)
         network = network_inventory(outcome.states)
