@@ -133,7 +133,7 @@ class TaskRun:
             except (RenderError, ArgError) as exc:
                 result = HostResult(name, "failed", reason=str(exc))
             results.append(result)
-            values.append(dict(registered(result), item=item, **{loop_var: item}))
+            values.append({**registered(result), "item": item, loop_var: item})
             if result.status == "unreachable":
                 break
         return combine(name, items, results, values)

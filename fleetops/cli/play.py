@@ -13,8 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from invoke import task
-
+from fleetops.cli.flags import task
 from fleetops.errors import DEFAULT_FORKS
 
 _COLORS = {"ok": "32", "changed": "33", "failed": "31", "unreachable": "31;1", "skipped": "36"}
