@@ -18,7 +18,6 @@ identifier are refused. Errors: a bad value is :class:`~fleetops.errors.OptionEr
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Iterable
 from typing import Any
 
@@ -28,19 +27,75 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 FLAG = "-e/--extra-vars"
 
 
+_ESCAPES = re.compile(r"\\(U[0-9a-fA-F]{8}|u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|[\\'\"abfnrtv])")
+_SIMPLE = {"\\": "\\", "'": "'", '"': '"', "a": "\a", "b": "\b", "f": "\f", "n": "\n",
+           "r": "\r", "t": "\t", "v": "\v"}
+
+
+def _decode(match: re.Match[str]) -> str:
+    code = match.group(1)
+    return _SIMPLE[code] if code in _SIMPLE else chr(int(code[1:], 16))
+
+
+def split_words(text: str) -> list[str]:
+    """Ansible's ``split_args`` for one line: blanks split words, except inside quotes and
+    Jinja blocks (``{{ }}``, ``{% %}``, ``{# #}``); quotes are kept for :func:`_unquote`."""
+    words: list[str] = []
+    current: list[str] = []
+    quote, depth, i = "", 0, 0
+    while i < len(text):
+        ch, pair = text[i], text[i:i + 2]
+        if quote:
+            if ch == "\\" and i + 1 < len(text):
+                current.append(pair)
+                i += 2
+                continue
+            quote = "" if ch == quote else quote
+        elif pair in ("{{", "{%", "{#"):
+            depth += 1
+            current.append(pair)
+            i += 2
+            continue
+        elif pair in ("}}", "%}", "#}") and depth:
+            depth -= 1
+            current.append(pair)
+            i += 2
+            continue
+        elif ch in "'\"" and not depth:
+            quote = ch
+        elif ch.isspace() and not depth:
+            if current:
+                words.append("".join(current))
+                current = []
+            i += 1
+            continue
+        current.append(ch)
+        i += 1
+    if quote:
+        raise OptionError(f"{FLAG}: {text!r}: no closing quotation")
+    if current:
+        words.append("".join(current))
+    return words
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] in "'\"" and value[-1] == value[0] and value[-2] != "\\":
+        return value[1:-1]
+    return value
+
+
 def parse_kv(text: str) -> dict[str, str]:
-    """``a=1 b="x y"`` -> ``{"a": "1", "b": "x y"}``; OptionError on a word without ``=``."""
-    try:
-        words = shlex.split(text, posix=True)
-    except ValueError as exc:
-        raise OptionError(f"{FLAG}: {text!r}: {exc}") from None
+    """``a=1 b="x y"`` -> ``{"a": "1", "b": "x y"}`` (ansible-core ``parse_kv``); OptionError
+    on a word without ``=`` (Ansible would keep it as ``_raw_params``)."""
     values: dict[str, str] = {}
-    for word in words:
-        key, eq, value = word.partition("=")
-        if not eq:
+    for word in split_words(text):
+        decoded = _ESCAPES.sub(_decode, word)
+        pos = next((i for i, ch in enumerate(decoded) if ch == "=" and i > 0
+                    and decoded[i - 1] != "\\"), None)
+        if pos is None:
             raise OptionError(f"{FLAG}: {word!r} is not key=value (use key=value words, "
                               f"a JSON/YAML mapping, or @file)")
-        values[key] = value
+        values[decoded[:pos].strip()] = _unquote(decoded[pos + 1:].strip())
     return values
 
 

@@ -279,7 +279,7 @@ class _Checker:
         lines, label = data.key_lines, f"{'handler' if handler else 'task'} {task.name!r}"
         task.handler = handler
         if handler and "name" not in data:
-            self.fail(f"{label}: a handler needs a 'name' (notify refers to it)", task.line)
+            self.fail("handler: a handler needs a 'name' (notify refers to it)", task.line)
         task.vars = keys.task_vars(self, data, label)
         task.loop, task.loop_var = keys.loop(self, data, label)
         for key in ("changed_when", "failed_when"):
