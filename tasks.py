@@ -12,7 +12,7 @@ ns.add_collection(Collection("lab", lab.up, lab.down, lab.status, lab.fault))
 ns.add_collection(Collection("disk-report", diskreport.report, diskreport.schedule,
                               diskreport.unschedule))
 ns.add_collection(Collection("cron", cron.install, cron.remove, cron.list_))
-bench_ns = Collection("bench", bench.adhoc, bench.disk_report, bench.jump)
+bench_ns = Collection("bench", bench.adhoc, bench.disk_report, bench.jump, bench.flood)
 bench_ns.add_task(scan.bench_sweep, name="sweep")
 ns.add_collection(bench_ns)
 ns.add_collection(daemons.watcher_ns)

@@ -107,3 +107,13 @@ def inventory_with_ssh_config(inventory: Path, config: Path, out: Path) -> Path:
         raise ValueError(f"{inventory}: [lab:vars] is not its last section")
     out.write_text(text.rstrip("\n") + f"\nansible_ssh_common_args=-F{config}\n")
     return out
+
+
+def flood_command(host_name: str, mib: int, normal: str = "df -P") -> str:
+    """A shell command for every host: ``host_name`` prints ``mib`` MiB (base64 of
+    /dev/zero, in 76-column lines), every other host runs ``normal``."""
+    import shlex
+
+    raw = mib * 1024 * 1024 * 3 // 4
+    return (f"if [ \"$(uname -n)\" = {shlex.quote(host_name)} ]; then "
+            f"head -c {raw} /dev/zero | base64; else {normal}; fi")

@@ -10,6 +10,7 @@ failed, were unreachable or skipped are listed with their reason.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import time
 from collections.abc import Iterable, Mapping
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
     from ops._mail import MailSettings
 
+from fleetops.sanitize import clean, csv_cell
 from ops._mounts import LEVELS, classify, human_size, tidy_number, worst
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -240,7 +242,23 @@ def _env() -> jinja2.Environment:
     return env
 
 
+def printable(report: FleetDiskReport) -> FleetDiskReport:
+    """A copy of ``report`` for human eyes: every host-supplied text (host names,
+    mountpoints, devices, fstypes, errors, reasons) escaped with
+    :func:`fleetops.sanitize.clean`, so a row stays one row and no control or bidi
+    character reaches a terminal, a mail or an HTML page (which also autoescapes)."""
+    rows = [dataclasses.replace(
+        row, host=clean(row.host), mountpoint=clean(row.mountpoint), device=clean(row.device),
+        fstype=clean(row.fstype), error=None if row.error is None else clean(row.error),
+        over=[clean(o) for o in row.over]) for row in report.rows]
+    hosts = {clean(name): dataclasses.replace(
+        h, name=clean(h.name), reason=None if h.reason is None else clean(h.reason),
+        over=[clean(o) for o in h.over]) for name, h in report.hosts.items()}
+    return dataclasses.replace(report, rows=rows, hosts=hosts, generated=clean(report.generated))
+
+
 def _context(report: FleetDiskReport, color: bool = False) -> dict[str, Any]:
+    report = printable(report)
     return {"report": report, "totals": report.totals, "table": _table_lines(report, color),
             "over_lines": _over_lines(report), "problems": report.problems,
             "colours": COLOURS, "worst_level": report.worst_level,
@@ -272,7 +290,11 @@ CSV_FIELDS = ("host", "host_status", "host_reason", *MOUNT_KEYS)
 
 
 def render_csv(report: FleetDiskReport) -> str:
-    """One row per mount, then one row per failed/unreachable/skipped host (no mount)."""
+    """One row per mount, then one row per failed/unreachable/skipped host (no mount).
+
+    Text cells are escaped like the table (one line, no control characters, non-UTF-8
+    bytes as ``\\xNN``) and a cell starting with ``= + - @`` gets a leading ``'``
+    (spreadsheet formula injection)."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\n")
     writer.writeheader()
@@ -280,12 +302,13 @@ def render_csv(report: FleetDiskReport) -> str:
         host = report.hosts[row.host]
         values = row.as_json()
         values["over"] = ";".join(row.over)
-        writer.writerow({"host": row.host, "host_status": host.status,
-                         "host_reason": host.reason or "", **values})
+        values = {"host": row.host, "host_status": host.status,
+                  "host_reason": host.reason or "", **values}
+        writer.writerow({k: csv_cell(v) for k, v in values.items()})
     for host in report.problems:
         if not host.mounts:
-            writer.writerow({"host": host.name, "host_status": host.status,
-                             "host_reason": host.reason or ""})
+            writer.writerow({"host": csv_cell(host.name), "host_status": host.status,
+                             "host_reason": csv_cell(host.reason or "")})
     return out.getvalue()
 
 

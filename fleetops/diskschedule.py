@@ -12,6 +12,7 @@ from __future__ import annotations
 import configparser
 import hashlib
 import io
+import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -59,20 +60,41 @@ def cron_job(schedule: Schedule) -> str:
 
 
 def _install_file(session: Session, app: Zipapp, dest: str, data: bytes, mode: str,
-                  check: bool) -> HostResult:
-    argv = ["--dest", dest, "--size", str(len(data)), "--sha256",
-            hashlib.sha256(data).hexdigest(), "--mode", mode, "--owner", "root",
-            "--parents"]
+                  check: bool, secret: bool = False) -> HostResult:
+    """Install ``data`` at ``dest`` with the files program (content on stdin; the size
+    and digest it checks travel parsed on stdin too, never in argv). ``secret``: the
+    result keeps no derived trace of the content (see :func:`_redacted`)."""
+    digest = hashlib.sha256(data).hexdigest()
+    argv = ["--dest", dest, "--size", str(len(data)), "--sha256", digest, "--mode", mode,
+            "--owner", "root", "--parents"]
     if check:
         argv.append("--check")
-    return run_program(session, "files", argv, app, stdin=data)
+    result = run_program(session, "files", argv, app, stdin=data)
+    return _redacted(result, len(data), digest) if secret else result
+
+
+SECRET_FILE_KEYS = ("path", "existed", "content_changed", "mode", "mode_before", "check",
+                    "backup", "created_dir")
+
+
+def _redacted(result: HostResult, size: int, digest: str) -> HostResult:
+    """A secret file's install result without its hash, size or content: the program's
+    data is cut to ``SECRET_FILE_KEYS``, its raw output dropped, and a reason that
+    names the size or the digest (or a prefix of it) has them replaced."""
+    data = result.extra.get("data") or {}
+    result.extra = {"data": {k: data[k] for k in SECRET_FILE_KEYS if k in data}}
+    result.stdout = result.stderr = ""
+    if result.reason:
+        reason = result.reason.replace(digest, "[redacted]").replace(digest[:12], "[redacted]")
+        result.reason = re.sub(rf"(?<![\w.]){size}(?![\w.])", "[redacted]", reason)
+    return result
 
 
 def schedule_host(session: Session, app: Zipapp, schedule: Schedule) -> HostResult:
     steps = [lambda: _install_file(session, app, ZIPAPP_PATH, app.data, "0644", schedule.check)]
     if schedule.email and schedule.mail_config is not None:
         steps.append(lambda: _install_file(session, app, MAIL_CONFIG, schedule.mail_config,
-                                           "0600", schedule.check))
+                                           "0600", schedule.check, secret=True))
     cron_argv = ["install", "--name", CRON_NAME, "--target", "cron.d", "--user", "root",
                  "--schedule", schedule.when, "--job", cron_job(schedule)]
     if schedule.check:
@@ -92,10 +114,11 @@ def unschedule_host(session: Session, app: Zipapp, check: bool) -> HostResult:
 
     def remove_files() -> HostResult:
         done = session.exec(remove)
-        removed = done.stdout.decode().split()
+        removed = done.stdout.decode("utf-8", "surrogateescape").split()
         status = "failed" if done.rc else ("changed" if removed else "ok")
         return HostResult(session.host.name, status, done.rc, reason=None if not done.rc else
-                          done.stderr.decode().strip(), extra={"data": {"removed": removed}})
+                          done.stderr.decode("utf-8", "surrogateescape").strip(),
+                          extra={"data": {"removed": removed}})
 
     return _combine(session.host.name, [lambda: run_program(session, "cron", cron_argv, app),
                                         remove_files], stop_on_failure=False)

@@ -1,9 +1,10 @@
-"""The lab: a local fleet of real OpenSSH hosts, one mount+UTS namespace each.
+"""The lab: a local fleet of real OpenSSH hosts, each in its own root and namespaces.
 
 Host ``i`` is ``labNN`` at ``<prefix>.0.i:2222`` (loopback only). Each host is a
-*holder* process (``unshare`` + ``sleep``) whose private tmpfs mounts hide the
-machine's cron dirs, /srv, /var/log, /run, /tmp and /root, plus an 8 MiB
-``/srv/data`` filled to a per-host level; its sshd runs inside those namespaces.
+*holder* process, PID 1 of its own PID, mount and UTS namespaces, in a copy-on-write
+root whose writes stay in a private tmpfs (:mod:`fleetops.lab_root`), with an 8 MiB
+``/srv/data`` filled to a per-host level; its sshd runs inside. The ``mixed`` profile
+adds one host of each kind of :mod:`fleetops.lab_mixed` (bastion, sudo, certificates...).
 ``<state>/lab.json`` records everything; processes also carry an environment
 marker (``FLEETOPS_LAB_*=<state>/hNN``) so :meth:`Lab.down` finds them anyway.
 """
@@ -20,7 +21,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from fleetops import lab_proc
+from fleetops import lab_facts, lab_mixed, lab_proc, lab_root
 from fleetops.lab_faults import FAULTS, LabFaults
 from fleetops.lab_host import (
     PORT,
@@ -30,7 +31,7 @@ from fleetops.lab_host import (
     host_name,
     keygen,
     lab_housekeeping_mounts,
-    make_skel,
+    mask_list,
     port_free,
     require_root,
     run_all,
@@ -40,7 +41,12 @@ from fleetops.lab_host import (
     write_file,
 )
 
-__all__ = ["FAULTS", "MAX_HOSTS", "Lab", "LabError", "LabHost", "require_root"]
+__all__ = ["FAULTS", "MAX_HOSTS", "PROFILES", "Lab", "LabError", "LabHost", "MixedFacts",
+           "require_root"]
+
+MixedFacts = lab_facts.MixedFacts
+#: default: N ordinary hosts; mixed: the same plus one host of each kind (lab_mixed).
+PROFILES = ("default", "mixed")
 
 MAX_HOSTS = 999
 MARKER_FILE = ".fleetops-lab"
@@ -125,18 +131,23 @@ class Lab(LabFaults):
             h["state"] == "up" and not h["nopython"] for h in st["hosts"].values())
 
     # -- up ----------------------------------------------------------------------------------
-    def up(self, hosts: int, reuse: bool = False) -> float:
-        """Start a lab of ``hosts`` hosts; return the seconds it took (0.0 when reused)."""
+    def up(self, hosts: int, reuse: bool = False, profile: str = "default",
+           hidden: int = 2) -> float:
+        """Start a lab of ``hosts`` ordinary hosts (plus the ``mixed`` profile's kinds,
+        with ``hidden`` hosts behind its bastion); return the seconds it took (0.0 when
+        reused)."""
         require_root()
         if not 1 <= hosts <= MAX_HOSTS:
             raise LabError(f"the lab takes 1..{MAX_HOSTS} hosts, not {hosts}")
+        if profile not in PROFILES:
+            raise LabError(f"unknown lab profile {profile!r} (profiles: {', '.join(PROFILES)})")
         self._check_dir_is_ours()
         with self._locked(create=True):
-            if self._reusable(hosts, reuse):
+            if self._reusable(hosts, reuse, profile, hidden):
                 return 0.0
             started = time.monotonic()
             try:
-                self._build(hosts)
+                self._build(hosts, profile, hidden)
             except BaseException as exc:
                 self._kill_processes(self._load())
                 with contextlib.suppress(OSError):
@@ -155,15 +166,19 @@ class Lab(LabFaults):
         if inv.exists() and not _is_lab_inventory(inv):
             raise LabError(f"{inv} exists and was not written by the lab: refusing to replace it")
 
-    def _reusable(self, hosts: int, reuse: bool) -> bool:
+    def _reusable(self, hosts: int, reuse: bool, profile: str = "default",
+                  hidden: int = 2) -> bool:
         """Deal with an existing lab: True to keep it, False to build (stale state removed)."""
         doc = self._load()
         if self.running():
-            count = len(doc["hosts"])
-            if not (reuse and count == hosts):
-                hint = " or --reuse" if count == hosts else ""
-                raise LabError(f"a {count}-host lab is already running in {self.state_dir}: "
-                               f"run 'invoke lab.down' first{hint}")
+            count = sum(not h.kind for h in doc["hosts"])
+            same = count == hosts and doc.get("profile", "default") == profile and (
+                profile == "default" or doc.get("hidden") == hidden)
+            if not (reuse and same):
+                hint = " or --reuse" if same else ""
+                what = "" if doc.get("profile", "default") == "default" else " mixed"
+                raise LabError(f"a {count}-host{what} lab is already running in "
+                               f"{self.state_dir}: run 'invoke lab.down' first{hint}")
             with contextlib.suppress(LabError):  # not healable: rebuilt below
                 run_all([lambda h=h: self._fault_heal(doc, h) for h in doc["hosts"]],
                         len(doc["hosts"]))
@@ -179,58 +194,90 @@ class Lab(LabFaults):
         return [LabHost(host_name(i, count), i, host_address(self.prefix, i), PORT,
                         self.state_dir / f"h{i:0{width}d}") for i in range(1, count + 1)]
 
-    def _build(self, count: int) -> None:
+    def _build(self, count: int, profile: str = "default", hidden: int = 2) -> None:
         hosts = self._plan(count)
-        busy = [h for h in hosts if not port_free(h.address, h.port)]
+        if profile == "mixed":
+            hosts += lab_mixed.plan(self.prefix, self.state_dir, count + 1, hidden)
+        busy = [h for h in hosts if not h.netns and not port_free(h.address, h.port)]
         if busy:
             raise LabError(f"{busy[0].address}:{busy[0].port} is already in use "
                            f"({len(busy)} lab address(es) busy): another lab on prefix "
                            f"{self.prefix}? pick another prefix or stop it")
         write_file(self.state_dir / MARKER_FILE, "fleetops lab state; 'invoke lab.down' "
                    "removes this directory\n", 0o644)
-        make_skel(self.state_dir)
+        lab_root.make_mask(self.state_dir, mask_list())
+        lab_root.make_dev(self.state_dir)
         self._write_nopython_script()
         for h in hosts:
             h.dir.mkdir(mode=0o700, exist_ok=True)
-        jobs = [lambda: keygen(self.client_key, "fleetops-lab client")]
-        jobs += [lambda h=h: keygen(h.host_key, f"fleetops-lab {h.name}") for h in hosts]
-        run_all(jobs, count + 1)
+        keys = [(self.client_key, "fleetops-lab client")]
+        keys += [(h.host_key, f"fleetops-lab {h.name}") for h in hosts]
+        if profile == "mixed":
+            keys += lab_mixed.key_jobs(self.state_dir)
+        run_all([lambda k=k: keygen(*k) for k in keys], len(keys))
+        special = [h for h in hosts if h.kind]
+        late = lab_mixed.prepare(self.state_dir, self.prefix, special) if special else {}
         for h in hosts:
             write_file(h.config, sshd_config(h, self.client_pub), 0o644)
         doc = {"version": 1, "prefix": self.prefix, "port": PORT, "created": time.time(),
                "state_dir": str(self.state_dir), "inventory": str(self.inventory_path),
                "client_key": str(self.client_key), "known_hosts": str(self.known_hosts),
+               "profile": profile, "netns": lab_mixed.netns_name(self.prefix) if special else "",
+               "hidden": hidden if special else 0,
                "hosts": hosts, "faults": {}}
         self._save(doc)
-        run_all([lambda h=h: self._start_host(h) for h in hosts], count)
+        run_all([lambda h=h: self._start_host(h, late.get(h.name)) for h in hosts], len(hosts))
         self._save(doc)
-        self._write_known_hosts(hosts)
-        self._write_inventory(hosts)
+        ca = lab_mixed.Paths(self.state_dir).host_ca if special else None
+        write_file(self.known_hosts, "".join(lab_facts.known_hosts_lines(
+            hosts, Path(f"{ca}.pub") if ca else None)), 0o644)
+        if special:  # the same without the @cert-authority line (and the hostcert host)
+            write_file(lab_mixed.Paths(self.state_dir).keys_only, "".join(
+                lab_facts.known_hosts_lines([h for h in hosts if h.kind != "hostcert"], None)),
+                0o644)
+        facts = None
+        if special:
+            facts = lab_facts.facts(self.state_dir, self.prefix, hosts, self.client_key,
+                                    self.known_hosts,
+                                    lab_mixed.read_secrets(lab_mixed.Paths(self.state_dir)))
+            lab_facts.write_facts(facts)
+            write_file(Path(facts.ssh_config), lab_facts.ssh_config_text(facts), 0o644)
+        self._write_inventory([h for h in hosts if not h.kind], facts, special)
 
-    def _start_host(self, host: LabHost) -> None:
-        start_holder(host, self.state_dir, self.startup_timeout)
+    def _start_host(self, host: LabHost, late: list[str] | None = None) -> None:
+        start_holder(host, self.state_dir, self.startup_timeout, late)
         start_sshd(host, self.startup_timeout)
 
-    def _write_known_hosts(self, hosts: list[LabHost]) -> None:
-        lines = []
-        for h in hosts:
-            kind, blob = h.host_key.with_name(h.host_key.name + ".pub").read_text().split()[:2]
-            lines.append(f"[{h.address}]:{h.port} {kind} {blob}\n")
-        write_file(self.known_hosts, "".join(lines), 0o644)
-
-    def _write_inventory(self, hosts: list[LabHost]) -> None:
+    def _write_inventory(self, hosts: list[LabHost], facts: MixedFacts | None = None,
+                         special: list[LabHost] | None = None) -> None:
         out = [f"{INVENTORY_HEADER}: written by 'invoke lab.up', removed by 'invoke lab.down'",
                "[lab]"]
         out += [f"{h.name} ansible_host={h.address} ansible_port={h.port} ansible_user=root"
                 for h in hosts]
         for group, parity in (("even", 0), ("odd", 1)):
             out += ["", f"[{group}]"] + [h.name for h in hosts if h.index % 2 == parity]
+        known = lab_mixed.Paths(self.state_dir).keys_only if facts else self.known_hosts
         out += ["", "[lab:vars]", f"ansible_ssh_private_key_file={self.client_key}",
-                f"fleetops_known_hosts={self.known_hosts}",
+                f"fleetops_known_hosts={known}",
                 "# the lab's own housekeeping mounts, left out of disk reports",
-                f"fleetops_disk_exclude={','.join(lab_housekeeping_mounts())}"]
+                f"fleetops_disk_exclude={','.join(self._disk_exclude())}"]
+        if facts is not None:
+            out += lab_facts.inventory_sections(facts, special or [])
         self.inventory_path.parent.mkdir(parents=True, exist_ok=True)
-        write_file(self.inventory_path, "\n".join(out) + "\n", 0o644)
+        write_file(self.inventory_path, "\n".join(out) + "\n", 0o600 if facts else 0o644)
+
+    def _disk_exclude(self) -> list[str]:
+        """The lab's housekeeping mounts and its state dir (bound into every host)."""
+        return [*lab_housekeeping_mounts(), str(self.state_dir), f"{self.state_dir}/*"]
+
+    def mixed(self) -> MixedFacts:
+        """Paths, passwords and addresses of a running mixed lab (see docs/lab.md)."""
+        path = lab_mixed.Paths(self.state_dir).facts
+        try:
+            return MixedFacts.load(path)
+        except (OSError, ValueError, TypeError) as exc:
+            raise LabError(f"no mixed lab in {self.state_dir}: run "
+                           "'invoke lab.up --profile mixed' first") from exc
 
     # -- down --------------------------------------------------------------------------------
     def down(self) -> dict:
@@ -239,7 +286,12 @@ class Lab(LabFaults):
         with self._locked():
             doc = self._load()
             killed = self._kill_processes(doc)
-            removed = self._remove_files(doc, keep_dir=False)
+            prefix = doc["prefix"] if doc else self.prefix
+            if lab_mixed.netns_down(prefix):
+                removed = [f"netns {lab_mixed.netns_name(prefix)}"]
+            else:
+                removed = []
+            removed += self._remove_files(doc, keep_dir=False)
         return {"processes": killed, "removed": removed}
 
     def _kill_processes(self, doc: dict | None) -> int:
@@ -267,6 +319,7 @@ class Lab(LabFaults):
                 removed.append(str(inv))
         d = self.state_dir
         if d.is_dir() and (d / MARKER_FILE).exists():
+            lab_root.unmount_mask(d)
             if keep_dir:
                 for child in d.iterdir():
                     _remove(child)
@@ -307,7 +360,8 @@ class Lab(LabFaults):
             state = "up"
         return {"address": h.address, "port": h.port, "state": state, "pid": pid,
                 "holder_pid": h.holder_pid if holder else None,
-                "nopython": holder and bool(self._nopython_mounts(h)), "faults": faults}
+                "nopython": holder and bool(self._nopython_mounts(h)), "faults": faults,
+                "kind": h.kind}
 
 
 def _is_lab_inventory(path: Path) -> bool:

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import time
 
-from fleetops import lab_proc
+from fleetops import lab_proc, lab_root
 from fleetops.lab_host import (
     NOPYTHON,
     LabError,
@@ -133,8 +133,7 @@ class LabFaults:
 
     def ns_argv(self, host: str | LabHost, argv: list[str]) -> list[str]:
         """``argv`` wrapped to run inside ``host``'s mount and UTS namespaces."""
-        h = self.host(host)
-        return ["nsenter", "--target", str(h.holder_pid), "--mount", "--uts", "--", *argv]
+        return self.host(host).nsenter(argv)
 
     def _ns_env(self, host: str | LabHost, env: dict | None) -> dict:
         return dict(env if env is not None else os.environ,
@@ -146,6 +145,20 @@ class LabFaults:
         return subprocess.run(self.ns_argv(host, argv), **kwargs)
 
     def ns_popen(self, host: str | LabHost, argv: list[str], **kwargs) -> subprocess.Popen:
-        """Start ``argv`` inside ``host`` without waiting (e.g. ``cron -f``); down kills it."""
+        """Start ``argv`` inside ``host`` without waiting (e.g. ``cron -f``); down kills it.
+
+        Signals sent with ``terminate``/``kill``/``send_signal`` reach ``argv`` itself
+        (nsenter forks to enter the PID namespace, and waits for it).
+        """
         kwargs["env"] = self._ns_env(host, kwargs.get("env"))
-        return subprocess.Popen(self.ns_argv(host, argv), **kwargs)
+        return NsPopen(self.ns_argv(host, argv), **kwargs)
+
+
+class NsPopen(subprocess.Popen):
+    """A Popen of ``nsenter ... -- argv`` whose signals go to argv, then nsenter follows."""
+
+    def send_signal(self, sig: int) -> None:
+        if self.returncode is None:
+            for child in lab_root.children(self.pid):
+                lab_proc.signal_pid(child, sig)
+        super().send_signal(sig)

@@ -1,4 +1,8 @@
-"""One lab host: its namespace holder, its sshd, its setup script and config."""
+"""One lab host: its namespace holder, its sshd, its setup script and config.
+
+A host is a holder process, PID 1 of its own PID, mount and UTS namespaces (and of
+a lab network namespace for hosts behind the bastion); see :mod:`fleetops.lab_root`.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,6 @@ import grp
 import os
 import re
 import select
-import shlex
 import signal
 import socket
 import subprocess
@@ -17,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from fleetops import lab_proc
+from fleetops import lab_proc, lab_root
 from fleetops.errors import FleetopsError
 
 SSHD = "/usr/sbin/sshd"
@@ -28,7 +31,7 @@ DATA_INODES = 512
 NOPYTHON = "fleetops-lab-nopython"
 HOLDER_ARGV0 = "fleetops-lab-holder"
 CRON_DIRS = ("cron.d", "cron.hourly", "cron.daily", "cron.weekly", "cron.monthly", "cron.yearly")
-#: (mount point, tmpfs options) masked by a fresh tmpfs in every host; /srv/data comes on top.
+#: (directory, tmpfs-style options) shown empty in every host; a tmpfs /srv/data comes on top.
 FIXED_MASKS = (
     ("/srv", "size=16m,mode=0755"),
     ("/var/log", "size=16m,mode=0755"),
@@ -36,11 +39,6 @@ FIXED_MASKS = (
     ("/tmp", "size=64m,mode=1777"),
     ("/root", "size=16m,mode=0700"),
 )
-
-
-#: Copy-on-write overlays: a host may write anywhere below them (/etc/fleetops,
-#: /usr/local/lib/fleetops...) without touching this machine's real files.
-OVERLAYS = ("/etc", "/usr/local")
 
 
 class LabError(FleetopsError):
@@ -60,6 +58,8 @@ class LabHost:
     port: int
     dir: Path
     holder_pid: int | None = None
+    kind: str = ""  # "" for an ordinary host, else a kind of the mixed profile
+    netns: str = ""  # a lab network namespace name, "" for the machine's
 
     @property
     def config(self) -> Path:
@@ -85,16 +85,33 @@ class LabHost:
     def holder_log(self) -> Path:
         return self.dir / "holder.log"
 
+    @property
+    def outer_pid_file(self) -> Path:
+        """The machine's pid of the sshd (its pid file holds the host's own view)."""
+        return self.dir / "sshd.machine-pid"
+
     def holder_alive(self) -> bool:
         pid = self.holder_pid
         return bool(pid) and lab_proc.environ(pid).get("FLEETOPS_LAB_HOLDER") == str(self.dir)
 
     def sshd_pid(self) -> int | None:
         """The live sshd listener of this host (verified by its marker), or None."""
-        pid = lab_proc.read_pidfile(self.pid_file)
-        if pid and lab_proc.alive(pid) and lab_proc.is_lab_sshd(pid, f"{self.config} "):
+        inner = lab_proc.read_pidfile(self.pid_file)
+        if not inner or not self.holder_pid:
+            return None
+        cached = lab_proc.read_pidfile(self.outer_pid_file)
+        if cached and self._is_sshd(cached, inner):
+            return cached
+        pid = lab_root.outer_pid(self.holder_pid, inner)
+        if pid and self._is_sshd(pid, inner):
+            write_file(self.outer_pid_file, f"{pid}\n", 0o644)
             return pid
         return None
+
+    def _is_sshd(self, pid: int, inner: int) -> bool:
+        return (lab_proc.alive(pid) and lab_proc.is_lab_sshd(pid, f"{self.config} ")
+                and lab_root.ns_pid(pid) == inner
+                and lab_root.pid_ns(pid) == lab_root.pid_ns(self.holder_pid))
 
     def log_tail(self, path: Path | None = None, lines: int = 3) -> str:
         try:
@@ -106,12 +123,19 @@ class LabHost:
     def to_json(self) -> dict:
         return {"name": self.name, "index": self.index, "address": self.address,
                 "port": self.port, "dir": str(self.dir), "holder_pid": self.holder_pid,
-                "pid_file": str(self.pid_file), "log": str(self.log)}
+                "pid_file": str(self.pid_file), "log": str(self.log), "kind": self.kind,
+                "netns": self.netns}
 
     @classmethod
     def from_json(cls, doc: dict) -> LabHost:
         return cls(str(doc["name"]), int(doc["index"]), str(doc["address"]), int(doc["port"]),
-                   Path(doc["dir"]), doc.get("holder_pid"))
+                   Path(doc["dir"]), doc.get("holder_pid"), str(doc.get("kind", "")),
+                   str(doc.get("netns", "")))
+
+    def nsenter(self, argv: list[str]) -> list[str]:
+        """``argv`` wrapped to run inside this host (all its namespaces and its root)."""
+        return ["nsenter", "--target", str(self.holder_pid), "--mount", "--uts", "--pid",
+                "--net", "--", *argv]
 
 
 def host_name(index: int, count: int) -> str:
@@ -144,18 +168,9 @@ def write_file(path: Path, data: str | bytes, mode: int) -> None:
     os.replace(tmp, path)
 
 
-def make_skel(state_dir: Path) -> None:
-    """Copy the cron placeholders Debian ships, for the setup script to restore."""
-    skel = state_dir / "skel"
-    skel.mkdir(mode=0o755, exist_ok=True)
-    for name in CRON_DIRS:
-        src = Path("/etc") / name / ".placeholder"
-        if src.is_file():
-            write_file(skel / f"{name}.placeholder", src.read_bytes(), 0o644)
-
-
 def mask_list() -> list[tuple[str, str]]:
-    """Every directory masked by a private tmpfs (cron dirs only if cron is installed)."""
+    """Every directory shown empty in hosts (cron dirs only if cron is installed), with
+    its mode and group as tmpfs-style options (see :func:`lab_root.make_mask`)."""
     masks = [(f"/etc/{name}", "size=1m,mode=0755") for name in CRON_DIRS
              if os.path.isdir(f"/etc/{name}")]
     if os.path.isdir("/var/spool/cron/crontabs"):
@@ -172,44 +187,19 @@ def lab_housekeeping_mounts() -> list[str]:
     return [point for point, _ in mask_list()]
 
 
-def setup_script(host: LabHost, state_dir: Path) -> str:
-    """The shell run by the holder inside its new mount+UTS namespaces."""
-    q = shlex.quote
-    state = str(state_dir)
-    masks = mask_list()
-    stash = any(state == m or state.startswith(m + "/") for m, _ in masks)
-    src = "/mnt" if stash else state
-    lines = ["set -eu", "umask 022", f"hostname {q(host.name)}"]
-    if stash:  # the state dir is under a masked dir: keep it reachable
-        lines.append(f"mount --bind {q(state)} /mnt")
-    lines += [f"mount -t tmpfs -o {dict(masks)['/run']} fleetops-lab /run"]
-    for i, point in enumerate(OVERLAYS):  # writes land in this host's /run, never the real fs
-        upper, work = f"/run/.fleetops-lab/{i}/upper", f"/run/.fleetops-lab/{i}/work"
-        lines += [f"mkdir -p {upper} {work}",
-                  f"mount -t overlay -o lowerdir={point},upperdir={upper},workdir={work} "
-                  f"fleetops-lab-overlay {point}"]
-    lines += [f"mount -t tmpfs -o {opts} fleetops-lab {q(point)}" for point, opts in masks
-              if point != "/run"]
-    for name in CRON_DIRS:
-        if (state_dir / "skel" / f"{name}.placeholder").exists():
-            lines.append(f"cp -p {q(src)}/skel/{name}.placeholder /etc/{name}/.placeholder")
-    lines += [
-        "mkdir -m 0755 /run/sshd", "mkdir -m 1777 /run/lock",
-        ": > /root/.bashrc", ": > /root/.profile", "mkdir -m 0700 /root/.ssh",
-        "mkdir -m 0755 /srv/data",
-        f"mount -t tmpfs -o size={DATA_MIB}m,nr_inodes={DATA_INODES},mode=0755 "
-        "fleetops-lab-data /srv/data",
-    ]
+def setup_script(host: LabHost, state_dir: Path, late: list[str] | None = None) -> str:
+    """The shell run by the holder inside its new namespaces (see :mod:`fleetops.lab_root`)."""
     fill = fill_percent(host.index) * DATA_MIB * 1024 * 1024 // 100 // 4096 * 4096
+    # /run/sshd, /run/lock, /root/.ssh, /srv/data, empty rc files: in the mask layer
+    lines = [f"mount -t tmpfs -o size={DATA_MIB}m,nr_inodes={DATA_INODES},mode=0755 "
+             "fleetops-lab-data /srv/data"]
     if fill:
         lines.append(f"fallocate -l {fill} /srv/data/fill")
     lines += ["mkdir /srv/data/files", "i=0",
               f"while [ $i -lt {inode_files(host.index)} ]; do : > /srv/data/files/f$i; "
-              "i=$((i+1)); done"]
-    if stash:
-        lines += [f"mkdir -p {q(state)}", f"mount --bind /mnt {q(state)}", "umount /mnt"]
-    lines += ["echo ready $$", "exec sleep infinity </dev/null >/dev/null 2>&1"]
-    return "\n".join(lines) + "\n"
+              "i=$((i+1)); done", *(late or [])]
+    return lab_root.setup_script(host.name, host.address, host.dir, state_dir,
+                                 lab_housekeeping_mounts(), lines)
 
 
 @functools.cache
@@ -220,6 +210,8 @@ def openssh_version() -> tuple[int, int]:
 
 
 def sshd_config(host: LabHost, client_pub: Path, rekeyed: bool = False) -> str:
+    from fleetops.lab_mixed import sshd_lines  # the kinds of the mixed profile
+
     key = host.rekey_key if rekeyed else host.host_key
     lines = [
         f"ListenAddress {host.address}:{host.port}",
@@ -242,6 +234,9 @@ def sshd_config(host: LabHost, client_pub: Path, rekeyed: bool = False) -> str:
     ]
     if openssh_version() >= (9, 8):  # penalties would refuse a test's deliberate failures
         lines.append("PerSourcePenalties no")
+    kind = sshd_lines(host)  # a kind's lines replace the same keywords (some keep the last)
+    replaced = {line.split()[0].lower() for line in kind}
+    lines = kind + [line for line in lines if line.split()[0].lower() not in replaced]
     return "\n".join(lines) + "\n"
 
 
@@ -257,11 +252,21 @@ def keygen(path: Path, comment: str) -> None:
     os.chmod(path.with_name(path.name + ".pub"), 0o644)
 
 
-def start_holder(host: LabHost, state_dir: Path, timeout: float) -> int:
-    """Start the namespace holder (detached: not our child), wait for its setup; its pid."""
+def start_holder(host: LabHost, state_dir: Path, timeout: float,
+                 late: list[str] | None = None) -> int:
+    """Start the namespace holder (detached: not our child), wait for its setup; its pid.
+
+    ``late`` are extra shell lines run inside the host's new root (users, files).
+    """
     env = {"PATH": SAFE_PATH, "LANG": "C", "FLEETOPS_LAB_HOLDER": str(host.dir)}
-    argv = ["setsid", "--fork", "unshare", "--mount", "--uts", "--propagation", "private",
-            "--", "sh", "-c", setup_script(host, state_dir), HOLDER_ARGV0]
+    (host.dir / "cow").mkdir(mode=0o700, exist_ok=True)
+    if not (host.dir / lab_root.REAPER_FIFO).exists():
+        os.mkfifo(host.dir / lab_root.REAPER_FIFO, 0o600)
+    net = ["nsenter", f"--net=/run/netns/{host.netns}", "--"] if host.netns else []
+    # no "unshare --fork": the sh forks PID 1 of the new namespace and exits at once
+    argv = [*net, "setsid", "--fork", "unshare", "--mount", "--uts", "--pid",
+            "--propagation", "private", "--", "sh", "-c", 'sh -c "$1" "$0" &', HOLDER_ARGV0,
+            setup_script(host, state_dir, late)]
     fd = os.open(host.holder_log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -281,9 +286,9 @@ def start_holder(host: LabHost, state_dir: Path, timeout: float) -> int:
 def start_sshd(host: LabHost, timeout: float) -> int:
     """Start the host's sshd in the holder's namespaces; wait for its banner; return its pid."""
     host.pid_file.unlink(missing_ok=True)
+    host.outer_pid_file.unlink(missing_ok=True)
     env = {"PATH": SAFE_PATH, "LANG": "C", "FLEETOPS_LAB_SSHD": str(host.dir)}
-    argv = ["nsenter", "--target", str(host.holder_pid), "--mount", "--uts", "--",
-            SSHD, "-f", str(host.config), "-E", str(host.log)]
+    argv = host.nsenter([SSHD, "-f", str(host.config), "-E", str(host.log)])
     proc = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True,
                           text=True, timeout=timeout, check=False)
     if proc.returncode:
@@ -298,7 +303,8 @@ def start_sshd(host: LabHost, timeout: float) -> int:
                            f"{host.log_tail()}")
         if pid is None:
             time.sleep(0.01)
-    wait_banner(host, deadline)
+    if not host.netns:  # behind the bastion: unreachable from here by design
+        wait_banner(host, deadline)
     return pid
 
 
@@ -326,6 +332,7 @@ def stop_sshd(host: LabHost, timeout: float = 5.0) -> None:
         if lab_proc.wait_gone([pid], timeout):
             lab_proc.kill_all([pid])
     host.pid_file.unlink(missing_ok=True)
+    host.outer_pid_file.unlink(missing_ok=True)
 
 
 def port_free(address: str, port: int) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -83,4 +84,47 @@ class RunResult:
         return doc
 
     def dumps(self, **top: Any) -> str:
-        return json.dumps(self.to_json(**top), indent=2, sort_keys=False, default=str)
+        """The run as strict JSON (RFC 8259: no NaN/Infinity; host text exact, escaped)."""
+        return dumps_strict(self.to_json(**top), indent=2)
+
+
+def dumps_strict(doc: Any, **kwargs: Any) -> str:
+    """``json.dumps`` with ``allow_nan=False``; a non-finite float that still got in
+    (validated host data never has one) becomes ``null`` rather than losing the document."""
+    try:
+        return json.dumps(doc, allow_nan=False, default=str, **kwargs)
+    except ValueError:
+        return json.dumps(_finite(doc), allow_nan=False, default=str, **kwargs)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def human_bytes(count: int) -> str:
+    """1536 -> '1.5 KiB' (binary units, for notes and reasons)."""
+    size = float(count)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{count} bytes" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{count} bytes"
+
+
+def truncation(result: HostResult, discarded: dict[str, int]) -> HostResult:
+    """Mark ``result`` as cut at ``--max-output``: JSON fields ``truncated`` (the
+    streams, e.g. ``["stdout"]``) and ``discarded_bytes`` (stream -> bytes dropped),
+    and a note in the reason."""
+    streams = [s for s in ("stdout", "stderr") if discarded.get(s)]
+    result.extra["truncated"] = streams
+    result.extra["discarded_bytes"] = {s: discarded[s] for s in streams}
+    note = "; ".join(f"{s} cut at --max-output, {human_bytes(discarded[s])} discarded"
+                     for s in streams)
+    result.reason = f"{result.reason}; {note}" if result.reason else note
+    return result

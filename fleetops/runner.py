@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shlex
 import socket
 import sys
 import threading
@@ -21,11 +20,12 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
+from fleetops import become
 from fleetops.connect import connect
 from fleetops.errors import DEFAULT_FORKS
 from fleetops.hostkeys import KnownHosts, known_hosts_files
 from fleetops.jump import Bastions, hop_label
-from fleetops.results import HostResult, RunResult
+from fleetops.results import HostResult, RunResult, truncation
 from fleetops.ssh import CommandTimeout, Connection, Exec, Keys, Target, Unreachable
 
 
@@ -76,14 +76,14 @@ class Session:
         stdin_on_request: bytes | None = None,
         stdin_after: bytes = b"",
     ) -> Exec:
+        """Run ``command`` on the host, through sudo when the host or run says become
+        (fleetops.become: the password goes only to sudo's own prompt)."""
         options = self.fleet.options
         timeout = options.command_timeout if timeout is None else timeout
-        if options.become:
-            command, password = become_command(command, options.become_user,
-                                               options.become_password)
-            if password is not None:
-                stdin = password + (stdin or b"")
-        return self.connection.exec(command, stdin, timeout, stdin_on_request, stdin_after)
+        conn = self.connection
+        conn.max_output = options.max_output
+        return become.run(conn, self.target, options, self.host.name, command,
+                          stdin, timeout, stdin_on_request, stdin_after)
 
     def abort(self) -> None:
         """Called from the main thread: closing the socket unblocks any read; a
@@ -110,7 +110,7 @@ class Fleet:
     def __init__(self, options: RunOptions, target_for: Callable[[Any], Target]) -> None:
         self.options = options
         self.target_for = target_for
-        self.keys = Keys()
+        self.keys = Keys(password=options.password)
         self._known: dict[tuple, KnownHosts] = {}
         self._host_files: dict = {}               # path -> parsed known_hosts file, once a run
         self._host_files_lock = threading.Lock()
@@ -164,6 +164,15 @@ class Fleet:
             session.connected = True
             return conn
         target = session.target
+        if target.connection == "local":
+            from fleetops.local import LocalConnection
+
+            conn = LocalConnection(target)
+            with self._lock:
+                self._connections[name] = conn
+            session._sock = conn  # abort() closes it: running commands are killed
+            session.connected = True
+            return conn
         opener = self.bastions.opener(target) if target.jump else None
         conn = self._connect(target, opener, hop_label(target.jump[-1]) if opener else None,
                              session.on_socket)
@@ -248,7 +257,7 @@ class Fleet:
         except Unreachable as exc:
             self.drop(host.name)
             result = HostResult(host.name, "unreachable", reason=str(exc))
-        except CommandTimeout as exc:
+        except (CommandTimeout, become.BecomeError) as exc:
             self.drop(host.name)
             result = HostResult(host.name, "failed", reason=str(exc))
         except Exception as exc:  # a worker never raises into the pool
@@ -316,23 +325,17 @@ def _fill_missing(hosts: list[Any], futures: dict[Future, str], run: RunResult) 
             run.add(HostResult(name, "skipped", reason="interrupted before it started"))
 
 
-def become_command(command: str, user: str, password: str | None) -> tuple[str, bytes | None]:
-    """Wrap a shell command in sudo; the password goes on stdin, never on a command line."""
-    base = f"sudo -H -u {shlex.quote(user)}"
-    wrapped = f"/bin/sh -c {shlex.quote(command)}"
-    if password is None:
-        return f"{base} -n -- {wrapped}", None
-    return f"{base} -S -p '' -- {wrapped}", password.encode() + b"\n"
-
-
 def exec_result(name: str, result: Exec) -> HostResult:
     """Ad-hoc style classification: rc 0 is ok (a shell command reports no change)."""
     status = "ok" if result.rc == 0 else "failed"
     reason = (None if result.rc == 0 else f"command exited with rc={result.rc}"
               if result.rc is not None else "no exit status (the command was killed by a signal?)")
-    return HostResult(
+    host = HostResult(
         name, status, result.rc,
-        result.stdout.decode("utf-8", "replace"),
-        result.stderr.decode("utf-8", "replace"),
+        result.stdout.decode("utf-8", "surrogateescape"),
+        result.stderr.decode("utf-8", "surrogateescape"),
         reason=reason,
     )
+    if result.discarded:
+        truncation(host, result.discarded)
+    return host

@@ -133,5 +133,5 @@ def render(network: Mapping[str, Any], fmt: str = "table") -> str:
     if fmt == "csv":
         return render_csv(network)
     if fmt == "json":
-        return json.dumps(network, indent=2) + "\n"
+        return json.dumps(network, indent=2, allow_nan=False) + "\n"
     raise ValueError(f"unknown format {fmt!r} (table, json, csv)")

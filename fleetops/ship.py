@@ -13,11 +13,13 @@ from __future__ import annotations
 import functools
 import importlib
 import json
+import math
 import shlex
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from fleetops.results import HostResult, RunResult
+from fleetops import schemas
+from fleetops.results import HostResult, RunResult, human_bytes, truncation
 from fleetops.runner import Fleet, RunOptions, Session
 from fleetops.ssh import READY_MARKER, REQUEST_MARKER
 from fleetops.targets import target_for
@@ -78,15 +80,34 @@ def bootstrap_command(app: Zipapp, program: str, argv: Sequence[str], python: st
     return f"/bin/sh -c {shlex.quote(script)}"
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (RFC 8259)")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+
+
 def parse_document(stdout: bytes) -> dict[str, Any]:
-    """Exactly one JSON object with the contract keys, else ValueError with a short reason."""
-    text = stdout.decode("utf-8", "replace").strip()
+    """Exactly one JSON object with the contract keys, else ValueError with a short reason.
+
+    Strict JSON: NaN, Infinity and numbers that overflow a float (``1e999``) are refused;
+    so is nesting deeper than Python's recursion limit."""
+    text = stdout.decode("utf-8", "surrogateescape").strip()
     if not text:
         raise ValueError("program printed nothing")
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError:
-        raise ValueError(f"program printed invalid output: {text[:200]!r}") from None
+        doc = _DECODER.decode(text)
+    except (ValueError, RecursionError) as exc:
+        why = "" if isinstance(exc, json.JSONDecodeError | RecursionError) else str(exc)
+        raise ValueError(f"program printed invalid output{f' ({why})' if why else ''}: "
+                         f"{text[:200]!r}") from None
     if not isinstance(doc, dict) or not {"ok", "changed", "data", "error"} <= doc.keys():
         raise ValueError(f"program output is not a fleetops result: {text[:200]!r}")
     return doc
@@ -97,10 +118,27 @@ def _stderr_reason(stderr: str) -> str:
     return lines[-1] if lines else "no output"
 
 
-def classify(name: str, rc: int | None, stdout: bytes, stderr: bytes) -> HostResult:
-    """Turn one program run into a HostResult (``extra['data']`` = the program's data)."""
-    err = stderr.decode("utf-8", "replace")
-    out = stdout.decode("utf-8", "replace")
+def classify(name: str, rc: int | None, stdout: bytes, stderr: bytes,
+             program: str | None = None, discarded: dict[str, int] | None = None) -> HostResult:
+    """Turn one program run into a HostResult (``extra['data']`` = the program's data).
+
+    The document is checked on arrival (:mod:`fleetops.schemas`): a result that does
+    not fit the contract or ``program``'s schema makes the host ``failed`` with the
+    field named. Stdout cut at ``--max-output`` (``discarded``) is a failure too: the
+    JSON document would be incomplete; a cut stderr is only noted (``truncated``)."""
+    err = stderr.decode("utf-8", "surrogateescape")
+    out = stdout.decode("utf-8", "surrogateescape")
+    if discarded and discarded.get("stdout"):
+        return truncation(HostResult(name, "failed", rc, out, err,
+                                     reason="program output is over --max-output "
+                                            f"({human_bytes(len(stdout))} kept)"), discarded)
+    result = _judge(name, rc, stdout, out, err, program)
+    return truncation(result, discarded) if discarded else result
+
+
+def _judge(name: str, rc: int | None, stdout: bytes, out: str, err: str,
+           program: str | None) -> HostResult:
+    """The host's status from its exit code, stderr and checked JSON document."""
     if rc == RC_NO_PYTHON and not out.strip():
         reason = f"no usable python3 on the host: {_stderr_reason(err)}"
         return HostResult(name, "failed", rc, out, err, reason=reason)
@@ -114,9 +152,24 @@ def classify(name: str, rc: int | None, stdout: bytes, stderr: bytes) -> HostRes
             hint = (f"the cached copy of fleetops on this host is broken ({_stderr_reason(err)}); "
                     "remove ~/.cache/fleetops there and rerun")
         return HostResult(name, "failed", rc, out, err, reason=hint)
-    data = doc.get("data") or {}
+    try:
+        schemas.check_contract(doc)
+    except schemas.SchemaError as exc:
+        return HostResult(name, "failed", rc, out, err, reason=f"bad result: {exc}",
+                          extra={"data": {}})
+    data = doc["data"] or {}
+    try:
+        if data or doc["ok"]:  # a failure's empty data needs none of the required keys
+            schemas.check_data(data, program)
+    except schemas.SchemaError as exc:
+        if doc["ok"]:
+            return HostResult(name, "failed", rc, out, err, reason=f"bad result: {exc}",
+                              extra={"data": {}})
+        error = doc["error"] or "failed"
+        return HostResult(name, "failed", rc, out, err, extra={"data": {}},
+                          reason=f"{error} (its data was ignored: {exc})")
     if not doc["ok"]:
-        return HostResult(name, "failed", rc, out, err, reason=doc.get("error") or "failed",
+        return HostResult(name, "failed", rc, out, err, reason=doc["error"] or "failed",
                           extra={"data": data})
     status = "changed" if doc["changed"] else "ok"
     return HostResult(name, status, rc, out, err, extra={"data": data})
@@ -164,7 +217,8 @@ def run_program(session: Session, program: str, argv: Sequence[str],
     command = bootstrap_command(app, program, argv, python, with_stdin=stdin is not None)
     result = session.exec(command, timeout=timeout, stdin_on_request=app.data,
                           stdin_after=stdin or b"")
-    host = classify(session.host.name, result.rc, result.stdout, result.stderr)
+    host = classify(session.host.name, result.rc, result.stdout, result.stderr, program,
+                    result.discarded)
     sent = conn.bytes_sent - sent_before
     host.extra["uploaded_bytes"] = sent - len(stdin) if stdin and sent >= len(stdin) else sent
     return host

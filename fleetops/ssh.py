@@ -5,16 +5,18 @@ from __future__ import annotations
 import contextlib
 import select
 import socket
-import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import paramiko
 
+from fleetops.auth import AuthFailed, Keys, authenticate
 from fleetops.hostkeys import HostKeyError, KnownHosts
 
 BUFSIZE = 65536
+DEFAULT_MAX_OUTPUT = 4 * 1024 * 1024  # bytes kept per stream (RunOptions.max_output)
+DRAIN_CHUNKS = 64  # reads per drain before deadlines are checked again (a flood never ends)
+HANDSHAKE_ROOM = 65536  # stdout kept beyond the cap until the upload handshake line is seen
 # Key exchange and host-key algorithms OpenSSH picks by default, fastest first.
 PREFERRED_KEX = ("curve25519-sha256", "curve25519-sha256@libssh.org")
 
@@ -69,25 +71,7 @@ class Exec:
     rc: int | None
     stdout: bytes
     stderr: bytes
-
-
-class Keys:
-    """Private keys loaded once per run (parsing a key costs more than using it)."""
-
-    def __init__(self) -> None:
-        self._cache: dict[str, paramiko.PKey] = {}
-        self._lock = threading.Lock()
-
-    def load(self, path: str) -> paramiko.PKey:
-        with self._lock:
-            key = self._cache.get(path)
-            if key is None:
-                try:
-                    key = paramiko.PKey.from_path(Path(path).expanduser())
-                except (OSError, paramiko.SSHException) as exc:
-                    raise Unreachable(f"cannot load private key {path}: {exc}") from None
-                self._cache[path] = key
-            return key
+    discarded: dict[str, int] = field(default_factory=dict)  # stream -> bytes over the cap
 
 
 class Connection:
@@ -97,6 +81,7 @@ class Connection:
         self.transport = transport
         self.target = target
         self.bytes_sent = 0
+        self.max_output = DEFAULT_MAX_OUTPUT
 
     def close(self) -> None:
         self.transport.close()
@@ -108,25 +93,33 @@ class Connection:
         timeout: float | None = None,
         stdin_on_request: bytes | None = None,
         stdin_after: bytes = b"",
+        hook=None,
     ) -> Exec:
         """Run ``command``.
 
         With ``stdin_on_request`` the remote's first stdout line is a handshake:
         ``REQUEST_MARKER`` asks for ``stdin_on_request`` (check-and-upload in one round
-        trip), ``READY_MARKER`` does not; either way ``stdin_after`` follows, then EOF."""
+        trip), ``READY_MARKER`` does not; either way ``stdin_after`` follows, then EOF.
+        A ``hook`` (fleetops.become) may ask for a pty, talk to the channel before any
+        stdin is sent (``start`` returns the channel to use) and amend the result."""
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             chan = self.transport.open_session(timeout=_remaining(deadline, 30.0))
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise Unreachable(f"cannot open a channel: {exc or type(exc).__name__}") from None
         try:
+            if hook is not None and hook.pty:
+                chan.get_pty()
             chan.exec_command(command)
+            if hook is not None:
+                chan = hook.start(chan, deadline)
             with contextlib.suppress(OSError, EOFError):  # see _answer_request
                 if stdin is not None:
                     self._send(chan, stdin)
                 if stdin_on_request is None:
                     chan.shutdown_write()
-            return self._collect(chan, deadline, stdin_on_request, stdin_after)
+            result = self._collect(chan, deadline, stdin_on_request, stdin_after)
+            return result if hook is None else hook.finish(result)
         finally:
             chan.close()
 
@@ -136,36 +129,69 @@ class Connection:
 
     def _collect(self, chan: paramiko.Channel, deadline: float | None,
                  payload: bytes | None, after: bytes) -> Exec:
+        """Read stdout/stderr until EOF and the exit status.
+
+        At most ``self.max_output`` bytes of each stream are kept; the rest is read
+        and discarded (the remote is never blocked on a full window) and counted in
+        ``Exec.discarded``. Deadlines are checked between bounded drains, so a
+        command that never stops printing still times out."""
         started = time.monotonic()
         out, err = bytearray(), bytearray()
+        cut: dict[str, int] = {}
+        limit = self.max_output
         fd = chan.fileno()
         while True:
-            self._drain(chan, out, err)
+            room = 0 if payload is None else HANDSHAKE_ROOM
+            busy = self._drain(chan, out, err, limit, cut, room)
             if payload is not None and b"\n" in out:
                 self._answer_request(chan, out, payload, after)
                 payload = None
+                if len(out) > limit:  # the handshake's room is not the program's
+                    cut["stdout"] = cut.get("stdout", 0) + len(out) - limit
+                    del out[limit:]
             if chan.eof_received or chan.closed:
-                self._drain(chan, out, err)  # whatever arrived together with the EOF
+                while self._drain(chan, out, err, limit, cut):  # what came with the EOF
+                    pass
                 break
             if not self.transport.is_active():
                 raise Unreachable("connection lost while the command ran")
             wait = _remaining(deadline, 5.0)
             if wait <= 0:
                 raise CommandTimeout(f"command timed out after {time.monotonic() - started:.1f}s")
-            select.select([fd], [], [], min(wait, 5.0))
+            if not busy:
+                select.select([fd], [], [], min(wait, 5.0))
         if not chan.status_event.wait(_remaining(deadline, 5.0)):
             raise CommandTimeout("no exit status from the remote command")
         rc = chan.recv_exit_status()
         if rc == -1 and not self.transport.is_active():
             raise Unreachable("connection lost while the command ran")
-        return Exec(None if rc == -1 else rc, bytes(out), bytes(err))
+        return Exec(None if rc == -1 else rc, bytes(out), bytes(err), cut)
 
     @staticmethod
-    def _drain(chan: paramiko.Channel, out: bytearray, err: bytearray) -> None:
-        while chan.recv_ready():
-            out += chan.recv(BUFSIZE)
-        while chan.recv_stderr_ready():
-            err += chan.recv_stderr(BUFSIZE)
+    def _drain(chan: paramiko.Channel, out: bytearray, err: bytearray,
+               limit: int = DEFAULT_MAX_OUTPUT, cut: dict[str, int] | None = None,
+               out_room: int = 0) -> bool:
+        """Move what is ready into ``out``/``err`` (up to ``limit`` bytes each, stdout
+        ``out_room`` more; the excess counted in ``cut[stream]``); True if more may be
+        ready (the read budget was spent)."""
+        for _ in range(DRAIN_CHUNKS):
+            if chan.recv_ready():
+                chunk = chan.recv(BUFSIZE)
+                buf, stream, cap = out, "stdout", limit + out_room
+            elif chan.recv_stderr_ready():
+                chunk = chan.recv_stderr(BUFSIZE)
+                buf, stream, cap = err, "stderr", limit
+            else:
+                return False
+            room = cap - len(buf)
+            if room >= len(chunk):
+                buf += chunk
+                continue
+            if room > 0:
+                buf += chunk[:room]
+            if cut is not None:
+                cut[stream] = cut.get(stream, 0) + len(chunk) - max(room, 0)
+        return True
 
     def _answer_request(self, chan: paramiko.Channel, out: bytearray, payload: bytes,
                         after: bytes) -> None:
@@ -273,31 +299,11 @@ def _handshake(
 def _authenticate(
     transport: paramiko.Transport, target: Target, keys: Keys, deadline: float
 ) -> None:
-    transport.auth_timeout = max(deadline - time.monotonic(), 0.1)
-    errors = []
-    for path in target.key_files:
-        try:
-            transport.auth_publickey(target.user, keys.load(path))
-            return
-        except Unreachable as exc:
-            errors.append(str(exc))
-        except (paramiko.SSHException, EOFError, OSError) as exc:
-            errors.append(f"{Path(path).name}: {exc or type(exc).__name__}")
-    for key in _agent_keys():
-        try:
-            transport.auth_publickey(target.user, key)
-            return
-        except (paramiko.SSHException, EOFError, OSError) as exc:
-            errors.append(f"agent key: {exc or type(exc).__name__}")
-    detail = "; ".join(errors) or "no private key configured and no ssh-agent keys"
-    raise Unreachable(f"authentication as {target.user!r} failed: {detail}")
-
-
-def _agent_keys() -> tuple:
+    """OpenSSH's order of credentials (see fleetops.auth); failure is Unreachable."""
     try:
-        return paramiko.Agent().get_keys()
-    except (paramiko.SSHException, OSError):
-        return ()
+        authenticate(transport, target, keys, deadline)
+    except AuthFailed as exc:
+        raise Unreachable(str(exc)) from None
 
 
 def _prefer(available, preferred) -> tuple:

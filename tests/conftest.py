@@ -8,6 +8,10 @@ Several pytest sessions may run at once on one machine: each session holds an
 flock on a *slot* for its whole life; slot 0 is the lab above, slot k > 0 uses
 ``.lab-test-k``, ``inventory/lab-test-k.ini`` and 127.(78+10k). A crashed
 session's lock dies with it, and the next session of that slot removes its lab.
+
+``mixed_lab`` (only for tests that ask for it) is the slot's ``--profile mixed`` lab:
+``.lab-test[-k]-mixed``, ``inventory/lab-test[-k]-mixed.ini``, 127.(80+10k); see
+docs/lab.md for its hosts, groups and ``mixed_lab.mixed()`` facts.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 LAB_HOSTS = 16
 LAB_SLOTS = 5
+MIXED_LAB_HOSTS = 2  # ordinary hosts of the mixed lab, next to one host of each kind
 _LAB_TIMING: dict[str, float] = {}
 
 
@@ -41,8 +46,10 @@ class LabSlot:
         return "-test" + (f"-{self.index}" if self.index else "") + extra
 
     def paths(self, extra: str = "") -> tuple[Path, Path, str]:
-        """(state dir, inventory, prefix) of the main lab, or of a scratch lab (``extra``)."""
-        prefix = f"127.{78 + 10 * self.index + (1 if extra else 0)}"
+        """(state dir, inventory, prefix) of the main lab, or of a scratch lab (``extra``),
+        or of the mixed lab (``extra="-mixed"``)."""
+        offset = 2 if extra == "-mixed" else (1 if extra else 0)
+        prefix = f"127.{78 + 10 * self.index + offset}"
         return (REPO / f".lab{self._suffix(extra)}",
                 REPO / "inventory" / f"lab{self._suffix(extra)}.ini", prefix)
 
@@ -113,12 +120,33 @@ def lab(lab_slot):
         the_lab.down()
 
 
+@pytest.fixture(scope="session")
+def mixed_lab(lab_slot):
+    """The session's ``--profile mixed`` lab (a :class:`fleetops.lab.Lab`; facts via
+    ``mixed_lab.mixed()``), started on first use only."""
+    from fleetops.lab import Lab
+
+    for tool in ("ip", "openssl", "useradd", "sudo"):
+        if not shutil.which(tool):
+            pytest.skip(f"the mixed lab needs {tool} (apt-get install iproute2 openssl passwd sudo)")
+    the_lab = Lab(*lab_slot.paths("-mixed"))
+    the_lab.down()
+    started = time.monotonic()
+    the_lab.up(MIXED_LAB_HOSTS, profile="mixed")
+    _LAB_TIMING["mixed"] = the_lab.up_seconds = time.monotonic() - started
+    try:
+        yield the_lab
+    finally:
+        the_lab.down()
+
+
 @pytest.fixture(autouse=True)
 def _heal_lab_after_test(request):
-    """Undo every lab fault after each test that used the lab."""
-    the_lab = request.getfixturevalue("lab") if "lab" in request.fixturenames else None
+    """Undo every lab fault after each test that used a lab."""
+    labs = [request.getfixturevalue(name) for name in ("lab", "mixed_lab")
+            if name in request.fixturenames]
     yield
-    if the_lab is not None:
+    for the_lab in labs:
         the_lab.heal("all")
 
 
@@ -149,6 +177,9 @@ def pytest_terminal_summary(terminalreporter):
     if "up" in _LAB_TIMING:
         terminalreporter.write_line(
             f"lab: {LAB_HOSTS}-host test lab started in {_LAB_TIMING['up']:.2f}s")
+    if "mixed" in _LAB_TIMING:
+        terminalreporter.write_line(
+            f"lab: mixed test lab started in {_LAB_TIMING['mixed']:.2f}s")
 
 
 @pytest.fixture

@@ -201,10 +201,89 @@ def test_down_leaves_nothing(lab, lab_slot):
     assert not any(lab_proc.alive(p) for p in holders + sshds)
     assert not lab_proc.pids_in_namespaces(namespaces)
     assert not lab_proc.marked_pids(str(small.state_dir))
-    assert "fleetops-lab" not in Path("/proc/self/mountinfo").read_text()
+    mounts = Path("/proc/self/mountinfo").read_text()  # other labs' may be there
+    assert f"{small.state_dir}/" not in mounts
     assert not small.state_dir.exists() and not small.inventory_path.exists()
     address = (hosts[0].address, hosts[0].port)
     with pytest.raises(ConnectionRefusedError), socket.create_connection(address, 2):
         pass
     assert small.down() == {"processes": 0, "removed": []}
     assert lab.healthy()  # the session lab is untouched
+
+
+PROBE_DIRS = ("/usr", "/usr/local", "/var", "/var/lib", "/opt", "/home", "/root", "/etc", "/")
+
+
+def test_writes_stay_in_their_own_host(lab, lab_ssh):
+    name = f"fleetops-lab-probe-{os.getpid()}"
+    paths = [f"{d.rstrip('/')}/{name}" for d in PROBE_DIRS]
+    write = "; ".join(f"echo lab01 > {p}" for p in paths) + "; cat " + " ".join(paths)
+    try:
+        proc = lab_ssh("lab01", write)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.split() == ["lab01"] * len(paths)
+        for p in paths:
+            assert not os.path.lexists(p), f"{p} reached the machine"
+        seen = lab_ssh("lab02", "; ".join(f"test -e {p} && echo {p}" for p in paths) + "; true")
+        assert seen.stdout == "", f"lab02 sees {seen.stdout}"
+        assert lab_ssh("lab02", f"ls /usr/{name}").returncode == 2
+    finally:
+        lab_ssh("lab01", "rm -f " + " ".join(paths))
+    assert lab_ssh("lab01", "test -e /dev/vda || test -e /dev/sda || test -e /dev/kmsg"
+                   ).returncode == 1  # no machine device in a host's /dev
+    for target in (lab.state_dir / name, lab.host("lab02").dir / name):
+        denied = lab_ssh("lab01", f"touch {target}")
+        assert denied.returncode == 1 and "Read-only file system" in denied.stderr
+        assert not target.exists()
+
+
+def test_pid_namespace_hides_the_machine(lab, lab_ssh):
+    proc = lab_ssh("lab03", "ps -e -o pid= -o comm=; cat /proc/1/cmdline | tr '\\0' ' '")
+    assert proc.returncode == 0, proc.stderr
+    *table, init = proc.stdout.strip().splitlines()
+    procs = {int(line.split()[0]): line.split()[1] for line in table}
+    assert set(procs.values()) <= {"bash", "sshd", "ps", "tr", "cat"}, procs
+    assert procs[1] == "bash" and "while :" in init
+    ours = os.getpid()
+    other = lab.host("lab04").sshd_pid()
+    for pid in {ours, other} - set(procs):
+        killed = lab_ssh("lab03", f"kill -0 {pid}")
+        assert killed.returncode == 1 and "No such process" in killed.stderr
+    assert lab_proc.alive(other)
+    inner = lab.ns_run("lab03", ["sh", "-c", "echo $$; ls /proc | grep -c '^[0-9]'"],
+                       capture_output=True, text=True, check=True).stdout.split()
+    assert int(inner[1]) < 15, inner
+
+
+def test_hostname_resolves_inside_its_host(lab, lab_ssh):
+    h = lab.host("lab05")
+    proc = lab_ssh("lab05", "getent hosts lab05; hostname -f; sudo true")
+    assert proc.stdout.split() == [h.address, "lab05", "lab05"]
+    assert proc.stderr == ""  # sudo: no "unable to resolve host"
+
+
+def test_ns_popen_signals_reach_the_command(lab):
+    child = lab.ns_popen("lab06", ["sleep", "617"])
+    try:
+        deadline = time.monotonic() + 5
+        while "617" not in lab.ns_run("lab06", ["ps", "-e", "-o", "args="], capture_output=True,
+                                      text=True).stdout:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        child.terminate()
+        assert child.wait(5) != 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+    ps = lab.ns_run("lab06", ["ps", "-e", "-o", "args="], capture_output=True, text=True)
+    assert "sleep 617" not in ps.stdout
+
+
+def test_unknown_profile_is_one_line_exit_4(lab):
+    with pytest.raises(Exit) as caught:
+        lab_cli.up(Context(), hosts=1, profile="bogus", root=str(lab.state_dir),
+                   inventory=str(lab.inventory_path), prefix=lab.prefix)
+    assert caught.value.code == 4
+    assert "unknown lab profile 'bogus'" in caught.value.message
+    assert lab.healthy()
+    assert {h["kind"] for h in lab.status()["hosts"].values()} == {""}

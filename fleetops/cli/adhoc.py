@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from invoke import task
 
+from fleetops.cli.authopts import AUTH_HELP
 from fleetops.errors import DEFAULT_FORKS
 
 
@@ -21,16 +22,15 @@ from fleetops.errors import DEFAULT_FORKS
         "deadline": "whole-host deadline in seconds (default timeout+command-timeout+5)",
         "json": "print one JSON document instead of text",
         "accept-new": "record unknown host keys (changed keys are always refused)",
-        "become": "run the command with sudo",
-        "become-user": "sudo to this user (default root)",
-        "ask-become-pass": "prompt once for the sudo password (or FLEETOPS_BECOME_PASSWORD)",
+        **AUTH_HELP,
         "retry-file": "where to list failed/unreachable hosts (default fleetops.retry)",
+        "max-output": "bytes of stdout/stderr kept per host, K/M/G suffixes (default 4M)",
     },
 )
 def run(c, command, inventory=None, pattern="all", limit=None, forks=DEFAULT_FORKS,
         timeout="10", command_timeout=None, deadline=None, json=False, accept_new=False,
         become=False, become_user="root", ask_become_pass=False, retry_file="fleetops.retry",
-        connection_attempts=None):
+        ask_pass=False, connection_attempts=None, max_output=None):
     """Run an ad-hoc shell command on every selected host, in parallel."""
     from fleetops.cli import common
     from fleetops.cli.output import Printer
@@ -39,7 +39,7 @@ def run(c, command, inventory=None, pattern="all", limit=None, forks=DEFAULT_FOR
     with common.cli_errors():
         options = common.runner_options(forks, timeout, command_timeout, deadline,
                                         accept_new, become, become_user, ask_become_pass,
-                                        connection_attempts)
+                                        ask_pass, connection_attempts, max_output)
         hosts = common.targets(inventory, pattern, limit)
         printer = None if json else Printer(len(hosts))
         with Fleet(options, common.target_for) as fleet:

@@ -187,3 +187,36 @@ def disk_report(c, hosts=100, runs=5):
           f"cold_ratio={cold.median_s / adhoc_.median_s:.2f}")
     if got != hosts or got_adhoc != hosts:
         raise Exit("fleetops: not every host returned its report", code=2)
+
+
+@task(help={"mb": "MiB printed by the flooding host (default 400)",
+            "hosts": "lab hosts (default 8): the first floods, the others run df -P",
+            "max-output": "passed to invoke run (default: its default, 4M)"})
+def flood(c, mb=400, hosts=8, max_output=None):
+    """Peak RSS of the control process while one host prints MB MiB (issue 11: <= 300 MiB)."""
+    from fleetops.bench import flood_command, invoke_argv, measure
+
+    mb, hosts = int(mb), int(hosts)
+    with lab_of(hosts) as lab:
+        flooder = lab.hosts[0].name
+        argv = invoke_argv("run", "-i", str(lab.inventory_path), "--json", "--forks", str(hosts),
+                           "--retry-file", "", "--command-timeout", "900",
+                           *(["--max-output", str(max_output)] if max_output else []),
+                           flood_command(flooder, mb))
+        sample = measure(argv, timeout=1200)
+    try:
+        doc = json.loads(sample.stdout)
+    except ValueError:
+        raise Exit(f"fleetops: unreadable output (rc={sample.rc}): {sample.stdout[:200]!r}",
+                   code=2) from None
+    flood_host = doc["hosts"].get(flooder, {})
+    others = {n: h for n, h in doc["hosts"].items() if n != flooder}
+    good = sum(1 for h in others.values() if h["status"] == "ok" and "Filesystem" in h["stdout"])
+    kept = len(flood_host.get("stdout", ""))
+    discarded = (flood_host.get("discarded_bytes") or {}).get("stdout", 0)
+    log(f"{flooder}: {flood_host.get('status')}: {flood_host.get('reason')}")
+    print(f"RESULT bench.flood mb={mb} hosts={hosts} peak_rss_mib={sample.peak_rss_mib:.1f} "
+          f"wall_s={sample.wall_s:.2f} other_hosts_ok={good}/{len(others)} "
+          f"flood_host={flood_host.get('status')} kept_bytes={kept} discarded_bytes={discarded}")
+    if good != len(others) or not flood_host.get("truncated"):
+        raise Exit("fleetops: the flood was not contained", code=2)

@@ -25,7 +25,9 @@ def cli_errors() -> Iterator[None]:
     try:
         yield
     except FleetopsError as exc:
-        raise Exit(f"fleetops: {exc}", code=exc.exit_code) from None
+        from fleetops.sanitize import clean
+
+        raise Exit(f"fleetops: {clean(str(exc))}", code=exc.exit_code) from None
     except KeyboardInterrupt:
         raise Exit("fleetops: interrupted", code=EXIT_INTERRUPTED) from None
 
@@ -57,6 +59,25 @@ def _number(value: Any, flag: str, minimum: float = 0.0, integer: bool = False) 
     return number
 
 
+MAX_OUTPUT_HELP = ("bytes of stdout and of stderr kept per host and command, K/M/G suffixes "
+                   "(default 4M); the rest is read and discarded, the host marked truncated")
+_SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
+
+
+def parse_size(value: Any, flag: str = "--max-output") -> int | None:
+    """``4096``, ``64K``, ``4M``, ``1G`` (binary units, optional ``B``/``iB``) -> bytes;
+    OptionError (exit 5) unless a whole number >= 1; None/"" -> None."""
+    if value in (None, ""):
+        return None
+    text = str(value).strip().upper().removesuffix("B").removesuffix("I")
+    unit = text[-1:] if text[-1:] in ("K", "M", "G") else ""
+    digits = text[: len(text) - len(unit)]
+    if not digits.isascii() or not digits.isdigit() or int(digits) < 1:
+        raise OptionError(f"{flag} must be a size in bytes such as 65536, 64K or 4M, "
+                          f"not {value!r}")
+    return int(digits) * _SIZE_UNITS[unit]
+
+
 def runner_options(
     forks: Any = DEFAULT_FORKS,
     timeout: Any = 10,
@@ -66,12 +87,14 @@ def runner_options(
     become: bool = False,
     become_user: str = "root",
     ask_become_pass: bool = False,
+    ask_pass: bool = False,
     connection_attempts: Any = None,
+    max_output: Any = None,
 ) -> RunOptions:
-    password = os.environ.get("FLEETOPS_BECOME_PASSWORD")
-    if become and ask_become_pass and password is None:
-        password = getpass.getpass("BECOME password: ")
-    return RunOptions(
+    password = _secret("FLEETOPS_BECOME_PASSWORD", ask_become_pass, "--ask-become-pass",
+                       "BECOME password: ")
+    ssh_password = _secret("FLEETOPS_PASSWORD", ask_pass, "--ask-pass", "SSH password: ")
+    options = RunOptions(
         forks=_number(forks, "--forks", integer=True) or DEFAULT_FORKS,
         connect_timeout=_number(timeout, "--timeout") or 10.0,
         command_timeout=_number(command_timeout, "--command-timeout"),
@@ -80,11 +103,29 @@ def runner_options(
         become=become or False,
         become_user=become_user or "root",
         become_password=password,
+        password=ssh_password,
         # --connection-attempts, else FLEETOPS_CONNECTION_ATTEMPTS (every task), else 3
         connection_attempts=_number(
             connection_attempts or os.environ.get("FLEETOPS_CONNECTION_ATTEMPTS"),
             "--connection-attempts", integer=True) or 3,
     )
+    size = parse_size(max_output)
+    if size is not None:
+        options.max_output = size
+    return options
+
+
+def _secret(env: str, ask: bool, flag: str, prompt: str) -> str | None:
+    """A secret from ``env``, else asked once on the terminal when ``ask``; OptionError
+    (exit 5) when it must be asked and there is no terminal. Never echoed or logged."""
+    value = os.environ.get(env)
+    if value is not None or not ask:
+        return value
+    try:
+        os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
+    except OSError:
+        raise OptionError(f"{flag} needs a terminal to ask on (or set {env})") from None
+    return getpass.getpass(prompt)
 
 
 def write_retry(run: RunResult, path: str | None) -> str | None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from invoke import task
 
+from fleetops.cli.authopts import ASK_HELP
 from fleetops.errors import DEFAULT_FORKS
 
 TARGET_HELP = "user (crontab, default), cron.d, cron.daily, cron.hourly, cron.weekly, cron.monthly"
@@ -29,7 +30,9 @@ COMMON_HELP = {
     "command-timeout": "per-command timeout in seconds (default none)",
     "accept-new": "record unknown host keys (changed keys are always refused)",
     "become": "run with sudo as root (needed for cron.d, cron.* dirs, other users' crontabs)",
+    **ASK_HELP,
     "retry-file": "where to list failed/unreachable hosts (default fleetops.retry)",
+    "max-output": "bytes of stdout/stderr kept per host, K/M/G suffixes (default 4M)",
     "user": "crontab owner (target user; default: the login user) or run-as user (cron.d: root)",
 }
 CHANGE_HELP = {
@@ -47,24 +50,29 @@ LIST_HELP = {**COMMON_HELP, "user": "whose crontab to list (default: the login u
 
 
 def describe(kind: str, result: Any, show_diff: bool) -> str:
-    """The text lines of one host."""
-    head = f"{result.name} | {result.status.upper()}"
+    """The text lines of one host (host text escaped: :mod:`fleetops.sanitize`)."""
+    from fleetops.sanitize import clean, lines
+
+    name = clean(result.name)
+    head = f"{name} | {result.status.upper()}"
     if result.status in ("failed", "unreachable"):
-        return f"{head} | {result.reason}\n"
+        return f"{head} | {clean(result.reason)}\n"
     data = result.extra.get("data") or {}
     if kind == "list":
         rows = data.get("entries") or []
         return f"{head} | {len(rows)} entries\n" + "".join(
-            f"{result.name} |   {format_entry(row)}\n" for row in rows)
-    lines = [f"{head} | {data.get('action')} {data.get('path')}"]
+            f"{name} |   {format_entry(row)}\n" for row in rows)
+    out = [f"{head} | {clean(data.get('action'))} {clean(data.get('path'))}"]
     if data.get("backup"):
-        lines.append(f"{result.name} | backup: {data['backup']}")
+        out.append(f"{name} | backup: {clean(data['backup'])}")
     if show_diff:
-        lines += [f"{result.name} | {line}" for line in (data.get("diff") or "").splitlines()]
-    return "\n".join(lines) + "\n"
+        out += [f"{name} | {line}" for line in lines(data.get("diff") or "")]
+    return "\n".join(out) + "\n"
 
 
 def format_entry(row: dict[str, Any]) -> str:
+    from fleetops.sanitize import clean
+
     owner = row.get("managed_by") or "foreign"
     where = row.get("target")
     name = row.get("name") or "-"
@@ -72,7 +80,7 @@ def format_entry(row: dict[str, Any]) -> str:
     text = f"[{owner}] {where} {name}: {when} {row.get('user') or ''} {row.get('command') or ''}"
     if row.get("ignored"):
         text += f"  (IGNORED: {row['ignored']})"
-    return " ".join(text.split())
+    return clean(" ".join(part for part in text.split(" ") if part))
 
 
 class _Lines:
@@ -103,7 +111,10 @@ def fleet_cron(kind: str, argv_factory: Any, opts: dict[str, Any], show_diff: bo
     with common.cli_errors():
         argv = argv_factory()  # OptionError (exit 5) before any inventory or host is touched
         options = common.runner_options(opts["forks"], opts["timeout"], opts["command_timeout"],
-                                        None, opts["accept_new"], opts["become"], "root")
+                                        None, opts["accept_new"], opts["become"], "root",
+                                        opts.get("ask_become_pass", False),
+                                        opts.get("ask_pass", False),
+                                        max_output=opts.get("max_output"))
         hosts = common.targets(opts["inventory"], opts["pattern"], opts["limit"])
         printer = None if opts["json"] else _Lines(kind, show_diff)
         run = fleet_program(hosts, "cron", argv, options,
@@ -116,7 +127,8 @@ def fleet_cron(kind: str, argv_factory: Any, opts: dict[str, Any], show_diff: bo
 def install(c, inventory=None, name=None, schedule=None, job=None, target="user", user=None,
             check=False, pattern="all", limit=None, json=False, forks=DEFAULT_FORKS,
             timeout="10", command_timeout=None, accept_new=False, become=False,
-            retry_file="fleetops.retry"):
+            retry_file="fleetops.retry",
+            ask_become_pass=False, ask_pass=False, max_output=None):
     """Install or update the named cron job on every selected host (same twice: ok)."""
     from fleetops import cronspec
 
@@ -127,7 +139,8 @@ def install(c, inventory=None, name=None, schedule=None, job=None, target="user"
 @task(help=CHANGE_HELP)
 def remove(c, inventory=None, name=None, target="user", user=None, check=False, pattern="all",
            limit=None, json=False, forks=DEFAULT_FORKS, timeout="10", command_timeout=None,
-           accept_new=False, become=False, retry_file="fleetops.retry"):
+           accept_new=False, become=False, retry_file="fleetops.retry",
+           ask_become_pass=False, ask_pass=False, max_output=None):
     """Remove the named cron job from every selected host (absent: ok)."""
     from fleetops import cronspec
 
@@ -138,7 +151,8 @@ def remove(c, inventory=None, name=None, target="user", user=None, check=False, 
 @task(name="list", help=LIST_HELP)
 def list_(c, inventory=None, user=None, pattern="all", limit=None, json=False,
           forks=DEFAULT_FORKS, timeout="10", command_timeout=None, accept_new=False,
-          become=False, retry_file="fleetops.retry"):
+          become=False, retry_file="fleetops.retry",
+          ask_become_pass=False, ask_pass=False, max_output=None):
     """List fleetops-, Ansible-managed and foreign cron jobs on every selected host."""
     from fleetops import cronspec
 
@@ -147,5 +161,6 @@ def list_(c, inventory=None, user=None, pattern="all", limit=None, json=False,
 
 def _common(local: dict[str, Any]) -> dict[str, Any]:
     keys = ("inventory", "pattern", "limit", "json", "forks", "timeout", "command_timeout",
-            "accept_new", "become", "retry_file")
+            "accept_new", "become", "retry_file", "ask_become_pass", "ask_pass",
+            "max_output")
     return {key: local[key] for key in keys}

@@ -15,6 +15,7 @@ from typing import Any
 
 from invoke import Collection, task
 
+from fleetops.cli.authopts import ASK_HELP
 from fleetops.errors import DEFAULT_FORKS
 
 STATUS_FIELDS = ("running", "pid", "uptime_s", "last_event")
@@ -31,7 +32,9 @@ COMMON_HELP = {
     "command-timeout": "per-command timeout in seconds (default none)",
     "accept-new": "record unknown host keys (changed keys are always refused)",
     "become": "run with sudo (as root)",
+    **ASK_HELP,
     "retry-file": "where to list failed/unreachable hosts (default fleetops.retry)",
+    "max-output": "bytes of stdout/stderr kept per host, K/M/G suffixes (default 4M)",
 }
 START_HELP = {**COMMON_HELP, "log-dir": "log directory on the hosts (default: the state dir)"}
 STOP_HELP = {**COMMON_HELP, "wait": "seconds to wait for each daemon to exit (default 10)"}
@@ -88,16 +91,19 @@ def dirsync_args(source: str | None, target: str | None, poll: Any, wait: Any,
 
 
 def describe(action: str, result: Any) -> str:
-    """One line per host for the text output."""
-    head = f"{result.name} | {result.status.upper()}"
+    """One line per host for the text output (host text escaped: :mod:`fleetops.sanitize`)."""
+    from fleetops.sanitize import clean
+
+    name = clean(result.name)
+    head = f"{name} | {result.status.upper()}"
     data = result.extra.get("data") or {}
     if result.status in ("failed", "unreachable"):
-        return f"{head} | {result.reason}\n"
+        return f"{head} | {clean(result.reason)}\n"
     pid = data.get("pid")
     if action == "start":
         what = "already running" if data.get("already_running") else "started"
-        return f"{head} | {what} pid={pid}" + (f" | {data['warning']}" if "warning" in data
-                                               else "") + "\n"
+        return f"{head} | {what} pid={pid}" + (f" | {clean(data['warning'])}"
+                                               if data.get("warning") else "") + "\n"
     if action == "stop":
         if result.status != "changed":
             return f"{head} | not running\n"
@@ -106,11 +112,12 @@ def describe(action: str, result: Any) -> str:
         if not data.get("running"):
             return f"{head} | not running\n"
         event = data.get("last_event") or {}
-        last = event.get("msg") or event.get("result") or "-"
+        last = clean(event.get("msg") or event.get("result") or "-")
         return f"{head} | running pid={pid} uptime={data.get('uptime_s')}s | last: {last}\n"
     lines = [head]
     for stream in ("stdout", "stderr"):
-        lines += [f"{result.name} | {stream}: {line}" for line in data.get(stream) or ()]
+        lines += [f"{name} | {stream}: {clean(line, tabs=True)}"
+                  for line in data.get(stream) or ()]
     return "\n".join(lines) + "\n"
 
 
@@ -149,7 +156,7 @@ def fleet_lifecycle(program: str, action: str, argv: list[str], opts: dict[str, 
     with common.cli_errors():
         options = common.runner_options(opts["forks"], opts["timeout"], opts["command_timeout"],
                                         None, opts["accept_new"], opts["become"],
-                                        "root")
+                                        "root", max_output=opts.get("max_output"))
         hosts = common.targets(opts["inventory"], opts["pattern"], opts["limit"])
         printer = None if opts["json"] else _Lines(action)
         run = fleet_program(hosts, program, argv, options,
@@ -166,7 +173,8 @@ def fleet_lifecycle(program: str, action: str, argv: list[str], opts: dict[str, 
 def watcher_start(c, inventory=None, pattern="all", limit=None, json=False, name="default",
                   state_dir=None, log_dir=None, check=None, interval=None, duration=None,
                   forks=DEFAULT_FORKS, timeout="10", command_timeout=None, accept_new=False,
-                  become=False, retry_file="fleetops.retry"):
+                  become=False, retry_file="fleetops.retry",
+                  ask_become_pass=False, ask_pass=False, max_output=None):
     """Start the watcher daemon on every selected host (already running: ok)."""
     argv = lifecycle_argv("start", name, state_dir, _option("--log-dir", log_dir),
                           watcher_args(check, interval, duration))
@@ -177,7 +185,8 @@ def watcher_start(c, inventory=None, pattern="all", limit=None, json=False, name
 def watcher_stop(c, inventory=None, pattern="all", limit=None, json=False, name="default",
                  state_dir=None, wait=None, forks=DEFAULT_FORKS, timeout="10",
                  command_timeout=None, accept_new=False, become=False,
-                 retry_file="fleetops.retry"):
+                 retry_file="fleetops.retry",
+                 ask_become_pass=False, ask_pass=False, max_output=None):
     """Stop the watcher daemon on every selected host (SIGTERM, wait)."""
     argv = lifecycle_argv("stop", name, state_dir, _option("--timeout", wait))
     fleet_lifecycle("watcher", "stop", argv, _common(locals()))
@@ -187,7 +196,8 @@ def watcher_stop(c, inventory=None, pattern="all", limit=None, json=False, name=
 def watcher_status(c, inventory=None, pattern="all", limit=None, json=False, name="default",
                    state_dir=None, forks=DEFAULT_FORKS, timeout="10", command_timeout=None,
                    accept_new=False, become=False,
-                   retry_file="fleetops.retry"):
+                   retry_file="fleetops.retry",
+                   ask_become_pass=False, ask_pass=False, max_output=None):
     """running, pid, uptime and last event of the watcher on every selected host."""
     fleet_lifecycle("watcher", "status", lifecycle_argv("status", name, state_dir),
                     _common(locals()))
@@ -197,7 +207,8 @@ def watcher_status(c, inventory=None, pattern="all", limit=None, json=False, nam
 def watcher_logs(c, inventory=None, pattern="all", limit=None, json=False, name="default",
                  state_dir=None, lines=20, forks=DEFAULT_FORKS, timeout="10",
                  command_timeout=None, accept_new=False, become=False,
-                 retry_file="fleetops.retry"):
+                 retry_file="fleetops.retry",
+                 ask_become_pass=False, ask_pass=False, max_output=None):
     """The last lines of the watcher's logs on every selected host."""
     argv = lifecycle_argv("logs", name, state_dir, _option("--lines", lines))
     fleet_lifecycle("watcher", "logs", argv, _common(locals()))
@@ -210,7 +221,8 @@ def dirsync_start(c, inventory=None, pattern="all", limit=None, json=False, name
                   state_dir=None, log_dir=None, source=None, target=None, poll=None, wait=None,
                   max_delete=None, require_mount=False, forks=DEFAULT_FORKS, timeout="10",
                   command_timeout=None, accept_new=False, become=False,
-                  retry_file="fleetops.retry"):
+                  retry_file="fleetops.retry",
+                  ask_become_pass=False, ask_pass=False, max_output=None):
     """Start the dirsync daemon (SOURCE/ mirrored into TARGET) on every selected host."""
     from fleetops.cli.common import cli_errors
 
@@ -224,7 +236,8 @@ def dirsync_start(c, inventory=None, pattern="all", limit=None, json=False, name
 def dirsync_stop(c, inventory=None, pattern="all", limit=None, json=False, name="default",
                  state_dir=None, wait=None, forks=DEFAULT_FORKS, timeout="10",
                  command_timeout=None, accept_new=False, become=False,
-                 retry_file="fleetops.retry"):
+                 retry_file="fleetops.retry",
+                 ask_become_pass=False, ask_pass=False, max_output=None):
     """Stop the dirsync daemon on every selected host (SIGTERM, wait)."""
     argv = lifecycle_argv("stop", name, state_dir, _option("--timeout", wait))
     fleet_lifecycle("dirsync", "stop", argv, _common(locals()))
@@ -234,7 +247,8 @@ def dirsync_stop(c, inventory=None, pattern="all", limit=None, json=False, name=
 def dirsync_status(c, inventory=None, pattern="all", limit=None, json=False, name="default",
                    state_dir=None, forks=DEFAULT_FORKS, timeout="10", command_timeout=None,
                    accept_new=False, become=False,
-                   retry_file="fleetops.retry"):
+                   retry_file="fleetops.retry",
+                   ask_become_pass=False, ask_pass=False, max_output=None):
     """running, pid, uptime and last sync of dirsync on every selected host."""
     fleet_lifecycle("dirsync", "status", lifecycle_argv("status", name, state_dir),
                     _common(locals()))
@@ -244,7 +258,8 @@ def dirsync_status(c, inventory=None, pattern="all", limit=None, json=False, nam
 def dirsync_logs(c, inventory=None, pattern="all", limit=None, json=False, name="default",
                  state_dir=None, lines=20, forks=DEFAULT_FORKS, timeout="10",
                  command_timeout=None, accept_new=False, become=False,
-                 retry_file="fleetops.retry"):
+                 retry_file="fleetops.retry",
+                 ask_become_pass=False, ask_pass=False, max_output=None):
     """The last lines of dirsync's logs on every selected host."""
     argv = lifecycle_argv("logs", name, state_dir, _option("--lines", lines))
     fleet_lifecycle("dirsync", "logs", argv, _common(locals()))
@@ -252,7 +267,8 @@ def dirsync_logs(c, inventory=None, pattern="all", limit=None, json=False, name=
 
 def _common(local: dict[str, Any]) -> dict[str, Any]:
     keys = ("inventory", "pattern", "limit", "json", "forks", "timeout", "command_timeout",
-            "accept_new", "become", "retry_file")
+            "accept_new", "become", "retry_file", "ask_become_pass", "ask_pass",
+            "max_output")
     return {key: local[key] for key in keys}
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from invoke import task
 
+from fleetops.cli.authopts import AUTH_HELP
 from fleetops.errors import DEFAULT_FORKS, OptionError
 
 FORMATS = ("table", "json", "csv", "html")
@@ -118,12 +119,15 @@ def _write(out: Path | None, text: str) -> None:
         "command-timeout": "timeout of the remote program (default 60)",
         "accept-new": "record unknown host keys (changed keys are always refused)",
         "retry-file": "where to list failed/unreachable hosts (default fleetops.retry)",
+        "max-output": "bytes of stdout/stderr kept per host, K/M/G suffixes (default 4M)",
+        **AUTH_HELP,
     },
 )
 def report(c, inventory=None, pattern="all", limit=None, warn="80", crit="90", inode_warn=None,
            inode_crit=None, threshold=None, local=False, include=None, exclude=None, format="table", output=None, email=None,
            mail_config=None, forks=DEFAULT_FORKS, timeout="10", command_timeout="60",
-           accept_new=False, retry_file="fleetops.retry"):
+           accept_new=False, retry_file="fleetops.retry", become=False, become_user="root",
+           ask_become_pass=False, ask_pass=False, max_output=None):
     """Fleet disk report: df -P figures of every host, worst mounts first.
 
     Exit codes: 0 all fine, 2/3 some host failed/unreachable, 8 every host answered but
@@ -147,7 +151,9 @@ def report(c, inventory=None, pattern="all", limit=None, warn="80", crit="90", i
         _check_overrides(threshold or [])
         out = _check_output(output)
         settings = _mail_settings(mail_config) if email else None
-        options = common.runner_options(forks, timeout, command_timeout, None, accept_new)
+        options = common.runner_options(forks, timeout, command_timeout, None, accept_new,
+                                        become, become_user, ask_become_pass, ask_pass,
+                                        max_output=max_output)
         hosts = common.targets(inventory, pattern, limit)
         argv = program_args(w, k, iw, ik, threshold or [], local, include or [], exclude or [])
         printer = Printer(len(hosts), show_output=False)
@@ -169,13 +175,15 @@ def report(c, inventory=None, pattern="all", limit=None, warn="80", crit="90", i
 def _mail(rep, to: list[str], settings) -> bool:
     """Send the report once; on failure keep it on disk (0600) and say where."""
     from fleetops import diskreport as dr
+    from fleetops.sanitize import clean
     from ops._mail import MailError
 
     try:
         message_id = dr.send_report_email(rep, to, settings)
     except MailError as exc:
         saved = _save_unsent(dr.render_text(rep), dr.render_html(rep))
-        print(f"fleetops: mail to {', '.join(to)} failed: {exc}; report saved in {saved}",
+        print(f"fleetops: mail to {', '.join(to)} failed: {clean(str(exc))}; report saved in "
+              f"{saved}",
               file=sys.stderr)
         return False
     print(f"report mailed to {', '.join(to)} ({message_id})", file=sys.stderr)
@@ -219,14 +227,15 @@ def _emit(run, rep, fmt: str, out: Path | None) -> None:
 
 
 def _fleet_step(inventory, pattern, limit, forks, timeout, accept_new, as_json, retry_file,
-                work_for) -> None:
+                work_for, auth=(), max_output=None) -> None:
     """Run ``work_for(app)(session)`` on the selected hosts with the usual output and exits."""
     from fleetops.cli import common
     from fleetops.cli.output import Printer
     from fleetops.runner import Fleet
     from fleetops.zipapp import build_zipapp
 
-    options = common.runner_options(forks, timeout, "120", None, accept_new)
+    options = common.runner_options(forks, timeout, "120", None, accept_new, *auth,
+                                    max_output=max_output)
     hosts = common.targets(inventory, pattern, limit)
     printer = None if as_json else Printer(len(hosts))
     work = work_for(build_zipapp())
@@ -242,6 +251,8 @@ SCHEDULE_HELP = {
     "limit": "further limit the hosts (same syntax, or @retry-file)",
     "check": "show what would change, change nothing",
     "json": "print one JSON document instead of text",
+    "max-output": "bytes of stdout/stderr kept per host, K/M/G suffixes (default 4M)",
+    **AUTH_HELP,
 }
 
 
@@ -258,7 +269,8 @@ SCHEDULE_HELP = {
 def schedule(c, inventory=None, pattern="all", limit=None, when="@daily", email=None,
              mail_config=None, email_when="always", warn="80", crit="90", threshold=None,
              check=False, json=False, forks=DEFAULT_FORKS, timeout="10", accept_new=False,
-             retry_file="fleetops.retry"):
+             retry_file="fleetops.retry", become=False, become_user="root",
+             ask_become_pass=False, ask_pass=False, max_output=None):
     """Install the zipapp, mail settings (0600) and a cron.d entry running the disk report."""
     from fleetops.cli import common
     from fleetops.cronspec import validate_schedule
@@ -279,7 +291,8 @@ def schedule(c, inventory=None, pattern="all", limit=None, when="@daily", email=
             config = _mail_config_bytes(mail_config, mail_config_text)
         plan = Schedule(when, report_args, list(email or []), config, check)
         _fleet_step(inventory, pattern, limit, forks, timeout, accept_new, json, retry_file,
-                    lambda app: lambda session: schedule_host(session, app, plan))
+                    lambda app: lambda session: schedule_host(session, app, plan),
+                    (become, become_user, ask_become_pass, ask_pass), max_output)
 
 
 def _mail_config_bytes(path, render) -> bytes:
@@ -294,11 +307,13 @@ def _mail_config_bytes(path, render) -> bytes:
 @task(help=SCHEDULE_HELP)
 def unschedule(c, inventory=None, pattern="all", limit=None, check=False, json=False,
                forks=DEFAULT_FORKS, timeout="10", accept_new=False,
-               retry_file="fleetops.retry"):
+               retry_file="fleetops.retry", become=False, become_user="root",
+               ask_become_pass=False, ask_pass=False, max_output=None):
     """Remove the disk report's cron entry, zipapp and mail settings from every host."""
     from fleetops.cli import common
     from fleetops.diskschedule import unschedule_host
 
     with common.cli_errors():
         _fleet_step(inventory, pattern, limit, forks, timeout, accept_new, json, retry_file,
-                    lambda app: lambda session: unschedule_host(session, app, check))
+                    lambda app: lambda session: unschedule_host(session, app, check),
+                    (become, become_user, ask_become_pass, ask_pass), max_output)

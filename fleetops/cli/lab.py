@@ -51,17 +51,24 @@ def _short(path: str | Path) -> str:
         return str(path)
 
 
-@task(auto_shortflags=False, help={"hosts": "number of hosts (1..999, default 16)",
-            "reuse": "keep an already running healthy lab with the same number of hosts",
+@task(auto_shortflags=False, help={"hosts": "number of ordinary hosts (1..999, default 16)",
+            "reuse": "keep an already running healthy lab with the same hosts and profile",
+            "profile": "default | mixed (adds a bastion, sudo, certificate, password... "
+                       "hosts: see docs/lab.md)",
+            "hidden": "mixed profile: hosts behind the bastion (1..250, default 2)",
             **_HELP})
 @_one_line_errors
-def up(c, hosts=16, reuse=False, root=None, inventory=None, prefix=None):
-    """Start the lab: N sshd hosts on 127.N.0.x:2222, each in its own mount+UTS namespace."""
+def up(c, hosts=16, reuse=False, root=None, inventory=None, prefix=None, profile="default",
+       hidden=2):
+    """Start the lab: N sshd hosts on 127.N.0.x:2222, each with its own root and namespaces."""
     lab = _lab(root, inventory, prefix)
-    seconds = lab.up(int(hosts), reuse=reuse)
+    seconds = lab.up(int(hosts), reuse=reuse, profile=profile, hidden=int(hidden))
     done = "already running (reused)" if reuse and seconds == 0.0 else f"up in {seconds:.1f}s"
-    print(f"lab: {hosts} hosts {done}; inventory {_short(lab.inventory_path)}, "
+    extra = f" + {len(lab.hosts) - int(hosts)} mixed" if profile == "mixed" else ""
+    print(f"lab: {hosts} hosts{extra} {done}; inventory {_short(lab.inventory_path)}, "
           f"key {_short(lab.client_key)}")
+    if profile == "mixed":
+        print(f"lab: ssh -F {_short(lab.mixed().ssh_config)} HOST (docs/lab.md)")
 
 
 @task(auto_shortflags=False, help={"root": _HELP["root"], "inventory": "inventory to remove if lab.json is broken"})

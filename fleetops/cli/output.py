@@ -8,6 +8,7 @@ import time
 from typing import TextIO
 
 from fleetops.results import HostResult, RunResult
+from fleetops.sanitize import clean, lines
 
 _COLORS = {"ok": "32", "changed": "33", "failed": "31", "unreachable": "31;1", "skipped": "36"}
 
@@ -76,32 +77,50 @@ class Printer:
 
 
 def format_host(result: HostResult, color: bool = False) -> str:
-    head = f"{result.name} | {result.status.upper()}"
+    """``name | STATUS | rc=N | reason`` then one ``name | line`` per output line.
+
+    Host text is escaped (:mod:`fleetops.sanitize`): a host cannot move the cursor,
+    recolour, retitle, or start a line that is not prefixed with its own name."""
+    name = clean(result.name)
+    head = f"{name} | {result.status.upper()}"
     if result.rc is not None:
         head += f" | rc={result.rc}"
-    if result.reason and result.status != "ok":
-        head += f" | {result.reason}"
-    lines = [_paint(head, result.status, color)]
+    if result.reason and (result.status != "ok" or result.extra.get("truncated")):
+        head += f" | {clean(result.reason)}"
+    out = [_paint(head, result.status, color)]
     for stream, text in (("", result.stdout), ("stderr: ", result.stderr)):
-        for line in text.splitlines():
-            lines.append(f"{result.name} | {stream}{line}")
-    return "\n".join(lines) + "\n"
+        for line in lines(text):
+            out.append(f"{name} | {stream}{line}")
+    return "\n".join(out) + "\n"
 
 
 def format_recap(run: RunResult, color: bool = False, retry_file: str | None = None) -> str:
-    width = max((len(n) for n in run.hosts), default=4)
-    lines = ["", "RECAP " + "*" * 60]
+    names = {name: clean(name) for name in run.hosts}
+    width = max((len(n) for n in names.values()), default=4)
+    out = ["", "RECAP " + "*" * 60]
     for name, result in run.hosts.items():
         counts = " ".join(
             f"{status}={int(result.status == status)}"
             for status in ("ok", "changed", "unreachable", "failed", "skipped")
         )
-        lines.append(f"{_paint(name.ljust(width), result.status, color)} : {counts}")
+        out.append(f"{_paint(names[name].ljust(width), result.status, color)} : {counts}")
     summary = run.summary
     total = " ".join(f"{k}={v}" for k, v in summary.items())
-    lines.append(f"{len(run.hosts)} hosts in {run.elapsed:.2f}s: {total}")
+    out.append(f"{len(run.hosts)} hosts in {run.elapsed:.2f}s: {total}")
+    cut = truncated_note(run)
+    if cut:
+        out.append(cut)
     if run.interrupted:
-        lines.append("interrupted: results above are what finished before Ctrl-C")
+        out.append("interrupted: results above are what finished before Ctrl-C")
     if retry_file:
-        lines.append(f"retry failed/unreachable hosts with: --limit @{retry_file}")
-    return "\n".join(lines) + "\n"
+        out.append(f"retry failed/unreachable hosts with: --limit @{clean(retry_file)}")
+    return "\n".join(out) + "\n"
+
+
+def truncated_note(run: RunResult) -> str | None:
+    """One recap line naming the hosts whose output went over ``--max-output``."""
+    cut = [f"{clean(name)} ({', '.join(r.extra['truncated'])})"
+           for name, r in run.hosts.items() if r.extra.get("truncated")]
+    if not cut:
+        return None
+    return "output cut at --max-output (the rest was read and discarded): " + ", ".join(cut)

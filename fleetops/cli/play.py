@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from fleetops.cli.authopts import AUTH_HELP
 from fleetops.cli.flags import task
 from fleetops.errors import DEFAULT_FORKS
 
@@ -48,16 +49,22 @@ class PlayPrinter:
         self._write(f"\n{head} [{task.name}] " + "*" * 40 + "\n")
 
     def host(self, host: str, record: Any) -> None:
+        from fleetops.sanitize import clean
+        from fleetops.sanitize import lines as text_lines
+
         detail = record.reason if record.status in ("failed", "unreachable", "skipped") \
             else record.summary
-        line = f"{host} | {record.status.upper()}" + (f" | {detail}" if detail else "")
+        host = clean(host)
+        line = f"{host} | {record.status.upper()}" + (f" | {clean(detail)}" if detail else "")
         lines = [self._paint(line, record.status)]
         if self.show_diff and record.diff:
-            lines += [f"{host} |   {text}" for text in record.diff.splitlines()]
+            lines += [f"{host} |   {text}" for text in text_lines(record.diff)]
         self._write("\n".join(lines) + "\n")
 
     def stopped(self, reason: str) -> None:
-        self._write(self._paint(f"\nPLAY STOPPED: {reason}", "failed") + "\n")
+        from fleetops.sanitize import clean
+
+        self._write(self._paint(f"\nPLAY STOPPED: {clean(reason)}", "failed") + "\n")
 
     def network(self, entries: list[dict[str, Any]]) -> None:
         lines = ["", "NETWORK INVENTORY " + "*" * 40]
@@ -69,14 +76,18 @@ class PlayPrinter:
         self._write("\n".join(lines) + "\n")
 
     def recap(self, run: Any, retry_file: str | None = None) -> None:
-        width = max((len(n) for n in run.hosts), default=4)
+        from fleetops.sanitize import clean
+
+        names = {name: clean(name) for name in run.hosts}
+        width = max((len(n) for n in names.values()), default=4)
         lines = ["", "RECAP " + "*" * 60]
         for name, result in run.hosts.items():
             tasks = result.extra.get("tasks") or []
             counts = " ".join(f"{s}={sum(1 for t in tasks if t['status'] == s)}"
                               for s in STATUSES)
-            note = f"  ({result.reason})" if not tasks and result.reason else ""
-            lines.append(f"{self._paint(name.ljust(width), result.status)} : {counts}{note}")
+            note = f"  ({clean(result.reason)})" if not tasks and result.reason else ""
+            lines.append(f"{self._paint(names[name].ljust(width), result.status)} : "
+                         f"{counts}{note}")
         total = " ".join(f"{k}={v}" for k, v in run.summary.items())
         lines.append(f"{len(run.hosts)} hosts in {run.elapsed:.2f}s: {total}")
         if self.check:
@@ -122,10 +133,9 @@ def select_hosts(book: Any, inventory_path: str, limit: str | None) -> list[tupl
         "command-timeout": "per-command timeout in seconds (default none)",
         "deadline": "whole-host deadline per task in seconds",
         "accept-new": "record unknown host keys (changed keys are always refused)",
-        "become": "run everything with sudo",
-        "become-user": "sudo to this user (default root)",
-        "ask-become-pass": "prompt once for the sudo password (or FLEETOPS_BECOME_PASSWORD)",
+        **AUTH_HELP,
         "retry-file": "where to list failed/unreachable hosts (default <playbook stem>.retry)",
+        "max-output": "bytes of stdout/stderr kept per host, K/M/G suffixes (default 4M)",
         "extra-vars": "variables that win over all others: key=value ..., JSON/YAML, or @file "
                       "(repeatable)",
         "tags": "run only tasks with these tags (comma-separated, repeatable; all, tagged, "
@@ -136,7 +146,7 @@ def select_hosts(book: Any, inventory_path: str, limit: str | None) -> list[tupl
 def play(c, playbook, inventory=None, limit=None, check=False, diff=False, forks=DEFAULT_FORKS,
          json=False, timeout="10", command_timeout=None, deadline=None, accept_new=False,
          become=False, become_user="root", ask_become_pass=False, retry_file=None,
-         extra_vars=None, tags=None, skip_tags=None):
+         ask_pass=False, max_output=None, extra_vars=None, tags=None, skip_tags=None):
     """Run a playbook: plays of tasks (run, template, copy, cron, disk_report, sweep, ...)."""
     from fleetops.cli import common
     from fleetops.extravars import parse_extra_vars
@@ -146,7 +156,8 @@ def play(c, playbook, inventory=None, limit=None, check=False, diff=False, forks
 
     with common.cli_errors():
         options = common.runner_options(forks, timeout, command_timeout, deadline,
-                                        accept_new, become, become_user, ask_become_pass)
+                                        accept_new, become, become_user, ask_become_pass,
+                                        ask_pass, max_output=max_output)
         variables = parse_extra_vars(extra_vars)
         book = load_playbook(playbook)
         selections = select_hosts(book, inventory, limit)

@@ -7,6 +7,7 @@ from typing import Any
 
 from invoke import task
 
+from fleetops.cli.authopts import ASK_HELP
 from fleetops.errors import DEFAULT_FORKS
 
 FORMATS = ("table", "json", "csv")
@@ -55,14 +56,16 @@ def combine(sweep_run: Any, arp_run: Any | None) -> Any:
 
 
 def vantage_lines(run: Any) -> str:
+    from fleetops.sanitize import clean
+
     lines = []
     for name, result in run.hosts.items():
         data = host_data(result)
         if data is None:
-            lines.append(f"{name} | {result.status.upper()} | {result.reason}")
+            lines.append(f"{clean(name)} | {result.status.upper()} | {clean(result.reason)}")
         else:
-            lines.append(f"{name} | swept {data.get('targets', 0)} addresses "
-                         f"({data.get('backend')}/{data.get('mode')}): "
+            lines.append(f"{clean(name)} | swept {data.get('targets', 0)} addresses "
+                         f"({clean(data.get('backend'))}/{clean(data.get('mode'))}): "
                          f"{len(data.get('alive', []))} answered in {data.get('elapsed_s')}s")
     return "\n".join(lines) + "\n"
 
@@ -83,12 +86,15 @@ def vantage_lines(run: Any) -> str:
         "command-timeout": "per-program timeout in seconds (default none)",
         "accept-new": "record unknown host keys (changed keys are always refused)",
         "become": "run the scanners with sudo (raw sockets)",
+        **ASK_HELP,
         "retry-file": "where to list failed/unreachable hosts (default fleetops.retry)",
+        "max-output": "bytes of stdout/stderr kept per host, K/M/G suffixes (default 4M)",
     },
 )
 def scan(c, inventory=None, pattern="all", limit=None, targets="auto", arp=False,
          backend="auto", format="table", json=False, forks=DEFAULT_FORKS, timeout="10",
-         command_timeout=None, accept_new=False, become=False, retry_file="fleetops.retry"):
+         command_timeout=None, accept_new=False, become=False, retry_file="fleetops.retry",
+         ask_become_pass=False, ask_pass=False, max_output=None):
     """Sweep networks from every selected host and merge what they see into one map."""
     from fleetops import scan as netmap
     from fleetops.cli import common
@@ -101,7 +107,8 @@ def scan(c, inventory=None, pattern="all", limit=None, targets="auto", arp=False
             raise OptionError(f"--backend {backend!r} is not a sweep backend")
         check_targets(targets)
         options = common.runner_options(forks, timeout, command_timeout, None, accept_new,
-                                        become)
+                                        become, "root", ask_become_pass, ask_pass,
+                                        max_output=max_output)
         hosts = common.targets(inventory, pattern, limit)
         from fleetops.ship import fleet_program
 
