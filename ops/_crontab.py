@@ -37,7 +37,15 @@ _FIELDS = (
     ("day-of-week", 0, 7, dict((n, i) for i, n in enumerate(_DAYS))),
 )
 _FILE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
-_ENTRY_NAME = re.compile(r"^[A-Za-z0-9_.@:+-]+(?: [A-Za-z0-9_.@:+-]+)*$")
+_DIGITS = re.compile(r"^[0-9]{1,9}$")  # ASCII only: str.isdigit() also takes "\u0663", "\xb2"
+MAX_NAME = 500
+# Debian's cron (entry.c) reads a job's command into MAX_COMMAND (1000) bytes: a command of
+# 999 bytes or more is "command too long"; crontab(1) refuses the file and cron ignores a
+# whole /etc/cron.d file with such a line ("Syntax error, this crontab file will be ignored").
+MAX_COMMAND_BYTES = 998
+_SPECIAL_FIELDS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
+                   "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
+                   "@hourly": "0 * * * *"}
 _MARKERS = (
     ("fleetops", re.compile(r"^#\s*fleetops:\s*(\S.*?)\s*$")),
     ("ansible", re.compile(r"^#\s*Ansible:\s*(\S.*?)\s*$")),
@@ -78,7 +86,7 @@ def _field_error(value, label, low, high, names):
             return "empty list item in %s field %r" % (label, value)
         base, slash, step = item.partition("/")
         if slash:
-            if not step.isdigit() or not 0 < int(step) <= high - low + 1:
+            if not _DIGITS.match(step) or not 0 < int(step) <= high - low + 1:
                 return "bad step %r in %s field (1-%d)" % (step, label, high - low + 1)
         if base == "*":
             continue
@@ -98,26 +106,78 @@ def _field_error(value, label, low, high, names):
 
 
 def _number(token, low, high, names):
-    if token.isdigit() and len(token) <= 2:
+    """A field value as cron reads it: ASCII digits (``00`` is 0) or, in month and
+    day-of-week, a three-letter English name; None when cron would refuse it."""
+    if _DIGITS.match(token):
         number = int(token)
         return number if low <= number <= high else None
-    if names:
+    if names and token.isascii():
         return names.get(token.lower())
     return None
 
 
+def _expand(value, low, high, names):
+    """The set of values one (already valid) field selects."""
+    found = set()
+    for item in value.split(","):
+        base, _, step = item.partition("/")
+        if base == "*":
+            first, last = low, high
+        else:
+            start, dash, end = base.partition("-")
+            first = _number(start, low, high, names)
+            last = _number(end, low, high, names) if dash else (high if step else first)
+        found.update(range(first, last + 1, int(step) if step else 1))
+    return found
+
+
+def schedule_key(spec):
+    """What a schedule means to cron, whatever its spelling (``00 02 * * *`` is
+    ``0 2 * * *``, ``@daily`` is ``0 0 * * *``, ``sun`` is ``0`` and ``7``).
+
+    Day matching follows Vixie cron: when day-of-month or day-of-week starts with ``*``
+    a day must match both, otherwise either. CronError for an invalid schedule."""
+    text = validate_schedule(spec)
+    if text == "@reboot":
+        return ("@reboot",)
+    fields = _SPECIAL_FIELDS.get(text, text).split()
+    sets = [frozenset(_expand(v, *f[1:])) for v, f in zip(fields, _FIELDS)]
+    dow = frozenset(0 if d == 7 else d for d in sets[4])
+    dom, every_dom, every_dow = sets[2], frozenset(range(1, 32)), frozenset(range(7))
+    if fields[2].startswith("*") or fields[4].startswith("*"):
+        days = ("dom", dom) if dow == every_dow else ("dow", dow) if dom == every_dom \
+            else ("and", dom, dow)
+    else:
+        days = ("dom", every_dom) if every_dom in (dom,) or dow == every_dow \
+            else ("or", dom, dow)
+    return (sets[0], sets[1], sets[3], days)
+
+
 def validate_name(name, target):
-    """Names become file and lock names: run-parts rules for files, a bit looser in crontabs."""
+    """A crontab entry name is any one-line text Ansible's cron module takes (its marker
+    comment holds it); file targets keep run-parts' names (Debian's run-parts and cron
+    silently skip other file names)."""
     if target not in TARGETS:
         raise CronError("unknown target %r (use one of %s)" % (target, ", ".join(TARGETS)))
     if not name:
         raise CronError("empty name")
+    if name.endswith(("\n", "\r")):
+        raise CronError("name %r ends in a line break (YAML's 'name: >' adds one: use '>-' "
+                        "or a plain string)" % (name,))
+    bad = [c for c in name if c in "\n\r\t\x7f" or ord(c) < 32 or 0x80 <= ord(c) < 0xa0
+           or c in "\u2028\u2029"]
+    if bad:
+        raise CronError("invalid name %r: control character %r (a name is one line of "
+                        "text)" % (name, bad[0]))
+    if name != name.strip():
+        raise CronError("invalid name %r: leading or trailing blanks (the marker comment "
+                        "would not keep them)" % (name,))
+    if len(name) > MAX_NAME:
+        raise CronError("invalid name: %d characters, at most %d" % (len(name), MAX_NAME))
     if target != "user" and not _FILE_NAME.match(name):
-        raise CronError("invalid name %r for %s: only letters, digits, '_' and '-' (run-parts "
-                        "and cron silently skip files like 'job.py')" % (name, target))
-    if len(name) > 100 or not _ENTRY_NAME.match(name):
-        raise CronError("invalid name %r: use letters, digits and _.@:+- (single spaces "
-                        "allowed in crontab entry names)" % (name,))
+        raise CronError("invalid name %r for %s: only ASCII letters, digits, '_' and '-' "
+                        "(run-parts and cron silently skip files like 'job.py')"
+                        % (name, target))
     return name
 
 
@@ -167,10 +227,11 @@ def unescape_command(text):
 
 
 def lock_token(name):
-    if _FILE_NAME.match(name):
+    """A file-name-safe token for ``name`` (distinct names, distinct tokens)."""
+    if _FILE_NAME.match(name) and len(name) <= 100:
         return name
     digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:8]
-    return "%s-%s" % (re.sub(r"[^A-Za-z0-9_-]", "_", name), digest)
+    return "%s-%s" % (re.sub(r"[^A-Za-z0-9_-]", "_", name)[:100], digest)
 
 
 def lock_path(name, lock_dir, owner=None):
@@ -204,7 +265,15 @@ def unwrap(command):
 
 
 def job_line(schedule, wrapped, user=None):
-    fields = [schedule] + ([user] if user else []) + [escape_command(wrapped)]
+    """The crontab/cron.d line; CronError when cron would find its command too long."""
+    command = escape_command(wrapped)
+    size = len(command.encode("utf-8"))
+    if size > MAX_COMMAND_BYTES:
+        raise CronError("job too long for cron: the command cron reads would be %d bytes "
+                        "(with fleetops' flock/env wrapper and escapes), cron's limit is %d "
+                        "(crontab says 'command too long'; cron ignores a cron.d file with "
+                        "such a line): put the command in a script" % (size, MAX_COMMAND_BYTES))
+    fields = [schedule] + ([user] if user else []) + [command]
     return " ".join(fields)
 
 
@@ -286,13 +355,27 @@ def _squash(line):
     return " ".join(line.split())
 
 
-def set_entry(lines, name, job, adopt=()):
+def _identity(line, with_user):
+    """(schedule meaning, user, command) of a job line, or None: two lines with the same
+    identity are the same job to cron, however their schedules are spelled."""
+    parts = split_job(line, with_user)
+    if parts is None:
+        return None
+    try:
+        key = schedule_key(parts[0])
+    except CronError:
+        return None
+    return key, parts[1], _squash(parts[2])
+
+
+def set_entry(lines, name, job, adopt=(), with_user=False):
     """Install ``job`` under ``name``; return (new_lines, action).
 
     An existing entry (fleetops or Ansible marker) is updated in place, keeping its
-    marker; twins under the same name are dropped. Otherwise an unmarked job line
-    equal to one of ``adopt`` (or to ``job``) is taken over under the marker
-    rather than duplicated; else the entry is appended.
+    marker; twins under the same name are dropped. Otherwise an unmarked job line that
+    is one of ``adopt`` (or ``job``) to cron (same schedule values, user and command:
+    ``00 02 * * *`` is ``0 2 * * *``) is taken over under the marker rather than
+    duplicated; else the entry is appended. ``with_user``: cron.d lines (a user field).
     """
     lines = list(lines)
     mine = [e for e in entries(lines) if e.name == name]
@@ -308,9 +391,9 @@ def set_entry(lines, name, job, adopt=()):
             drop = set(i + 1 if i > first.marker else i for i in drop)
         new = [line for i, line in enumerate(new) if i not in drop]
         return new, ("none" if new == lines else "updated")
-    wanted = set(_squash(a) for a in tuple(adopt) + (job,))
+    wanted = set(_identity(a, with_user) for a in tuple(adopt) + (job,)) - set([None])
     for index in unmarked_jobs(lines):
-        if _squash(lines[index]) in wanted:
+        if _identity(lines[index], with_user) in wanted:
             new = lines[:index] + [marker_line(name), job] + lines[index + 1:]
             return new, "updated"
     return lines + [marker_line(name), job], "created"
