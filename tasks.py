@@ -2,7 +2,9 @@
 
 from invoke import Collection
 
-from fleetops.cli import adhoc, bench, cron, daemons, diskreport, lab, play, scan
+from fleetops.cli import adhoc, bench, cron, daemons, diskreport, lab, play, program, scan
+
+program.install()  # option errors exit 5 with the task's usage; sane --help; quiet | head
 
 ns = Collection()
 ns.add_task(adhoc.run)

@@ -6,6 +6,7 @@ templated values are checked again after rendering, per host.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -66,20 +67,26 @@ def _scalar_text(name: str, value: Any) -> str:
 def _integer(name: str, value: Any) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
+    if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]{1,18}\s*", value):
         return int(value)
     raise ArgError(f"argument '{name}' must be an integer, not {_what(value)}")
 
 
 def _number(name: str, value: Any) -> float:
+    """A finite number (``.nan``, ``.inf``, ``"1e999"`` are refused)."""
+    number: Any = None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str):
+        number = value
+    elif isinstance(value, str):
         try:
-            return float(value)
+            number = float(value)
         except ValueError:
             pass
-    raise ArgError(f"argument '{name}' must be a number, not {_what(value)}")
+    if number is None:
+        raise ArgError(f"argument '{name}' must be a number, not {_what(value)}")
+    if not math.isfinite(number):
+        raise ArgError(f"argument '{name}' must be a finite number, not {_what(value)}")
+    return number
 
 
 def _boolean(name: str, value: Any) -> bool:

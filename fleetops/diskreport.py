@@ -298,17 +298,21 @@ def render_csv(report: FleetDiskReport) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\n")
     writer.writeheader()
+
+    def write(row: dict[str, Any]) -> None:
+        writer.writerow({key: csv_cell(value) for key, value in row.items()})
+
     for row in report.rows:
         host = report.hosts[row.host]
         values = row.as_json()
         values["over"] = ";".join(row.over)
         values = {"host": row.host, "host_status": host.status,
                   "host_reason": host.reason or "", **values}
-        writer.writerow({k: csv_cell(v) for k, v in values.items()})
+        write(values)
     for host in report.problems:
         if not host.mounts:
-            writer.writerow({"host": csv_cell(host.name), "host_status": host.status,
-                             "host_reason": csv_cell(host.reason or "")})
+            write({"host": host.name, "host_status": host.status,
+                   "host_reason": host.reason or ""})
     return out.getvalue()
 
 

@@ -33,6 +33,7 @@ from fleetops.inventory_yaml import Layer, load_vars_dir, origin, parse_yaml, re
 
 __all__ = ["Group", "Host", "Inventory", "load_inventory", "resolve_ssh"]
 
+MAX_HOSTS = 200_000  # whole inventory (one host line's ranges: at most 100 000)
 _YAML_EXTENSIONS = (".yml", ".yaml", ".json")
 _YAML_KEY = re.compile(r"^[^\s\[\]=:#;]+:(?:\s|$)")
 
@@ -185,6 +186,12 @@ class _Builder:
         """Add ``name`` to ``group`` with inline vars (``lines``: per-var line if known)."""
         host = self.hosts.get(name)
         if host is None:
+            if len(self.hosts) >= MAX_HOSTS:
+                raise InputError(f"more than {MAX_HOSTS} hosts in the inventory",
+                                 path=self.path, line=line)
+            problem = name_problem(name)
+            if problem:
+                raise InputError(f"host name {name!r} {problem}", path=self.path, line=line)
             host = self.hosts[name] = _HostDef(name, line)
         for key, value in values.items():
             if key in host.vars and not _same(host.vars[key], value):
@@ -225,6 +232,41 @@ class _Builder:
             seen.add(path[-1])
             stack.extend([*path, up] for up in self.groups[path[-1]].parents)
         return None
+
+
+_HOSTNAME = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_.])?$")
+_VAR_OF = {"address": ("fleetops_host", "ansible_host", "ansible_ssh_host"),
+           "user": ("fleetops_user", "ansible_user", "ansible_ssh_user")}
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` (a host name, a user) is unusable: empty, too long, or holding
+    whitespace or control characters (they would forge output lines); else None."""
+    if not name:
+        return "is empty"
+    if len(name) > 255:
+        return "is longer than 255 characters"
+    if not name.isprintable() or any(c.isspace() for c in name):
+        return "contains whitespace or control characters"
+    return None
+
+
+def address_problem(address: str) -> str | None:
+    """None when ``address`` is an IPv4/IPv6 address (optionally ``%zone``) or a host
+    name of letters, digits, ``_``, ``.`` and ``-`` (not starting with ``-``, as in
+    RFC 1123 plus ``_`` for ssh_config aliases), <= 253 characters; else why not."""
+    import ipaddress
+
+    if len(address) <= 253 and _HOSTNAME.match(address):  # names and IPv4: the fast path
+        return None
+    base, _, zone = address.partition("%")
+    try:
+        ipaddress.ip_address(base)
+        if not zone or _HOSTNAME.match(zone):
+            return None
+    except ValueError:
+        pass
+    return "is not a host name or an IP address"
 
 
 def _same(old: Any, new: Any) -> bool:
@@ -338,4 +380,13 @@ class _Finisher:
             path, line = origin([*group_layers, *own], key)
             raise InputError(f"host '{hdef.name}': {key} {problem}", path=path, line=line)
         settings.setdefault("address", hdef.name)
+        for key, check in (("address", address_problem), ("user", name_problem)):
+            value = settings.get(key)
+            problem = check(value) if value is not None else None
+            if problem:
+                var = next((v for v in _VAR_OF[key] if values.get(v) is not None), None)
+                path, line = (origin([*group_layers, *own], var) if var
+                              else (self.path, hdef.line))
+                raise InputError(f"host '{hdef.name}': {var or 'name as address'} {value!r} "
+                                 f"{problem}", path=path, line=line)
         return Host(name=hdef.name, vars=values, groups=names, **settings)

@@ -14,6 +14,7 @@ follows whitespace (``url=http://x/#frag`` keeps its fragment).
 from __future__ import annotations
 
 import ast
+import itertools
 import re
 import string
 from typing import TYPE_CHECKING, Any
@@ -198,14 +199,26 @@ def expand_host_pattern(pattern: str) -> tuple[list[str], int | None]:
 
 
 def expand_range(pattern: str) -> list[str]:
-    """Expand every ``[start:end]`` / ``[start:end:step]`` range in a host name."""
-    start = pattern.find("[")
-    close = pattern.find("]", start + 1)
-    if start < 0 or close < 0 or pattern.find("]") < start:
-        raise ValueError(f"bad host range in '{pattern}': unbalanced brackets")
-    head, body, tail = pattern[:start], pattern[start + 1 : close], pattern[close + 1 :]
-    tails = expand_range(tail) if ("[" in tail or "]" in tail) else [tail]
-    return [f"{head}{item}{rest}" for item in _range_items(body, pattern) for rest in tails]
+    """Expand every ``[start:end]`` / ``[start:end:step]`` range in a host name.
+
+    The limit of :data:`_MAX_RANGE` hosts applies to the whole product of a name's
+    ranges (``h[0:999][0:999]`` is a million hosts, refused before any is built).
+    """
+    pieces: list[list[str]] = []
+    total, rest = 1, pattern
+    while "[" in rest or "]" in rest:
+        start = rest.find("[")
+        close = rest.find("]", start + 1)
+        if start < 0 or close < 0 or rest.find("]") < start:
+            raise ValueError(f"bad host range in '{pattern}': unbalanced brackets")
+        items = _range_items(rest[start + 1 : close], pattern)
+        total *= len(items)
+        if total > _MAX_RANGE:
+            raise ValueError(f"bad host range in '{pattern}': more than {_MAX_RANGE} hosts")
+        pieces += [[rest[:start]], items]
+        rest = rest[close + 1 :]
+    pieces.append([rest])
+    return ["".join(parts) for parts in itertools.product(*pieces)]
 
 
 def _range_items(body: str, pattern: str) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -17,6 +18,7 @@ import yaml
 
 from fleetops.errors import InputError
 from fleetops.inventory_ini import expand_host_pattern
+from fleetops.yamllimits import compose, new_loader
 
 if TYPE_CHECKING:
     from fleetops.inventory import _Builder
@@ -66,9 +68,15 @@ _LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
 
 
 def load_yaml(text: str, path: str) -> Any:
-    """Parse YAML text; syntax errors become ``InputError`` at the offending line."""
+    """Parse YAML text; syntax errors become ``InputError`` at the offending line.
+
+    The node graph is checked by :func:`fleetops.yamllimits.compose` before it is
+    constructed: no alias bomb, no self-referencing alias, nesting <= 100 levels.
+    """
+    loader = new_loader(_LineLoader, text, path)  # a SafeLoader subclass: no arbitrary objects
     try:
-        return yaml.load(text, Loader=_LineLoader)  # a SafeLoader subclass: no arbitrary objects
+        node = compose(loader, text, path)
+        return None if node is None else loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         if exc.context == "while scanning a simple key" and exc.context_mark is not None:
@@ -77,7 +85,10 @@ def load_yaml(text: str, path: str) -> Any:
         line = mark.line + 1 if mark is not None else None
         raise InputError(f"YAML syntax error: {what}", path=path, line=line) from None
     except yaml.YAMLError as exc:
-        raise InputError(f"YAML syntax error: {exc}", path=path) from None
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"YAML syntax error: {first}", path=path) from None
+    finally:
+        loader.dispose()
 
 
 def load_vars_text(text: str, path: str) -> tuple[dict[str, Any], dict[str, int]]:
@@ -89,6 +100,8 @@ def load_vars_text(text: str, path: str) -> tuple[dict[str, Any], dict[str, int]
             data = json.loads(text) if text.strip() else None
         except json.JSONDecodeError as exc:
             raise InputError(f"JSON syntax error: {exc.msg}", path=path, line=exc.lineno) from None
+        except RecursionError:
+            raise InputError("JSON nested too deeply", path=path) from None
     else:
         data = load_yaml(text, path)
     if data is None:
@@ -244,17 +257,34 @@ def origin(layers: list[Layer], key: str) -> tuple[str, int | None]:
     return layers[0].path if layers else "", None
 
 
+MAX_FILE_BYTES = 16 * 1024 * 1024  # inventories, vars files, playbooks, limit files
+
+
 def read_text(path: str, what: str) -> str:
-    """A UTF-8 file's text; every OS problem becomes an ``InputError`` naming it."""
-    if os.path.isdir(path):
-        raise InputError(f"{what} is a directory, expected a file", path=path)
+    """A UTF-8 file's text; every OS problem becomes an ``InputError`` naming it.
+
+    Only a regular file of at most :data:`MAX_FILE_BYTES` is read (``/dev/zero``, a FIFO
+    or a directory is refused, without blocking on a FIFO).
+    """
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise InputError(f"{what} not found", path=path) from None
     except OSError as exc:
         raise InputError(f"cannot read {what}: {exc.strerror}", path=path) from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise InputError(f"{what} is a directory, expected a file", path=path)
+        raise InputError(f"{what} is not a regular file", path=path)
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            data = handle.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            raise InputError(f"cannot read {what}: {exc.strerror}", path=path) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise InputError(f"{what} is larger than {MAX_FILE_BYTES // 2**20} MiB", path=path)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

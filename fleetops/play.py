@@ -263,7 +263,7 @@ class Engine:
             recorded.add(result.name)
             self._record(play, task, result)
 
-        fleet.options = self._task_options(play, task)
+        fleet.options = self._task_options(task, play)
         try:
             run = fleet.run(active, self._work(task), on_result=on_result)
         finally:
@@ -276,11 +276,12 @@ class Engine:
             return "interrupted"
         return self._over_limit(play, batch)
 
-    def _task_options(self, play: Play, task: Task) -> RunOptions:
+    def _task_options(self, task: Task, play: Play | None = None) -> RunOptions:
         """become/become_user: the task's, else the play's, else the command line's; a task's
-        ``timeout:`` is its command timeout."""
-        become = task.become if task.become is not None else play.become
-        user = task.become_user or play.become_user
+        ``timeout:`` is its command timeout (unless ``--deadline`` was given, the host
+        deadline is derived from it, so a long task is not cut by the default one)."""
+        become = task.become if task.become is not None else play.become if play else None
+        user = task.become_user or (play.become_user if play else None)
         changes: dict[str, Any] = {}
         if become is not None:
             changes["become"] = become

@@ -33,7 +33,9 @@ from fleetops import playbook_keys as keys
 from fleetops.actions import ACTIONS, copy_source
 from fleetops.argspec import UNPREDICTABLE, ArgError, coerce, complete
 from fleetops.errors import InputError
+from fleetops.inventory_yaml import read_text
 from fleetops.templating import Renderer, describe_error, templated
+from fleetops.yamllimits import compose, new_loader
 
 PLAY_KEYS = ("name", "hosts", "vars", "serial", "max_fail_percentage", "tasks", "handlers",
              "tags", "become", "become_user")
@@ -137,16 +139,17 @@ def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: str) -> Any:
 
 def parse_yaml(text: str, path: str) -> Any:
     """The document as plain data whose mappings/sequences carry line numbers."""
-    loader = yaml.SafeLoader(text)
+    loader = new_loader(yaml.SafeLoader, text, path)
     try:
-        node = loader.get_single_node()
+        node = compose(loader, text, path)  # no alias bomb, no self-reference, <= 100 deep
         return None if node is None else _convert(loader, node, path)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise InputError(f"YAML syntax error: {exc.problem or exc.context}", path,
                          mark.line + 1 if mark else None) from None
     except yaml.YAMLError as exc:
-        raise InputError(f"YAML error: {exc}", path) from None
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"YAML error: {first}", path) from None
     finally:
         loader.dispose()
 
@@ -350,8 +353,9 @@ class _Checker:
         task.check_mode_safe = safe
         timeout = data.get("timeout")
         if timeout is not None and (isinstance(timeout, bool) or not isinstance(
-                timeout, int | float) or timeout <= 0):
-            self.fail(f"{label}: timeout must be a number of seconds > 0", lines["timeout"])
+                timeout, int | float) or not 0 < timeout < 1e9):
+            self.fail(f"{label}: timeout must be a finite number of seconds > 0",
+                      lines["timeout"])
         task.timeout = timeout
 
     def static(self, task: Task) -> None:
@@ -423,12 +427,7 @@ def template_search(base_dir: Path) -> list[Path]:
 
 def load_playbook(path: str) -> Playbook:
     """Read, parse and validate ``path``; InputError (exit 4) on the first problem."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("playbook not found", path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read the playbook: {exc}", path) from None
+    text = read_text(path, "playbook")  # a regular UTF-8 file of at most 16 MiB
     base_dir = Path(path).resolve().parent
     renderer = Renderer(template_search(base_dir))
     checker = _Checker(path, renderer, base_dir)

@@ -17,6 +17,8 @@ from typing import Any
 
 import jinja2
 
+from fleetops.sandbox import PlaybookEnvironment
+
 _SINGLE = re.compile(r"\A\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}\Z", re.S)
 _UNDEFINED = re.compile(r"^'([^']+)' is undefined$")
 
@@ -58,7 +60,7 @@ class Renderer:
             if resolved not in unique:
                 unique.append(resolved)
         self.search = unique
-        self.env = jinja2.Environment(
+        self.env = PlaybookEnvironment(  # Jinja's sandbox: see fleetops.sandbox
             loader=jinja2.FileSystemLoader([str(p) for p in unique]),
             undefined=jinja2.StrictUndefined,
             keep_trailing_newline=True,

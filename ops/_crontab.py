@@ -69,7 +69,11 @@ def validate_schedule(spec):
             return text
         raise CronError("invalid schedule %r: unknown special (use one of %s)"
                         % (text, ", ".join(SPECIALS)))
-    fields = text.split()
+    bad = [c for c in text if not c.isascii() or not (c.isprintable() or c.isspace())]
+    if bad:  # cron reads ASCII digits, names and blanks only ("\u0663" is not 3 to cron)
+        raise CronError("invalid schedule %r: character %r is not allowed (ASCII digits, "
+                        "names, * , - / and blanks only)" % (text, bad[0]))
+    fields = text.split()  # ASCII only by now: splits on ASCII whitespace
     if len(fields) != 5:
         raise CronError("invalid schedule %r: %d fields, cron needs 5 (minute hour "
                         "day-of-month month day-of-week) or an @special" % (text, len(fields)))

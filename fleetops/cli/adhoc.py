@@ -18,8 +18,8 @@ from fleetops.errors import DEFAULT_FORKS
         "timeout": "connect/handshake/auth timeout in seconds (default 10)",
         "connection-attempts": "tries when a server drops the connection before its SSH "
                                "banner (default 3)",
-        "command-timeout": "per-command timeout in seconds (default none)",
-        "deadline": "whole-host deadline in seconds (default timeout+command-timeout+5)",
+        "command-timeout": "per-command timeout in seconds (default 300; 0 = none)",
+        "deadline": "whole-host deadline in seconds (default timeout+command-timeout+5; 0 = none)",
         "json": "print one JSON document instead of text",
         "accept-new": "record unknown host keys (changed keys are always refused)",
         **AUTH_HELP,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import math
 import os
 import sys
 from collections.abc import Iterator
@@ -11,7 +12,14 @@ from typing import Any
 
 from invoke.exceptions import Exit
 
-from fleetops.errors import EXIT_INTERRUPTED, FleetopsError, OptionError
+from fleetops.errors import (
+    DEFAULT_COMMAND_TIMEOUT,
+    EXIT_BROKEN_PIPE,
+    EXIT_INTERRUPTED,
+    FleetopsError,
+    InputError,
+    OptionError,
+)
 from fleetops.results import RunResult
 from fleetops.runner import DEFAULT_FORKS, RunOptions
 from fleetops.targets import check_targets, target_for  # noqa: F401  (target_for: tasks)
@@ -30,6 +38,11 @@ def cli_errors() -> Iterator[None]:
         raise Exit(f"fleetops: {clean(str(exc))}", code=exc.exit_code) from None
     except KeyboardInterrupt:
         raise Exit("fleetops: interrupted", code=EXIT_INTERRUPTED) from None
+    except BrokenPipeError:  # stdout closed by its reader (``| head``): end quietly
+        from fleetops.cli.program import quiet_broken_pipe
+
+        quiet_broken_pipe()
+        raise Exit(code=EXIT_BROKEN_PIPE) from None
 
 
 def need(value: Any, flag: str) -> Any:
@@ -42,18 +55,27 @@ def targets(inventory: str | None, pattern: str = "all", limit: str | None = Non
     """Hosts selected by pattern and limit; InputError (exit 4) on bad inventory/pattern."""
     from fleetops.inventory import load_inventory
 
-    hosts = load_inventory(need(inventory, "-i/--inventory")).select(pattern or "all", limit)
+    loaded = load_inventory(need(inventory, "-i/--inventory"))
+    if not len(loaded):
+        raise InputError("the inventory has no hosts", path=loaded.path)
+    hosts = loaded.select(pattern or "all", limit)
+    if not hosts:
+        where = f"pattern {pattern or 'all'!r}" + (f" with --limit {limit!r}" if limit else "")
+        raise InputError(f"{where} selects no host", path=loaded.path)
     check_targets(hosts)  # a broken ssh_config is exit 4; each host is resolved once
     return hosts
 
 
 def _number(value: Any, flag: str, minimum: float = 0.0, integer: bool = False) -> Any:
+    """A finite number > ``minimum`` (``nan``, ``inf``, words: OptionError, exit 5)."""
     if value in (None, ""):
         return None
     try:
         number = int(value) if integer else float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise OptionError(f"{flag} must be a number, not {value!r}") from None
+    if not math.isfinite(number):
+        raise OptionError(f"{flag} must be a finite number, not {value!r}")
     if number <= minimum:
         raise OptionError(f"{flag} must be > {minimum:g}, not {value!r}")
     return number
@@ -78,6 +100,20 @@ def parse_size(value: Any, flag: str = "--max-output") -> int | None:
     return int(digits) * _SIZE_UNITS[unit]
 
 
+def _bound(value: Any, flag: str, default: float | None) -> float | None:
+    """A time bound in seconds: unset -> ``default``, ``0`` -> none (``inf``), else > 0."""
+    if value in (None, ""):
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise OptionError(f"{flag} must be a number of seconds, not {value!r}") from None
+    if not math.isfinite(number) or number < 0:
+        raise OptionError(f"{flag} must be a finite number of seconds >= 0 (0 = no limit), "
+                          f"not {value!r}")
+    return math.inf if number == 0 else number
+
+
 def runner_options(
     forks: Any = DEFAULT_FORKS,
     timeout: Any = 10,
@@ -91,14 +127,24 @@ def runner_options(
     connection_attempts: Any = None,
     max_output: Any = None,
 ) -> RunOptions:
+    """Runner options from task options; every task is bounded in time by default.
+
+    ``command_timeout`` unset: :data:`DEFAULT_COMMAND_TIMEOUT`; ``deadline`` unset: derived
+    by the runner (connect timeout + command timeout + 5 s); ``0`` for either: no limit.
+    Bad values (words, ``nan``, ``inf``, negative): OptionError (exit 5).
+    """
+    command = _bound(command_timeout, "--command-timeout", DEFAULT_COMMAND_TIMEOUT)
+    host_deadline = _bound(deadline, "--deadline", None)
+    if command == math.inf:  # runner: None is "no timeout"; its derived deadline is then none
+        command = None
     password = _secret("FLEETOPS_BECOME_PASSWORD", ask_become_pass, "--ask-become-pass",
                        "BECOME password: ")
     ssh_password = _secret("FLEETOPS_PASSWORD", ask_pass, "--ask-pass", "SSH password: ")
     options = RunOptions(
         forks=_number(forks, "--forks", integer=True) or DEFAULT_FORKS,
         connect_timeout=_number(timeout, "--timeout") or 10.0,
-        command_timeout=_number(command_timeout, "--command-timeout"),
-        host_deadline=_number(deadline, "--deadline"),
+        command_timeout=command,
+        host_deadline=host_deadline,
         accept_new=accept_new,
         become=become or False,
         become_user=become_user or "root",
@@ -129,17 +175,26 @@ def _secret(env: str, ask: bool, flag: str, prompt: str) -> str | None:
 
 
 def write_retry(run: RunResult, path: str | None) -> str | None:
-    """Failed and unreachable hosts, one per line, for ``--limit @path``."""
+    """Failed and unreachable hosts, one per line after a ``#`` header, for ``--limit @path``.
+
+    Written by :mod:`fleetops.safefile`'s rule. With nothing to retry, only a regular
+    file of ours that starts with the header is removed. A file that cannot be written
+    is one warning on stderr (the run's output and exit code are not lost).
+    """
+    from fleetops import safefile
+
     if not path:
         return None
     names = run.names("failed", "unreachable")
-    if not names:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+    try:
+        if not names:
+            safefile.remove_retry_file(path)
+            return None
+        safefile.write_text(path, safefile.RETRY_HEADER + "\n".join(names) + "\n")
+    except (OSError, FleetopsError) as exc:
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        print(f"fleetops: retry file {path} not written: {detail}", file=sys.stderr)
         return None
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    with os.fdopen(fd, "w") as fh:
-        fh.write("\n".join(names) + "\n")
     return path
 
 

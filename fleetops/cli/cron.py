@@ -27,7 +27,7 @@ COMMON_HELP = {
     "json": "print one JSON document instead of text",
     "forks": f"parallel hosts (default {DEFAULT_FORKS})",
     "timeout": "connect/handshake/auth timeout in seconds (default 10)",
-    "command-timeout": "per-command timeout in seconds (default none)",
+    "command-timeout": "per-command timeout in seconds (default 300; 0 = none)",
     "accept-new": "record unknown host keys (changed keys are always refused)",
     "become": "run with sudo as root (needed for cron.d, cron.* dirs, other users' crontabs)",
     **ASK_HELP,

@@ -29,7 +29,7 @@ COMMON_HELP = {
     "state-dir": "instance state directory on the hosts (default: the program's)",
     "forks": f"parallel hosts (default {DEFAULT_FORKS})",
     "timeout": "connect/handshake/auth timeout in seconds (default 10)",
-    "command-timeout": "per-command timeout in seconds (default none)",
+    "command-timeout": "per-command timeout in seconds (default 300; 0 = none)",
     "accept-new": "record unknown host keys (changed keys are always refused)",
     "become": "run with sudo (as root)",
     **ASK_HELP,
@@ -148,12 +148,36 @@ def add_status_fields(run: Any) -> None:
             result.extra[key] = data.get(key)
 
 
+# remote flag -> (task option, integer, minimum allowed)
+NUMERIC_FLAGS = {"--interval": ("--interval", False, 0), "--duration": ("--duration", False, 0),
+                 "--poll": ("--poll", False, 0), "--wait": ("--wait", False, 0),
+                 "--timeout": ("--wait", False, 0), "--lines": ("--lines", True, 0),
+                 "--max-delete": ("--max-delete", True, -1)}
+
+
+def check_numbers(argv: Sequence[str]) -> None:
+    """Every numeric value in the remote argv is finite and above its minimum (exit 5)."""
+    from fleetops.cli.common import _number
+    from fleetops.errors import OptionError
+
+    for flag, value in zip(argv, argv[1:], strict=False):
+        if flag in NUMERIC_FLAGS:
+            option, integer, minimum = NUMERIC_FLAGS[flag]
+            try:
+                _number(value, option, minimum=minimum, integer=integer)
+            except OptionError as exc:
+                if minimum < 0 and "must be >" in str(exc):
+                    raise OptionError(f"{option} must be >= 0, not {value!r}") from None
+                raise
+
+
 def fleet_lifecycle(program: str, action: str, argv: list[str], opts: dict[str, Any]) -> None:
     """Run one lifecycle action of ``program`` on the selected hosts and finish the task."""
     from fleetops.cli import common
     from fleetops.ship import fleet_program
 
     with common.cli_errors():
+        check_numbers(argv)
         options = common.runner_options(opts["forks"], opts["timeout"], opts["command_timeout"],
                                         None, opts["accept_new"], opts["become"],
                                         "root", max_output=opts.get("max_output"))

@@ -10,7 +10,7 @@ from pathlib import Path
 from invoke import task
 
 from fleetops.cli.authopts import AUTH_HELP
-from fleetops.errors import DEFAULT_FORKS, OptionError
+from fleetops.errors import DEFAULT_FORKS, FleetopsError, OptionError
 
 FORMATS = ("table", "json", "csv", "html")
 EXIT_CRIT = 8
@@ -38,17 +38,13 @@ def _check_overrides(overrides: list[str]) -> None:
 
 
 def _check_output(path: str | None) -> Path | None:
+    """``--output`` must be writable by :mod:`fleetops.safefile`'s rule (exit 5 if not)."""
+    from fleetops import safefile
+
     if not path:
         return None
-    out = Path(path)
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise OptionError(f"--output {path}: directory {parent} does not exist")
-    if not os.access(parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
-        raise OptionError(f"--output {path}: not writable")
-    if out.is_dir():
-        raise OptionError(f"--output {path}: is a directory")
-    return out
+    safefile.check(path)
+    return Path(path)
 
 
 def program_args(warn: float, crit: float, inode_warn: float, inode_crit: float,
@@ -84,14 +80,15 @@ def host_args(base: list[str], host) -> list[str]:
 
 
 def _write(out: Path | None, text: str) -> None:
+    from fleetops import safefile
+
     if out is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, out)
+    try:
+        safefile.write_text(out, text)
+    except OSError as exc:
+        raise OptionError(f"--output {out}: {exc.strerror or exc}") from None
     print(f"report written to {out}", file=sys.stderr)
 
 
@@ -116,7 +113,7 @@ def _write(out: Path | None, text: str) -> None:
         "mail-config": "SMTP settings file (mode 0600; see README), else FLEETOPS_SMTP_* env",
         "forks": f"parallel hosts (default {DEFAULT_FORKS})",
         "timeout": "connect timeout in seconds (default 10)",
-        "command-timeout": "timeout of the remote program (default 60)",
+        "command-timeout": "timeout of the remote program (default 60; 0 = none)",
         "accept-new": "record unknown host keys (changed keys are always refused)",
         "retry-file": "where to list failed/unreachable hosts (default fleetops.retry)",
         "max-output": "bytes of stdout/stderr kept per host, K/M/G suffixes (default 4M)",
@@ -181,7 +178,12 @@ def _mail(rep, to: list[str], settings) -> bool:
     try:
         message_id = dr.send_report_email(rep, to, settings)
     except MailError as exc:
-        saved = _save_unsent(dr.render_text(rep), dr.render_html(rep))
+        try:
+            saved = _save_unsent(dr.render_text(rep), dr.render_html(rep))
+        except (OSError, FleetopsError) as err:
+            print(f"fleetops: mail to {', '.join(to)} failed: {clean(str(exc))}; report not saved: {err}",
+                  file=sys.stderr)
+            return False
         print(f"fleetops: mail to {', '.join(to)} failed: {clean(str(exc))}; report saved in "
               f"{saved}",
               file=sys.stderr)
@@ -191,15 +193,21 @@ def _mail(rep, to: list[str], settings) -> bool:
 
 
 def _save_unsent(text: str, html: str) -> Path:
-    spool = Path(os.environ.get("FLEETOPS_SPOOL_DIR", "reports"))
-    spool.mkdir(mode=0o700, parents=True, exist_ok=True)
+    """Spool the unsent report under ``reports/`` (a private 0700 directory), files 0600
+    created ``O_EXCL|O_NOFOLLOW`` (never through a planted symlink), text lossless."""
+    from fleetops import safefile
+
+    spool = Path(safefile.spool_dir(os.environ.get("FLEETOPS_SPOOL_DIR", "reports")))
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    for suffix, body in ((".txt", text), (".html", html)):
-        fd = os.open(spool / f"disk-report-{stamp}{suffix}", os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
-                     0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(body)
-    return spool / f"disk-report-{stamp}.txt"
+    for attempt in range(100):
+        base = f"disk-report-{stamp}" + (f"-{attempt}" if attempt else "")
+        try:
+            safefile.create_new(spool / f"{base}.txt", safefile.encode_text(text))
+        except FileExistsError:
+            continue
+        safefile.create_new(spool / f"{base}.html", safefile.encode_text(html))
+        return spool / f"{base}.txt"
+    raise OSError(f"{spool}: no free report name")
 
 
 def _mail_settings(path: str | None):

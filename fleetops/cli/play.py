@@ -106,6 +106,8 @@ def select_hosts(book: Any, inventory_path: str, limit: str | None) -> list[tupl
     from fleetops.inventory import load_inventory
 
     inventory = load_inventory(need(inventory_path, "-i/--inventory"))
+    if not len(inventory):
+        raise InputError("the inventory has no hosts", inventory.path)
     if limit:
         inventory.select("all", limit)  # a bad --limit is reported as such
     selections = []
@@ -115,6 +117,10 @@ def select_hosts(book: Any, inventory_path: str, limit: str | None) -> list[tupl
         except InputError as exc:
             raise InputError(f"play {play.name!r}: hosts {play.hosts!r}: {exc}", book.path,
                              play.hosts_line) from None
+    if not any(hosts for _, hosts in selections):
+        where = " with --limit " + repr(limit) if limit else ""
+        raise InputError(f"no play selects any host of {inventory.path}{where}", book.path,
+                         book.plays[0].hosts_line if book.plays else None)
     return selections
 
 
@@ -130,8 +136,9 @@ def select_hosts(book: Any, inventory_path: str, limit: str | None) -> list[tupl
         "forks": f"parallel hosts (default {DEFAULT_FORKS})",
         "json": "print one JSON document instead of text",
         "timeout": "connect/handshake/auth timeout in seconds (default 10)",
-        "command-timeout": "per-command timeout in seconds (default none)",
-        "deadline": "whole-host deadline per task in seconds",
+        "command-timeout": "per-command timeout in seconds (default 300; 0 = none)",
+        "deadline": "whole-host deadline per task in seconds (default timeout+command-timeout+5; "
+                    "0 = none)",
         "accept-new": "record unknown host keys (changed keys are always refused)",
         **AUTH_HELP,
         "retry-file": "where to list failed/unreachable hosts (default <playbook stem>.retry)",

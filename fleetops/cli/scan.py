@@ -83,7 +83,7 @@ def vantage_lines(run: Any) -> str:
         "json": "print the run's JSON document with the map under 'network'",
         "forks": f"parallel hosts (default {DEFAULT_FORKS})",
         "timeout": "connect timeout in seconds (default 10)",
-        "command-timeout": "per-program timeout in seconds (default none)",
+        "command-timeout": "per-program timeout in seconds (default 300; 0 = none)",
         "accept-new": "record unknown host keys (changed keys are always refused)",
         "become": "run the scanners with sudo (raw sockets)",
         **ASK_HELP,
