@@ -14,9 +14,8 @@ import sys
 import threading
 from typing import Any
 
-from invoke import task
-
 from fleetops.cli.authopts import ASK_HELP
+from fleetops.cli.flags import task
 from fleetops.errors import DEFAULT_FORKS
 
 TARGET_HELP = "user (crontab, default), cron.d, cron.daily, cron.hourly, cron.weekly, cron.monthly"

@@ -101,7 +101,7 @@ class PlayPrinter:
 
 def select_hosts(book: Any, inventory_path: str, limit: str | None) -> list[tuple[Any, list]]:
     """Every play's hosts, resolved before anything runs (errors name the play's line)."""
-    from fleetops.cli.common import need
+    from fleetops.cli.common import need, with_remote_user
     from fleetops.errors import InputError
     from fleetops.inventory import load_inventory
 
@@ -113,7 +113,7 @@ def select_hosts(book: Any, inventory_path: str, limit: str | None) -> list[tupl
     selections = []
     for play in book.plays:
         try:
-            selections.append((play, inventory.select(play.hosts, limit)))
+            selections.append((play, with_remote_user(inventory.select(play.hosts, limit))))
         except InputError as exc:
             raise InputError(f"play {play.name!r}: hosts {play.hosts!r}: {exc}", book.path,
                              play.hosts_line) from None
