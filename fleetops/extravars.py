@@ -100,7 +100,7 @@ def parse_kv(text: str) -> dict[str, str]:
 
 
 def _load_yaml(text: str, path: str) -> Any:
-    from fleetops.playbook import parse_yaml
+    from fleetops.playbook_yaml import parse_yaml
 
     return parse_yaml(text, path)
 

@@ -4,7 +4,7 @@ A playbook is a YAML list of plays::
 
     - name: motd              # optional
       hosts: web:&prod        # a host pattern (required)
-      vars: {site: example}   # defaults: an inventory variable of the same name wins
+      vars: {site: example}   # win over inventory vars (Ansible's precedence)
       serial: 2               # batch size, or "25%"
       max_fail_percentage: 50 # stop the run when more of a batch failed
       tasks:
@@ -14,6 +14,10 @@ A playbook is a YAML list of plays::
           register: motd                        # optional: result as a variable
           check_mode_safe: false                # run actions only: run in --check too
           timeout: 30                           # optional command timeout (seconds)
+
+plus Ansible's ``handlers``/``notify``/``listen``, ``loop``/``loop_control``, task
+``vars``, ``changed_when``/``failed_when``, ``become``/``become_user`` and ``tags``
+(checked in :mod:`fleetops.playbook_keys`).
 
 Every mistake is one :class:`~fleetops.errors.InputError` naming ``file:line``
 (line numbers come from PyYAML's composed node tree).
@@ -27,15 +31,14 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import yaml
 
 from fleetops import playbook_keys as keys
 from fleetops.actions import ACTIONS, copy_source
 from fleetops.argspec import UNPREDICTABLE, ArgError, coerce, complete
 from fleetops.errors import InputError
 from fleetops.inventory_yaml import read_text
+from fleetops.playbook_yaml import YList, YMap, parse_yaml
 from fleetops.templating import Renderer, describe_error, templated
-from fleetops.yamllimits import compose, new_loader
 
 PLAY_KEYS = ("name", "hosts", "vars", "serial", "max_fail_percentage", "tasks", "handlers",
              "tags", "become", "become_user")
@@ -46,20 +49,6 @@ HANDLER_KEYS = (*TASK_KEYS, "listen")
 REPO_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
-
-
-class YMap(dict):
-    """A YAML mapping that remembers its line and the line of each key."""
-
-    line: int = 0
-    key_lines: dict[Any, int]
-
-
-class YList(list):
-    """A YAML sequence that remembers its line and the line of each item."""
-
-    line: int = 0
-    item_lines: list[int]
 
 
 @dataclass
@@ -110,48 +99,6 @@ class Playbook:
     base_dir: Path
     plays: list[Play]
     renderer: Renderer
-
-
-# -- YAML with line numbers --------------------------------------------------------------
-def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: str) -> Any:
-    line = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)
-        mapping = YMap()
-        mapping.line, mapping.key_lines = line, {}
-        for key_node, value_node in node.value:
-            key = _convert(loader, key_node, path)
-            key_line = key_node.start_mark.line + 1
-            if isinstance(key, dict | list):
-                raise InputError("a mapping key must be a scalar", path, key_line)
-            if key in mapping:
-                raise InputError(f"duplicate key {key!r} (first on line {mapping.key_lines[key]})",
-                                 path, key_line)
-            mapping[key] = _convert(loader, value_node, path)
-            mapping.key_lines[key] = key_line
-        return mapping
-    if isinstance(node, yaml.SequenceNode):
-        items = YList(_convert(loader, item, path) for item in node.value)
-        items.line, items.item_lines = line, [item.start_mark.line + 1 for item in node.value]
-        return items
-    return loader.construct_object(node, deep=True)
-
-
-def parse_yaml(text: str, path: str) -> Any:
-    """The document as plain data whose mappings/sequences carry line numbers."""
-    loader = new_loader(yaml.SafeLoader, text, path)
-    try:
-        node = compose(loader, text, path)  # no alias bomb, no self-reference, <= 100 deep
-        return None if node is None else _convert(loader, node, path)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise InputError(f"YAML syntax error: {exc.problem or exc.context}", path,
-                         mark.line + 1 if mark else None) from None
-    except yaml.YAMLError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"YAML error: {first}", path) from None
-    finally:
-        loader.dispose()
 
 
 # -- validation --------------------------------------------------------------------------
