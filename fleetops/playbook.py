@@ -131,6 +131,7 @@ class _Checker:
         if not isinstance(hosts, str) or not hosts.strip():
             self.fail("play needs 'hosts': a host pattern such as all or web:&prod",
                       lines.get("hosts", data.line))
+        self._syntax(hosts, lines.get("hosts", data.line), "play hosts")
         name = self._text(data, "name", hosts, "play")
         play_tags = keys.tag_list(self, data["tags"], lines["tags"], f"play {name!r}: tags") \
             if "tags" in data else []

@@ -208,3 +208,27 @@ def test_tag_selection_matches_ansible_playbook_list_tasks(tmp_path):
         got = [t.name for play in ours.plays for t in play.tasks
                if should_run(t.tags, only, skip)]
         assert got == expected, args
+
+
+def test_templated_hosts_take_extra_vars_before_any_host(tmp_path):
+    from fleetops.cli.play import select_hosts
+
+    inv = tmp_path / "inv.ini"
+    inv.write_text("[web]\nw1 ansible_host=127.0.0.1\nw2 ansible_host=127.0.0.1\n"
+                   "[db]\nd1 ansible_host=127.0.0.1\n")
+    path = write(tmp_path, """
+        - hosts: "{{ target | default('web') }}"
+          tasks: [{run: "true"}]
+        """)
+    book = load_playbook(str(path))
+    assert [h.name for h in select_hosts(book, str(inv), None)[0][1]] == ["w1", "w2"]
+    chosen = select_hosts(book, str(inv), None, parse_extra_vars(["target=db"]))
+    assert [h.name for h in chosen[0][1]] == ["d1"]
+    path = write(tmp_path, """
+        - hosts: "{{ nowhere }}"
+          tasks: [{run: "true"}]
+        """)
+    with pytest.raises(InputError, match=r"book\.yml:1: play .*hosts: .*nowhere"):
+        select_hosts(load_playbook(str(path)), str(inv), None)
+    bad = write(tmp_path, '- hosts: "{{ a b }}"\n  tasks: []\n')
+    assert error_of(bad).startswith(f"{bad}:1: play hosts: ")

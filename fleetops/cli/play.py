@@ -99,7 +99,29 @@ class PlayPrinter:
         self._write("\n".join(lines) + "\n")
 
 
-def select_hosts(book: Any, inventory_path: str, limit: str | None) -> list[tuple[Any, list]]:
+def play_pattern(book: Any, play: Any, extra_vars: dict[str, Any]) -> str:
+    """A play's ``hosts``; a templated one (``"{{ target | default('all') }}"``) is rendered
+    with the play's vars and the extra vars, as Ansible does (no host vars exist yet)."""
+    from fleetops.errors import InputError
+    from fleetops.templating import RenderError, templated
+
+    if not templated(play.hosts):
+        return play.hosts
+    try:
+        pattern = book.renderer.value(play.hosts, {**play.vars, **extra_vars})
+    except RenderError as exc:
+        raise InputError(f"play {play.name!r}: hosts: {exc}", book.path,
+                         play.hosts_line) from None
+    if isinstance(pattern, list) and all(isinstance(p, str) for p in pattern):
+        pattern = ":".join(pattern)
+    if not isinstance(pattern, str) or not pattern.strip():
+        raise InputError(f"play {play.name!r}: hosts renders to {pattern!r}, not a pattern",
+                         book.path, play.hosts_line)
+    return pattern
+
+
+def select_hosts(book: Any, inventory_path: str, limit: str | None,
+                 extra_vars: dict[str, Any] | None = None) -> list[tuple[Any, list]]:
     """Every play's hosts, resolved before anything runs (errors name the play's line)."""
     from fleetops.cli.common import need, with_remote_user
     from fleetops.errors import InputError
@@ -112,10 +134,11 @@ def select_hosts(book: Any, inventory_path: str, limit: str | None) -> list[tupl
         inventory.select("all", limit)  # a bad --limit is reported as such
     selections = []
     for play in book.plays:
+        pattern = play_pattern(book, play, extra_vars or {})
         try:
-            selections.append((play, with_remote_user(inventory.select(play.hosts, limit))))
+            selections.append((play, with_remote_user(inventory.select(pattern, limit))))
         except InputError as exc:
-            raise InputError(f"play {play.name!r}: hosts {play.hosts!r}: {exc}", book.path,
+            raise InputError(f"play {play.name!r}: hosts {pattern!r}: {exc}", book.path,
                              play.hosts_line) from None
     if not any(hosts for _, hosts in selections):
         where = " with --limit " + repr(limit) if limit else ""
@@ -167,7 +190,7 @@ def play(c, playbook, inventory=None, limit=None, check=False, diff=False, forks
                                         ask_pass, max_output=max_output)
         variables = parse_extra_vars(extra_vars)
         book = load_playbook(playbook)
-        selections = select_hosts(book, inventory, limit)
+        selections = select_hosts(book, inventory, limit, variables)
         printer = None if json else PlayPrinter(diff, check)
         engine = Engine(book, options, common.target_for, check, diff, printer or Reporter(),
                         extra_vars=variables, tags=split_tags(tags),
