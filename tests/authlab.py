@@ -20,6 +20,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from fleetops.lab_faults import NsPopen
 from fleetops.ssh import Target
 
 USERS = ("alice", "bob", "carol", "dave", "erin", "frank", "gina")
@@ -104,14 +105,13 @@ class AuthSshd:
         host_pub = self.sh(f"cat {BASE}/host_key.pub").stdout.split()
         self.known_hosts.write_text(f"[{self.address}]:{self.port} {host_pub[0]} {host_pub[1]}\n")
         self.log = tmp / "sshd.log"
-        self.proc = subprocess.Popen(
+        self.proc = NsPopen(
             self._ns("/usr/sbin/sshd", "-D", "-e", "-f", f"{BASE}/sshd_config"),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.log.open("wb"))
         self._wait()
 
     def _ns(self, *argv: str) -> list[str]:
-        return ["nsenter", "--target", str(self.host.holder_pid), "--mount", "--uts", "--",
-                *argv]
+        return self.host.nsenter(list(argv))  # every namespace of the host, its own /proc
 
     def sh(self, script: str, data: bytes | None = None) -> subprocess.CompletedProcess:
         """Run a root shell script inside the lab host (its /etc, its /tmp)."""
