@@ -286,3 +286,30 @@ def test_tags_select_tasks_like_ansible(lab, tmp_path, args, expected):
     proc = play("-i", str(inv), str(path), "--json", *args, cwd=tmp_path)
     doc = json.loads(proc.stdout)
     assert [t["name"] for t in doc["hosts"]["lab01"]["tasks"]] == expected
+
+
+def test_handlers_run_at_the_end_of_each_serial_batch(lab, tmp_path):
+    inv = inventory(lab, tmp_path)
+    path = book(tmp_path, """
+        - hosts: lab05:lab06
+          serial: 1
+          tasks:
+            - name: stamp
+              run: "date +%s%N > /srv/hstamp"
+              changed_when: true
+              notify: after
+          handlers:
+            - name: after
+              run: "date +%s%N >> /srv/hstamp"
+        """)
+    try:
+        rc, doc = play_json("-i", str(inv), str(path), cwd=tmp_path)
+        assert rc == 0, doc
+        stamps = {h: [int(x) for x in sh(lab, h, "cat /srv/hstamp").stdout.split()]
+                  for h in ("lab05", "lab06")}
+        assert all(len(v) == 2 for v in stamps.values())
+        # lab05's handler ran before lab06's batch started
+        assert stamps["lab05"][1] < stamps["lab06"][0]
+    finally:
+        for host in ("lab05", "lab06"):
+            sh(lab, host, "rm -f /srv/hstamp")
