@@ -65,9 +65,10 @@ def install_argv(name: str, schedule: str | None, job: str, target: str = "user"
 
 def check_length(name: str, job: str, schedule: str | None) -> None:
     """Refuse early a job cron would find too long (its command over 998 bytes): measured
-    with the shortest wrapper the host can add (``/bin/flock``, ``/run/lock``, no user in
-    the lock name), so the host's exact check never refuses less."""
-    wrapped = _crontab.wrap(job, name, "/run/lock", "/bin/flock", inline_env=True)
+    with the shortest wrapper the host can add (``/bin/flock``, a lock directory no
+    shorter than ``/.cache/fleetops/lock``, no user in the lock name), so this check
+    never refuses what the host's exact one (ops/_crontab.job_line) accepts."""
+    wrapped = _crontab.wrap(job, name, "/.cache/fleetops/lock", "/bin/flock", inline_env=True)
     try:
         _crontab.job_line(schedule or "@daily", wrapped)
     except _crontab.CronError as exc:

@@ -18,7 +18,13 @@ import subprocess
 import threading
 import time
 
-from fleetops.ssh import READY_MARKER, REQUEST_MARKER, CommandTimeout, Exec
+from fleetops.ssh import (
+    ABORT_MARKER,
+    REQUEST_MARKER,
+    CommandTimeout,
+    Exec,
+    take_handshake,
+)
 
 BUFSIZE = 65536
 
@@ -179,14 +185,14 @@ class LocalConnection:
             out += proc.recv(len(proc._buf[proc.proc.stdout.fileno()]))
             err += proc.recv_stderr(len(proc._buf[proc.proc.stderr.fileno()]))
             if payload is not None and b"\n" in out:
-                line = bytes(out).partition(b"\n")[0]
-                if line in (REQUEST_MARKER, READY_MARKER):
-                    del out[: len(line) + 1]
-                    if line == REQUEST_MARKER:
+                marker = take_handshake(out)  # after any start-up noise, like over SSH
+                if marker is not None:
+                    if marker == REQUEST_MARKER:
                         self._send(proc, payload)
-                    self._send(proc, after)
-                proc.shutdown_write()
-                payload = None
+                    if marker != ABORT_MARKER:
+                        self._send(proc, after)
+                    proc.shutdown_write()
+                    payload = None
             if proc.eof_received:
                 break
         left = None if deadline is None else max(deadline - time.monotonic(), 0.1)

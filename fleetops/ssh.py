@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import select
 import socket
 import time
@@ -144,11 +145,11 @@ class Connection:
             room = 0 if payload is None else HANDSHAKE_ROOM
             busy = self._drain(chan, out, err, limit, cut, room)
             if payload is not None and b"\n" in out:
-                self._answer_request(chan, out, payload, after)
-                payload = None
-                if len(out) > limit:  # the handshake's room is not the program's
-                    cut["stdout"] = cut.get("stdout", 0) + len(out) - limit
-                    del out[limit:]
+                if self._answer_request(chan, out, payload, after):
+                    payload = None
+                    if len(out) > limit:  # the handshake's room is not the program's
+                        cut["stdout"] = cut.get("stdout", 0) + len(out) - limit
+                        del out[limit:]
             if chan.eof_received or chan.closed:
                 while self._drain(chan, out, err, limit, cut):  # what came with the EOF
                     pass
@@ -194,23 +195,59 @@ class Connection:
         return True
 
     def _answer_request(self, chan: paramiko.Channel, out: bytearray, payload: bytes,
-                        after: bytes) -> None:
-        line = bytes(out).partition(b"\n")[0]
+                        after: bytes) -> bool:
+        """Find the handshake line and answer it; False while it has not arrived yet.
+
+        Shell start-up files (``.bashrc``, ``/etc/bash.bashrc``, ``.cshrc``, ``.profile``)
+        run before the command and may print anything: everything before the first line
+        that is exactly a marker is their noise and is dropped. The remote prints each
+        marker after a newline, so a half line of noise cannot hide it. No marker within
+        ``HANDSHAKE_LIMIT`` bytes is a FramingError (the host ``failed``)."""
+        try:
+            marker = take_handshake(out)
+        except FramingError:
+            with contextlib.suppress(OSError, EOFError):
+                chan.shutdown_write()
+            raise
+        if marker is None:
+            return False
         # The remote may exit without reading its stdin (a python3 that cannot start, a
         # program failing early): then its output and exit status tell what happened,
         # not the failed write.
         with contextlib.suppress(OSError, EOFError):
-            if line in (REQUEST_MARKER, READY_MARKER):
-                del out[: len(line) + 1]
-                if line == REQUEST_MARKER:
-                    self._send(chan, payload)
-                if after:
-                    self._send(chan, after)
+            if marker == REQUEST_MARKER:
+                self._send(chan, payload)
+            if after and marker != ABORT_MARKER:
+                self._send(chan, after)
             chan.shutdown_write()
+        return True
+
+
+class FramingError(Exception):
+    """The remote never printed the shipping handshake line (too much start-up noise)."""
+
+
+def take_handshake(out: bytearray) -> bytes | None:
+    """The first marker line in ``out`` (noise before it and the line itself are removed
+    from ``out``); None while none has arrived; FramingError past ``HANDSHAKE_LIMIT``."""
+    found = _MARKER_LINE.search(out)
+    if found is None:
+        if len(out) <= HANDSHAKE_LIMIT:
+            return None
+        raise FramingError(f"no fleetops handshake in the first {HANDSHAKE_LIMIT // 1024} "
+                           "KiB of output: shell start-up files (.bashrc, .cshrc, "
+                           f"/etc/bash.bashrc) print too much? first bytes: {bytes(out[:60])!r}")
+    marker = bytes(found.group(1))  # before the del: a match reads its buffer lazily
+    del out[: found.end()]
+    return marker
 
 
 REQUEST_MARKER = b"FLEETOPS-SEND-STDIN"
 READY_MARKER = b"FLEETOPS-READY"
+ABORT_MARKER = b"FLEETOPS-ABORT"
+HANDSHAKE_LIMIT = 64 * 1024
+_MARKER_LINE = re.compile(rb"^(%s|%s|%s)\r?\n" % (REQUEST_MARKER, READY_MARKER, ABORT_MARKER),
+                          re.M)
 
 
 def _remaining(deadline: float | None, default: float) -> float:

@@ -17,6 +17,7 @@ from typing import Any
 
 import jinja2
 
+from fleetops import shellquote
 from fleetops.sandbox import PlaybookEnvironment
 
 _SINGLE = re.compile(r"\A\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}\Z", re.S)
@@ -67,6 +68,7 @@ class Renderer:
             autoescape=False,
         )
         self.env.filters["quote"] = lambda value: shlex.quote(str(value))
+        shellquote.install(self.env)  # shquote, cronfield, oneline: for shipped templates
         # The same argument is rendered for every host: compile each text once.
         self._template = functools.lru_cache(maxsize=1024)(self.env.from_string)
         self._expression = functools.lru_cache(maxsize=1024)(

@@ -9,6 +9,7 @@ Run it with ``python3 fleetops-....pyz <program> [args]``.
 from __future__ import annotations
 
 import atexit
+import functools
 import hashlib
 import importlib.util
 import io
@@ -38,6 +39,12 @@ class Zipapp:
     @property
     def name(self) -> str:
         return zipapp_name(self.sha256)
+
+    @functools.cached_property
+    def blake2b(self) -> str:
+        """BLAKE2b-256 of the archive (hex): what hosts verify a cached copy against before
+        running it (their built-in blake2b hashes 240 KB in 0.27 ms, sha256 in 0.75 ms)."""
+        return hashlib.blake2b(self.data, digest_size=32).hexdigest()
 
 
 def zipapp_name(sha256: str) -> str:

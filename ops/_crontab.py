@@ -133,7 +133,8 @@ def lock_path(name, lock_dir, owner=None):
 
     Crontab entries (and cron.d entries run as another user) get the user in the name:
     with fs.protected_regular, one user cannot reopen another user's lock file in the
-    sticky /run/lock, and root's crontab entry is not the cron.d job of the same name.
+    same directory, and root's crontab entry is not the cron.d job of the same name
+    (the directories themselves: ops._lockdir).
     """
     suffix = "@" + lock_token(owner) if owner else ""
     return "%s/fleetops-%s%s.lock" % (lock_dir.rstrip("/"), lock_token(name), suffix)

@@ -72,6 +72,12 @@ def ensure_dir(path):
         raise ProgramError("%s is not a directory" % path)
     if st.st_uid not in (os.geteuid(), 0):
         raise ProgramError("%s belongs to uid %d, not to us" % (path, st.st_uid))
+    # whoever can write the parent could swap the directory for another (a non-sticky
+    # shared parent): the pidfile and logs must not be redirected that way
+    up = os.lstat(parent or "/")
+    if up.st_mode & 0o022 and not up.st_mode & 0o1000:
+        raise ProgramError("%s is writable by group/others without the sticky bit (mode %o): "
+                           "refusing to keep a pidfile under it" % (parent, up.st_mode & 0o7777))
 
 
 def _private_dir(path):

@@ -143,7 +143,29 @@ def _parse_ini(path, text):
     raise MailError("mail config %s: no [smtp] section" % path)
 
 
+def _sendable(text):
+    """Undecodable bytes carried in ``text`` (surrogate escapes, e.g. a mount name that is
+    not UTF-8) as ``\\xNN``: the message can always be encoded, nothing is lost silently."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    out = []
+    for char in text:
+        code = ord(char)
+        if 0xDC80 <= code <= 0xDCFF:  # a byte os.fsdecode could not decode
+            out.append("\\x%02x" % (code - 0xDC00))
+        elif 0xD800 <= code <= 0xDFFF:  # any other lone surrogate
+            out.append("\\u%04x" % code)
+        else:
+            out.append(char)
+    return "".join(out)
+
+
 def build_message(settings, to, subject, text, html=None):
+    subject, text = _sendable(" ".join(subject.split())), _sendable(text)
+    html = None if html is None else _sendable(html)
     msg = EmailMessage()
     msg["From"] = settings.sender
     msg["To"] = ", ".join(to)

@@ -250,3 +250,22 @@ def human_size(value):
         if float(shown) < 1024 or unit == "P":
             return shown + unit
         size /= 1024
+
+
+def shown(text):
+    """``text`` for people (tables, mail, saved reports): bytes that were not UTF-8
+    (surrogate escapes from ``os.fsdecode``) as ``\\xNN``, control and other unprintable
+    characters as Python escapes (``\\n``, ``\\x1b``), so a mount name can neither break
+    a row nor reach a terminal raw. The JSON document keeps the exact name instead."""
+    if text.isprintable():
+        return text
+    out = []
+    for char in text:
+        code = ord(char)
+        if 0xDC80 <= code <= 0xDCFF:
+            out.append("\\x%02x" % (code - 0xDC00))
+        elif char.isprintable():
+            out.append(char)
+        else:
+            out.append(char.encode("unicode_escape").decode("ascii"))
+    return "".join(out)

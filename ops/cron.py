@@ -2,7 +2,8 @@
 
 ``install`` and ``remove`` are idempotent and touch only the named entry;
 ``list`` shows fleetops- and Ansible-managed entries plus foreign ones. Jobs run
-under ``flock -n`` (never overlapping), ``/bin/sh`` and an explicit PATH. Files
+under ``flock -n`` (never overlapping; the lock file lives in a directory only the
+job's user or root can write, see :mod:`ops._lockdir`), ``/bin/sh`` and an explicit PATH. Files
 are written atomically (temp file in the same directory, fsync, rename) with
 explicit modes; user crontabs go through the real ``crontab`` binary. Anything
 replaced is first backed up (mode 0600) under ``--backup-dir``.
@@ -15,6 +16,7 @@ import stat
 
 from ops import _cronfs as fs
 from ops import _crontab as ct
+from ops import _lockdir
 from ops._contract import Outcome, Program, ProgramError
 
 _DIRS = dict((t, "/etc/" + t) for t in ct.FILE_TARGETS)
@@ -46,7 +48,8 @@ def _common(parser, check):
     parser.add_argument("--target", default="user", choices=ct.TARGETS)
     parser.add_argument("--user", help="crontab owner (user) or cron.d run-as user (root)")
     parser.add_argument("--root", default="/",
-                        help="prefix for /etc/cron.*, /run/lock and /var/backups (tests)")
+                        help="prefix for /etc/cron.*, /var/lib/fleetops/lock and /var/backups "
+                        "(tests)")
     if check:
         parser.add_argument("--check", action="store_true", default=argparse.SUPPRESS,
                             help="dry run: report the diff, change nothing")
@@ -107,8 +110,12 @@ def _flock():
     return found
 
 
+def _runs_as(args):
+    return args.user if args.target in ("user", "cron.d") else "root"
+
+
 def _wrapped(args, inline_env):
-    lock_dir = _under(args.root, "/run/lock")
+    lock_dir = _lockdir.lock_dir(_runs_as(args), args.root)
     owner = None
     if args.target == "user" or (args.target == "cron.d" and args.user != "root"):
         owner = args.user
@@ -125,6 +132,8 @@ def _data(args, path, action, old, new, extra=""):
 # -- install / remove --------------------------------------------------------
 
 def _install(args):
+    if not args.check:  # the lock's directory: only the job's user (or root) writes there
+        _lockdir.ensure(_lockdir.lock_dir(_runs_as(args), args.root), _runs_as(args), args.root)
     if args.target == "user":
         return _user_change(args, _user_install_lines)
     if args.target == "cron.d":

@@ -8,7 +8,12 @@ re-arms that same timer, so a burst of changes gives one sync. One sync runs at 
   rsync -a --delete --itemize-changes --max-delete=N -- SOURCE/ TARGET/
 
 A missing or empty source, or (--require-mount) a source that is not a mountpoint, is
-refused: it must never wipe the target. rsync exit 23 (partial), 24 (vanished files:
+refused: it must never wipe the target. A source that is a mountpoint when the program
+starts must still be that same mount (device and mount id) at every sync, so a disk
+that went away (leaving the bare mountpoint directory, maybe with a stray file) is
+never mirrored: --require-mount is implied then. A sync that would delete more than
+--max-delete-share percent of the target's entries (default 50; 100: no limit) is
+refused and reported, before rsync runs, in addition to rsync's own --max-delete. rsync exit 23 (partial), 24 (vanished files:
 not fatal) and 25 (--max-delete stopped deletions) are reported distinctly. After an
 attempt that left the trees different, nothing is retried until one of them changes
 or --retry seconds pass. A plain ``run`` does one guarded sync now.
@@ -63,6 +68,44 @@ def snapshot(root):
     return entries
 
 
+def mount_identity(path):
+    """(st_dev, mount id, f_fsid) when ``path`` is a mountpoint, else None.
+
+    st_dev alone is not enough: a new tmpfs (or a disk plugged into the same port) gets
+    the freed device number, and mount ids (/proc/self/mountinfo) are recycled too; the
+    filesystem id (statvfs f_fsid: the UUID-derived id of ext4/xfs/btrfs, random per
+    tmpfs) tells another filesystem apart. A remount of the same disk gets a new mount
+    id, so it is refused as well: restart dirsync after remounting on purpose."""
+    if not os.path.ismount(path):
+        return None
+    real = os.path.realpath(path)
+    mount_id = None
+    try:
+        with open("/proc/self/mountinfo", "rb") as handle:
+            for line in handle:
+                fields = line.split(b" ", 5)
+                if len(fields) > 4 and _unescape_mount(fields[4]) == os.fsencode(real):
+                    mount_id = int(fields[0])  # the last one listed is the one on top
+    except (OSError, ValueError):
+        pass
+    return os.stat(path).st_dev, mount_id, os.statvfs(path).f_fsid
+
+
+def _unescape_mount(field):
+    """mountinfo escapes space, tab, newline and backslash as \\ooo octal."""
+    if b"\\" not in field:
+        return field
+    out, i = bytearray(), 0
+    while i < len(field):
+        if field[i:i + 1] == b"\\" and field[i + 1:i + 4].isdigit():
+            out.append(int(field[i + 1:i + 4], 8))
+            i += 4
+        else:
+            out += field[i:i + 1]
+            i += 1
+    return bytes(out)
+
+
 def parse_itemized(text):
     """rsync --itemize-changes lines into items, counts and other messages."""
     items, other = [], []
@@ -99,7 +142,11 @@ def add_program_arguments(parser):
     parser.add_argument("--max-delete", type=int, default=100,
                         help="rsync --max-delete: most deletions per sync (default 100)")
     parser.add_argument("--require-mount", action="store_true",
-                        help="refuse to sync unless the source is a mountpoint")
+                        help="refuse to sync unless the source is a mountpoint (implied when "
+                             "it is one at start: then it must stay that same mount)")
+    parser.add_argument("--max-delete-share", type=float, default=50.0, metavar="PCT",
+                        help="refuse a sync that would delete more than PCT %% of the "
+                             "target's entries (default 50; 0: no deletion; 100: no limit)")
     parser.add_argument("--retry", type=float, default=60.0,
                         help="seconds before retrying an attempt that changed nothing")
     parser.add_argument("--rsync", default="rsync", help="the rsync binary (default: rsync)")
@@ -123,6 +170,7 @@ class DirSync(object):
         self.last_source = None
         self.proc = None
         self.syncs = 0
+        self.mount = None  # mount_identity() of the source when it is a mountpoint
 
     # -- checks --------------------------------------------------------------------------
     def prepare(self):
@@ -137,11 +185,21 @@ class DirSync(object):
         src, dst = os.path.realpath(self.source), os.path.realpath(self.target)
         if src == dst or dst.startswith(src.rstrip("/") + "/") or src.startswith(dst + "/"):
             raise ProgramError("source %s and target %s overlap" % (src, dst))
+        self.mount = mount_identity(self.source)
+        if self.args.require_mount and self.mount is None:
+            raise ProgramError("source %s is not a mountpoint (--require-mount)" % self.source)
 
     def refusal(self):
         if not os.path.isdir(self.source):
             return "source %s is missing" % self.source
-        if self.args.require_mount and not os.path.ismount(self.source):
+        if self.mount is not None:
+            now = mount_identity(self.source)
+            if now != self.mount:
+                return ("source %s is no longer the mount it was at start (device %s, mount "
+                        "id %s, fsid %x; now %s): the disk went away? refusing to sync"
+                        % ((self.source,) + self.mount + ("not a mountpoint" if now is None
+                           else "device %s, mount id %s, fsid %x" % now,)))
+        elif self.args.require_mount and not os.path.ismount(self.source):
             return "source %s is not a mountpoint (--require-mount)" % self.source
         try:
             with os.scandir(self.source) as listing:
@@ -152,6 +210,22 @@ class DirSync(object):
             return "source %s is empty: refusing to wipe the target" % self.source
         return None
 
+    def delete_refusal(self, source_entries):
+        """(reason or None, {"entries", "of"}): what rsync --delete would remove from the
+        target (entries absent from the source, or of another type), against the share."""
+        target = snapshot(self.target) or {}
+        source = source_entries or {}
+        doomed = sum(1 for path, sig in target.items()
+                     if path not in source or source[path][0] != sig[0])
+        counts = {"entries": doomed, "of": len(target)}
+        share = self.args.max_delete_share
+        if doomed and share < 100 and doomed * 100.0 > share * len(target):
+            return ("the sync would delete %d of the %d entries in target %s (%.0f%% > "
+                    "--max-delete-share %g%%): refusing it" % (
+                        doomed, len(target), self.target, doomed * 100.0 / len(target), share),
+                    counts)
+        return None, counts
+
     # -- one sync ------------------------------------------------------------------------
     def sync(self):
         with self.sync_lock:
@@ -159,6 +233,9 @@ class DirSync(object):
             before = snapshot(self.source)
             reason = self.refusal()
             record = {"kind": "sync", "source": self.source, "target": self.target}
+            if not reason:
+                reason, deletes = self.delete_refusal(before)
+                record["would_delete"] = deletes
             if reason:
                 record.update(result="refused", ok=False, msg=reason)
             else:
@@ -282,6 +359,8 @@ def make_service(args):
             raise ProgramError("bad program arguments: %s must be > 0" % flag, rc=2)
     if args.max_delete < 0:
         raise ProgramError("bad program arguments: --max-delete must be >= 0", rc=2)
+    if not 0 <= args.max_delete_share <= 100:
+        raise ProgramError("bad program arguments: --max-delete-share must be 0..100", rc=2)
     if args.duration is not None and args.duration < 0:
         raise ProgramError("bad program arguments: --duration must be >= 0", rc=2)
     if not args.source.strip() or not args.target.strip():

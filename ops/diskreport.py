@@ -201,18 +201,22 @@ def _pct(value):
 
 
 def _row(m):
-    return (m["level"].upper(), m["mountpoint"], m["fstype"], _mounts.human_size(m["size_bytes"]),
-            _mounts.human_size(m["used_bytes"]), _mounts.human_size(m["avail_bytes"]),
-            _pct(m["use_pct"]), _pct(m["inodes_pct"]), m["error"] or m["device"])
+    """One table row; names go through ``_mounts.shown`` (one row per mount, any bytes)."""
+    shown = _mounts.shown
+    return (m["level"].upper(), shown(m["mountpoint"]), shown(m["fstype"]),
+            _mounts.human_size(m["size_bytes"]), _mounts.human_size(m["used_bytes"]),
+            _mounts.human_size(m["avail_bytes"]), _pct(m["use_pct"]), _pct(m["inodes_pct"]),
+            shown(m["error"] or m["device"]))
 
 
 HEADER = ("LEVEL", "MOUNT", "FSTYPE", "SIZE", "USED", "AVAIL", "USE%", "INODE%", "DEVICE")
 
 
 def subject(data):
-    text = "[fleetops] disk report %s: %s" % (data["hostname"], data["worst_level"].upper())
+    text = "[fleetops] disk report %s: %s" % (_mounts.shown(data["hostname"]),
+                                               data["worst_level"].upper())
     if data["over"]:
-        text += " (%s)" % ", ".join(data["over"][:5])
+        text += " (%s)" % ", ".join(_mounts.shown(m) for m in data["over"][:5])
     return text
 
 
@@ -222,12 +226,12 @@ def render_text(data):
     rows = [HEADER] + [_row(m) for m in sort_worst_first(data["mounts"])]
     widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
     lines = [
-        "Disk report for %s at %s: %s" % (data["hostname"], data["generated"],
+        "Disk report for %s at %s: %s" % (_mounts.shown(data["hostname"]), data["generated"],
                                           data["worst_level"].upper()),
         "Thresholds: space warn %s%% crit %s%%, inodes warn %s%% crit %s%%." % (
             limits["space"]["warn"], limits["space"]["crit"],
             limits["inodes"]["warn"], limits["inodes"]["crit"]),
-        "Over threshold: %s" % (", ".join(data["over"]) or "none"),
+        "Over threshold: %s" % (", ".join(_mounts.shown(m) for m in data["over"]) or "none"),
         "",
     ]
     for row in rows:
@@ -252,7 +256,8 @@ def render_html(data):
         "<body style=\"font-family:sans-serif\"><h2>%s</h2><p>Over threshold: %s</p>"
         "<table style=\"border-collapse:collapse;font-family:monospace\">%s</table>"
         "</body></html>\n" % (esc(subject(data)), esc(subject(data)),
-                              esc(", ".join(data["over"]) or "none"), "".join(body)))
+                              esc(", ".join(_mounts.shown(m) for m in data["over"]) or "none"),
+                              "".join(body)))
 
 
 def save_report(spool_dir, text):
@@ -268,7 +273,7 @@ def save_report(spool_dir, text):
     path = os.path.join(spool_dir, name)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
                  0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+    with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as handle:
         handle.write(text)
     return path
 

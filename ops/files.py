@@ -9,6 +9,13 @@ file as ``DEST.<UTC time>.bak`` (a hard link, same mode). ``--check`` changes
 nothing and reports what would change; ``--diff`` adds a unified diff of the content
 (and a line for a mode change) under ``data.diff``. Without ``--mode`` an existing
 file keeps its mode and a new one gets 0644.
+
+No check-then-use gap: the destination's directory is opened once (``O_DIRECTORY``) and
+everything after is relative to that fd. The existing file is opened ``O_NOFOLLOW`` and
+must be the regular file ``lstat`` saw (same device and inode); a mode or owner change
+is ``fchmod``/``fchown`` on that fd; new content is a temp file made ``O_EXCL`` in the
+directory fd and renamed with directory fds. A symlink at the destination is refused;
+one swapped in meanwhile is replaced (content) or left alone (mode/owner), never followed.
 """
 import difflib
 import grp
@@ -75,16 +82,31 @@ def _id(name, lookup, kind):
         raise ProgramError("no such %s %r on this host" % (kind, name)) from None
 
 
-def _read_current(path):
-    """(bytes, stat) of the existing regular file, or (None, None) when absent."""
+def _read_current(dir_fd, name, path):
+    """(bytes, stat, fd) of the existing regular file, or (None, None, None) when absent."""
     try:
-        info = os.lstat(path)
+        seen = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     except FileNotFoundError:
-        return None, None
-    if not stat.S_ISREG(info.st_mode):
+        return None, None, None
+    if not stat.S_ISREG(seen.st_mode):
         raise ProgramError("%s exists and is not a regular file: refusing to replace it" % path)
-    with open(path, "rb") as handle:
-        return handle.read(), info
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+    try:
+        fd = os.open(name, flags, dir_fd=dir_fd)
+    except OSError as exc:
+        raise ProgramError("%s changed while being read (%s): refusing to touch it"
+                           % (path, exc.strerror)) from None
+    info = os.fstat(fd)
+    if (info.st_dev, info.st_ino) != (seen.st_dev, seen.st_ino) or not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise ProgramError("%s was replaced while being read: refusing to touch it" % path)
+    chunks = []
+    while True:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks), info, fd
 
 
 def _octal(mode):
@@ -123,14 +145,16 @@ def make_diff(path, old, new, old_mode, new_mode):
     return "".join(lines)
 
 
-def _backup(path):
+def _backup(dir_fd, name, path):
+    """Hard link of the current file as NAME.<UTC time>.bak (the entry itself, never a
+    symlink's target); returns the backup's path."""
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    base = "%s.%s.bak" % (path, stamp)
+    base = "%s.%s.bak" % (name, stamp)
     candidate, count = base, 0
     while True:
         try:
-            os.link(path, candidate)
-            return candidate
+            os.link(name, candidate, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
+            return os.path.join(os.path.dirname(path), candidate)
         except FileExistsError:
             count += 1
             candidate = "%s.%d" % (base, count)
@@ -149,25 +173,33 @@ def _plan(args, old, info, new):
     return old != new, mode != old_mode, owner_differs, mode, uid, gid
 
 
-def _ensure_parent(path, parents, check):
+def _open_parent(path, parents, check):
+    """(directory fd or None, created directory or None); None only under --check."""
     directory = os.path.dirname(path)
-    if os.path.isdir(directory):
-        return None
+    try:
+        return _atomic.open_dir(directory), None
+    except FileNotFoundError:
+        pass
     if not parents:
         raise ProgramError("directory %s does not exist (set parents to create it)" % directory)
-    if not check:
-        os.makedirs(directory, mode=0o755, exist_ok=True)
-    return directory
+    if check:
+        return None, directory
+    os.makedirs(directory, mode=0o755, exist_ok=True)
+    return _atomic.open_dir(directory), directory
 
 
 def run(args):
     path = args.dest
-    if not os.path.isabs(path) or path.endswith("/"):
+    name = os.path.basename(path)
+    if not os.path.isabs(path) or path.endswith("/") or name in ("", ".", ".."):
         raise ProgramError("--dest must be an absolute file path, not %r" % path, rc=2)
     new = _content(args)
+    dir_fd = fd = None
     try:
-        created_dir = _ensure_parent(path, args.parents, args.check)
-        old, info = _read_current(path)
+        dir_fd, created_dir = _open_parent(path, args.parents, args.check)
+        old = info = None
+        if dir_fd is not None:
+            old, info, fd = _read_current(dir_fd, name, path)
         content, mode_differs, owner_differs, mode, uid, gid = _plan(args, old, info, new)
         old_mode = None if info is None else stat.S_IMODE(info.st_mode)
         changed = content or mode_differs or owner_differs
@@ -178,23 +210,27 @@ def run(args):
         if args.diff and changed:
             data["diff"] = make_diff(path, old, new, old_mode, mode)
         if changed and not args.check:
-            _apply(args, path, info, new, content, (mode, uid, gid), data)
+            _apply(args, (dir_fd, name, fd), path, new, content, (mode, uid, gid), data)
     except OSError as exc:
         raise ProgramError("%s: %s" % (exc.filename or path, exc.strerror or exc)) from None
+    finally:
+        for open_fd in (fd, dir_fd):
+            if open_fd is not None:
+                os.close(open_fd)
     return Outcome(changed, data)
 
 
-def _apply(args, path, info, new, content, wanted, data):
+def _apply(args, where, path, new, content, wanted, data):
+    dir_fd, name, fd = where
     mode, uid, gid = wanted
-    if content or info is None:
-        if args.backup and info is not None:
-            data["backup"] = _backup(path)
-        _atomic.write_atomic(path, new, mode, uid, gid)
+    if content or fd is None:
+        if args.backup and fd is not None:
+            data["backup"] = _backup(dir_fd, name, path)
+        _atomic.write_at(dir_fd, name, new, mode, uid, gid)
         return
     if uid is not None or gid is not None:
-        os.chown(path, -1 if uid is None else uid, -1 if gid is None else gid,
-                 follow_symlinks=False)
-    os.chmod(path, mode)
+        os.fchown(fd, -1 if uid is None else uid, -1 if gid is None else gid)
+    os.fchmod(fd, mode)
 
 
 PROGRAM = Program("files", __doc__, add_arguments, run, supports_check=True,

@@ -94,7 +94,7 @@ def test_install_task_changed_then_ok_then_remove(cron_lab, capsys):
         proc = in_host(lab, host, "stat", "-c", "%a %U %G", "/etc/cron.d/fleet-bk")
         assert proc.stdout.split() == ["644", "root", "root"]
     before = in_host(lab, "lab01", "cat", "/etc/cron.d/fleet-bk").stdout
-    assert "date +\\%F" in before and "flock -n /run/lock/fleetops-fleet-bk.lock" in before
+    assert "date +\\%F" in before and "flock -n /var/lib/fleetops/lock/fleetops-fleet-bk.lock" in before
 
     cron_cli.install(_context(), **common, **{**spec, "schedule": "0 4 * * *"}, check=True,
                      retry_file=None)

@@ -133,7 +133,8 @@ def test_install_install_change_remove(target, root, user):
             text = content(target, root, "bk")
             assert text.count("fleetops: bk") == 1 and text.endswith("\n")
             lock = f"fleetops-bk@{user}.lock" if target == "user" else "fleetops-bk.lock"
-            assert f"flock -n {root}/run/lock/{lock} " in text
+            lock_dir = f"{root}/var/lib/fleetops/lock" + (f"/{user}" if target == "user" else "")
+            assert f"flock -n {lock_dir}/{lock} " in text
             if target in ("user", "cron.d"):
                 assert "date +\\%F" in text and "30 2 * * mon-fri" in text
             else:
@@ -164,7 +165,7 @@ def test_check_changes_nothing(target, root, user):
         assert doc["changed"] and doc["data"]["backup"] is None
         assert doc["data"]["diff"].startswith("--- a/")
         assert snapshot(root) == before
-    assert not (root / "var").exists()
+    assert not (root / "var" / "backups").exists()
 
 
 def test_run_parts_lists_the_script_and_dotted_names_are_refused(root):

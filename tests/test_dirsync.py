@@ -137,7 +137,7 @@ def test_an_emptied_source_is_refused_and_the_target_kept(daemon):
 
 
 def test_a_deletion_burst_beyond_max_delete_is_stopped(daemon):
-    daemon.start("--max-delete", "3")
+    daemon.start("--max-delete", "3", "--max-delete-share", "100")  # rsync's own limit
     wait_for(daemon.in_sync)
     for i in range(8):
         (daemon.src / f"f{i}").unlink()

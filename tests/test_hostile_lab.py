@@ -61,7 +61,7 @@ def test_escapes_flood_and_hang_do_not_harm_the_run_or_the_terminal(lab_inventor
         assert f"{name} | fine" in out
     assert "6 hosts in" in out and "ok=5" in out and "failed=1" in out
     assert "output cut at --max-output (the rest was read and discarded): lab02 (stdout)" in out
-    assert retry.read_text() == "lab03\n"
+    assert retry.read_text().splitlines()[1:] == ["lab03"]
 
 
 def test_json_keeps_exact_text_and_reports_truncation(lab_inventory, tmp_path):
@@ -94,7 +94,9 @@ def fake_python(lab, lab_ssh, tmp_path):
     (tmp_path / "host_vars").mkdir()
 
     def fake(host: str, text: str, sleep: bool = False, body: str | None = None) -> Path:
-        script = "#!/bin/sh\ncat >/dev/null\n" + ("sleep 600\n" if sleep else "") + \
+        # the launcher's handshake first (cached: nothing to upload), then the lie
+        script = "#!/bin/sh\nprintf '\\nFLEETOPS-READY\\n'\ncat >/dev/null\n" + \
+            ("sleep 600\n" if sleep else "") + \
             (body or f"printf '%s\\n' {shlex.quote(text)}\n")
         done = lab_ssh(host, f"printf '%s' {shlex.quote(script)} > /root/fakepy && "
                              "chmod 755 /root/fakepy")
@@ -134,7 +136,7 @@ def test_disk_report_goes_on_when_hosts_lie_or_hang(fake_python, tmp_path):
     rows = [line for line in proc.stdout.splitlines() if line.startswith(("CRIT", "WARN", "OK", "UNKNOWN"))]
     assert any("lab08" in r and "/x\\xff\\n\\x1b[2J" in r for r in rows)
     assert any("lab06" in r for r in rows)
-    assert sorted(retry.read_text().split()) == ["lab07", "lab09"]
+    assert sorted(retry.read_text().splitlines()[1:]) == ["lab07", "lab09"]
 
     for fmt in ("html", "csv", "table"):
         out = tmp_path / f"report.{fmt}"
@@ -161,7 +163,7 @@ def test_cron_and_watcher_fail_only_the_lying_hosts(fake_python, tmp_path):
     assert 'lab07 | FAILED | bad result: result.ok: expected a boolean, got "false"' in proc.stdout
     assert 'lab08 | FAILED | bad result: result.data: expected an object, got "s"' in proc.stdout
     assert "lab06 | OK |" in proc.stdout and "failed=2" in proc.stdout
-    assert sorted(retry.read_text().split()) == ["lab07", "lab08"]
+    assert sorted(retry.read_text().splitlines()[1:]) == ["lab07", "lab08"]
 
     inventory = fake_python("lab07", result({"running": True, "pid": 5, "last_event": "boom"}))
     proc = invoke("watcher.status", "-i", str(inventory), "-p", "lab06:lab07", "--json",
@@ -170,7 +172,7 @@ def test_cron_and_watcher_fail_only_the_lying_hosts(fake_python, tmp_path):
     doc = json.loads(proc.stdout)
     assert "result.data.last_event: expected an object" in doc["hosts"]["lab07"]["reason"]
     assert doc["hosts"]["lab06"]["status"] == "ok" and doc["hosts"]["lab06"]["running"] is False
-    assert retry.read_text() == "lab07\n"
+    assert retry.read_text().splitlines()[1:] == ["lab07"]
 
 
 def test_program_output_over_the_cap_is_a_clear_failure(fake_python, tmp_path):

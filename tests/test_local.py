@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -67,8 +69,26 @@ def test_become_locally_never_feeds_the_password_to_the_command():
     assert secret not in host.stdout + host.stderr
 
 
-def test_shipped_program_runs_locally(tmp_path, monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path))  # the zipapp cache lands in this HOME
+@pytest.fixture
+def private_home(monkeypatch):
+    """A HOME the zipapp cache accepts: every directory above it owned by root or us and
+    not writable by others (a HOME under the sticky /tmp is refused, as sshd would)."""
+    home = Path(tempfile.mkdtemp(prefix=".fleetops-test-home-", dir=os.path.expanduser("~")))
+    monkeypatch.setenv("HOME", str(home))
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def test_zipapp_cache_under_a_world_writable_dir_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))  # under /tmp (mode 1777)
+    hosts = [SimpleNamespace(name="here", vars={})]
+    with Fleet(RunOptions(command_timeout=60), lambda host: local()) as fleet:
+        host = fleet_program(hosts, "diskreport", [], fleet).hosts["here"]
+    assert host.status == "failed" and "refusing it for the zipapp cache" in host.reason
+
+
+def test_shipped_program_runs_locally(private_home):
+    tmp_path = private_home
     hosts = [SimpleNamespace(name="here", vars={})]
     with Fleet(RunOptions(command_timeout=60), lambda host: local()) as fleet:
         first = fleet_program(hosts, "diskreport", ["--warn", "80", "--crit", "90"], fleet)

@@ -250,8 +250,10 @@ def test_checks_unit(monkeypatch, tmp_path):
 def test_systemd_unit_template_runs_in_the_foreground():
     import jinja2
 
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(REPO / "templates")),
-                             undefined=jinja2.StrictUndefined)
+    from fleetops.shellquote import install
+
+    env = install(jinja2.Environment(loader=jinja2.FileSystemLoader(str(REPO / "templates")),
+                                     undefined=jinja2.StrictUndefined))
     unit = env.get_template("fleetops-watcher.service.j2").render(
         name="demo", zipapp="/opt/fleetops.pyz", checks=["clock", "file:/etc/a b%$"])
     exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))

@@ -54,6 +54,8 @@ DIRSYNC_HELP = {
     "wait": "quiet seconds before a sync (default 1)",
     "max-delete": "rsync --max-delete (default 100)",
     "require-mount": "refuse to sync unless the source is a mountpoint",
+    "max-delete-share": "refuse a sync deleting more than PCT % of the target (default 50; "
+                        "0: none; 100: no limit)",
 }
 
 
@@ -82,12 +84,12 @@ def watcher_args(check: Sequence[str] | None, interval: Any, duration: Any) -> l
 
 
 def dirsync_args(source: str | None, target: str | None, poll: Any, wait: Any,
-                 max_delete: Any, require_mount: bool) -> list[str]:
+                 max_delete: Any, require_mount: bool, max_delete_share: Any = None) -> list[str]:
     from fleetops.cli.common import need
 
     argv = ["--source", need(source, "--source"), "--target", need(target, "--target")]
     argv += _option("--poll", poll) + _option("--wait", wait)
-    argv += _option("--max-delete", max_delete)
+    argv += _option("--max-delete", max_delete) + _option("--max-delete-share", max_delete_share)
     return argv + (["--require-mount"] if require_mount else [])
 
 
@@ -247,12 +249,13 @@ def dirsync_start(c, inventory=None, pattern="all", limit=None, json=False, name
                   max_delete=None, require_mount=False, forks=DEFAULT_FORKS, timeout="10",
                   command_timeout=None, accept_new=False, become=False,
                   retry_file="fleetops.retry",
-                  ask_become_pass=False, ask_pass=False, max_output=None):
+                  ask_become_pass=False, ask_pass=False, max_output=None, max_delete_share=None):
     """Start the dirsync daemon (SOURCE/ mirrored into TARGET) on every selected host."""
     from fleetops.cli.common import cli_errors
 
     with cli_errors():
-        program_args = dirsync_args(source, target, poll, wait, max_delete, require_mount)
+        program_args = dirsync_args(source, target, poll, wait, max_delete, require_mount,
+                                    max_delete_share)
     argv = lifecycle_argv("start", name, state_dir, _option("--log-dir", log_dir), program_args)
     fleet_lifecycle("dirsync", "start", argv, _common(locals()))
 
