@@ -49,6 +49,7 @@ def test_ansible_letters_mean_the_same_everywhere(name, task):
             assert shorts[option] == flags.ANSIBLE_SHORT[option.replace("-", "_")], (name, option)
     assert "remote-user" in shorts  # every task that reaches hosts
     assert shorts.get("format", "") == ""  # long-only: -f is forks
+    assert shorts.get("user", "") == ""  # cron's crontab owner: -u is the login user
     if "become" in shorts:
         assert (shorts["become"], shorts["ask-become-pass"], shorts["ask-pass"]) == ("b", "K", "k")
     if name == "watcher.start":

@@ -23,7 +23,8 @@ flag   option               Ansible
 
 The boolean ones (``-b -K -k -C -D``) are given only to boolean options (``watcher.start
 --check`` is a check spec, not check mode, and gets no ``-C``). ``--format`` (``disk-report``,
-``scan``) is long-only: its old ``-f`` is Ansible's forks. Other options keep invoke's
+``scan``) is long-only: its old ``-f`` is Ansible's forks; so is ``cron.*``'s ``--user``
+(its old ``-u`` is now the login user, as in Ansible). Other options keep invoke's
 automatic letters (first free letter of the name, skipping the reserved ones above), so
 ``run -p PATTERN`` stays.
 
@@ -49,7 +50,7 @@ ANSIBLE_SHORT: dict[str, str] = {
     "remote_user": "u", "timeout": "T",
 }
 BOOLEAN = frozenset({"become", "ask_become_pass", "ask_pass", "check", "diff"})
-LONG_ONLY = frozenset({"format"})
+LONG_ONLY = frozenset({"format", "user"})  # "user": cron.*'s crontab owner; -u is the login user
 RESERVED = frozenset(ANSIBLE_SHORT.values())
 REMOTE_USER_HELP = ("login user for hosts whose inventory sets none (ansible_user wins; "
                     "default: ~/.ssh/config, else the local user)")
