@@ -319,3 +319,7 @@ ACTIONS: dict[str, ActionSpec] = {spec.name: spec for spec in (
                SUPPORTS_CHECK, _daemon("dirsync"), "start or stop a named dirsync",
                validate=_needs_source),
 )}
+
+from fleetops.action_python import PYTHON  # noqa: E402  (users' Python tasks: own module)
+
+ACTIONS = {"run": ACTIONS["run"], PYTHON.name: PYTHON, **ACTIONS}  # next to run

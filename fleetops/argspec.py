@@ -121,9 +121,15 @@ def _path(name: str, value: Any) -> str:
     return text
 
 
+def _mapping(name: str, value: Any) -> dict[str, Any]:
+    if isinstance(value, Mapping) and all(isinstance(k, str) for k in value):
+        return dict(value)
+    raise ArgError(f"argument '{name}' must be a mapping of names to values, not {_what(value)}")
+
+
 _COERCE: dict[str, Callable[[str, Any], Any]] = {
     "str": _scalar_text, "path": _path, "int": _integer, "number": _number,
-    "bool": _boolean, "list": _listing, "mode": _mode,
+    "bool": _boolean, "list": _listing, "mode": _mode, "mapping": _mapping,
 }
 
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 from fleetops.sanitize import clean, csv_cell
 from ops._mounts import LEVELS, classify, human_size, tidy_number, worst
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = Path(__file__).resolve().parent / "templates"  # package data (a link in a checkout)
 MOUNT_KEYS = ("mountpoint", "device", "fstype", "size_bytes", "used_bytes", "avail_bytes",
               "use_pct", "inodes_total", "inodes_used", "inodes_pct", "level", "over", "error")
 COLOURS = {"ok": "#2e7d32", "unknown": "#757575", "warn": "#e09100", "crit": "#c62828"}

@@ -370,7 +370,9 @@ def _line(value: Any) -> int | None:
 
 def template_search(base_dir: Path) -> list[Path]:
     """Where template files are looked up: next to the playbook, its parent, the repo."""
-    return [base_dir / "templates", base_dir.parent / "templates", REPO_TEMPLATES]
+    # fleetops's own templates: package data (fleetops/templates links to templates/ in a checkout)
+    return [base_dir / "templates", base_dir.parent / "templates",
+            Path(__file__).resolve().parent / "templates"]
 
 
 def load_playbook(path: str) -> Playbook:

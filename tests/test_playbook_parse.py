@@ -293,7 +293,7 @@ def test_cli_reports_a_bad_playbook_in_one_line_exit_4(tmp_path):
     assert proc.returncode == 4, proc.stderr
     assert proc.stdout == ""
     assert proc.stderr.strip() == (f"fleetops: {path}:4: task 't': unknown action 'shell' "
-                                   "(actions: run, template, copy, install_zipapp, cron, "
+                                   "(actions: run, python, template, copy, install_zipapp, cron, "
                                    "disk_report, sweep, arpscan, watcher, dirsync; task keys: "
                                    "name, when, register, check_mode_safe, timeout, vars, loop, "
                                        "loop_control, changed_when, failed_when, notify, tags, "
