@@ -10,7 +10,8 @@ Each ``-e`` value is one of (ansible-core ``load_extra_vars``):
 Several ``-e`` merge left to right, a later key replacing an earlier one at the top level
 (Ansible's default ``hash_behaviour=replace``). Stricter than Ansible, documented: a word
 without ``=`` (Ansible would keep it as ``_raw_params``) and a name that is not an
-identifier are refused. Errors: a bad value is :class:`~fleetops.errors.OptionError`
+identifier are refused, and so are ``ansible_*`` and fleetops' connection variables
+(Ansible would connect with them; fleetops takes them from the inventory only). Errors: a bad value is :class:`~fleetops.errors.OptionError`
 (exit 5); a bad ``@FILE`` is :class:`~fleetops.errors.InputError` naming the file and line
 (exit 4). Values may hold Jinja (``{{ inventory_hostname }}``): they are rendered per host.
 """
@@ -142,7 +143,11 @@ def one(value: str) -> dict[str, Any]:
         if where:
             raise InputError(f"extra vars must be a mapping, not {type(data).__name__}", where)
         raise OptionError(f"{FLAG}: {message}")
+    from fleetops.playbook_keys import CONNECTION_HINT, is_connection_var
+
     for key in data:
+        if isinstance(key, str) and is_connection_var(key):
+            raise OptionError(f"{FLAG}: {key!r}: {CONNECTION_HINT}")
         if not isinstance(key, str) or not _IDENT.match(key):
             message = f"variable name {key!r} is not an identifier"
             if where:

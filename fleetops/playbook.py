@@ -170,6 +170,8 @@ class _Checker:
             line = values.key_lines.get(key, where)
             if not isinstance(key, str) or not _IDENT.match(key):
                 self.fail(f"play {play!r}: variable name {key!r} is not an identifier", line)
+            if keys.is_connection_var(key):
+                self.fail(f"play {play!r}: variable {key!r}: {keys.CONNECTION_HINT}", line)
             self._syntax(value, line, f"play {play!r}: variable {key!r}")
         return dict(values)
 

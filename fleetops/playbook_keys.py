@@ -36,6 +36,20 @@ HINTS = {
 }
 
 
+FLEETOPS_CONNECTION = frozenset({
+    "fleetops_host", "fleetops_port", "fleetops_user", "fleetops_key_file",
+    "fleetops_known_hosts", "fleetops_python", "fleetops_proxy_command", "fleetops_password",
+    "fleetops_become_password", "fleetops_ssh_config"})
+CONNECTION_HINT = ("fleetops applies connection and become variables from the inventory "
+                   "only (on the command line: -u, -b, --become-user, -T, -k, -K)")
+
+
+def is_connection_var(name: str) -> bool:
+    """``ansible_*`` and fleetops' connection variables: Ansible applies them from play
+    vars and ``-e`` too; fleetops would only template them, so they are refused there."""
+    return name.startswith("ansible_") or name in FLEETOPS_CONNECTION
+
+
 def condition_list(checker: Any, value: Any, line: int, where: str) -> list[Any]:
     """``changed_when``/``failed_when``: a bool, an expression, or a list (all must hold)."""
     items = value if isinstance(value, list) else [value]
@@ -101,6 +115,8 @@ def task_vars(checker: Any, data: dict, where: str) -> dict[str, Any]:
         key_line = values.key_lines.get(key, line)
         if not isinstance(key, str) or not _IDENT.match(key):
             checker.fail(f"{where}: variable name {key!r} is not an identifier", key_line)
+        if is_connection_var(key):
+            checker.fail(f"{where}: variable {key!r}: {CONNECTION_HINT}", key_line)
         checker._syntax(value, key_line, f"{where}: variable {key!r}")
     return dict(values)
 

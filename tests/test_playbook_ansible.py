@@ -90,6 +90,8 @@ BAD = [
     ("vars: {1x: 2}", "variable name '1x' is not an identifier"),
     ("notify: \"{{ h }}\"", "templated names are not supported"),
     ("listen: x", "unknown action 'listen'"),
+    ("vars: {ansible_user: x}", "'ansible_user': fleetops applies connection and become"),
+    ("vars: {fleetops_port: 2}", "inventory only"),
 ]
 
 
@@ -144,7 +146,8 @@ def test_extra_vars_forms_and_merge(tmp_path):
     assert got == {"a": "x", "b": 3, "d": 4, "e": "5"}
     for bad, message in [("word", "'word' is not key=value"), ("[1, 2]", "into a mapping"),
                          ("{a: [}", "YAML"), ("/etc/x.yml", "prepend the file name"),
-                         ("'a=1", "no closing quotation"), ("path=/a\\ b", "'b' is not key=value"), ("1a=2", "not an identifier")]:
+                         ("'a=1", "no closing quotation"), ("ansible_become=true", "inventory only"),
+                         ('{"ansible_host": "h"}', "'ansible_host'"), ("path=/a\\ b", "'b' is not key=value"), ("1a=2", "not an identifier")]:
         with pytest.raises(OptionError, match=re.escape(message)):
             parse_extra_vars([bad])
     (tmp_path / "list.yml").write_text("- 1\n")
@@ -232,3 +235,14 @@ def test_templated_hosts_take_extra_vars_before_any_host(tmp_path):
         select_hosts(load_playbook(str(path)), str(inv), None)
     bad = write(tmp_path, '- hosts: "{{ a b }}"\n  tasks: []\n')
     assert error_of(bad).startswith(f"{bad}:1: play hosts: ")
+
+
+def test_play_vars_cannot_set_connection_variables(tmp_path):
+    path = write(tmp_path, """
+        - hosts: all
+          vars:
+            ok_var: 1
+            ansible_become_user: app
+          tasks: []
+        """)
+    assert error_of(path).startswith(f"{path}:4: play 'all': variable 'ansible_become_user': ")
