@@ -240,7 +240,7 @@ def test_every_tasks_help_lists_its_options_correctly(tmp_path):
                 assert flag.lstrip("-")[:1].isalnum(), (name, flags)
     text = invoke(tmp_path, "--help", "disk-report").stdout
     assert "--=" not in text and "--mail-config=STRING" in text
-    assert "-e STRING, --exclude=STRING" in text  # repeatable options take a value
+    assert "-x STRING, --exclude=STRING" in text  # repeatable options take a value (-e: extra vars)
 
 
 def test_closed_stdout_ends_quietly(tmp_path):

@@ -295,7 +295,9 @@ def test_cli_reports_a_bad_playbook_in_one_line_exit_4(tmp_path):
     assert proc.stderr.strip() == (f"fleetops: {path}:4: task 't': unknown action 'shell' "
                                    "(actions: run, python, template, copy, install_zipapp, cron, "
                                    "disk_report, sweep, arpscan, watcher, dirsync; task keys: "
-                                   "name, when, register, check_mode_safe, timeout)")
+                                   "name, when, register, check_mode_safe, timeout, vars, loop, "
+                                       "loop_control, changed_when, failed_when, notify, tags, "
+                                       "become, become_user)")
 
 
 def test_cli_unknown_group_in_hosts_names_the_play_line(tmp_path, monkeypatch):

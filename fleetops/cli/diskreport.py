@@ -7,9 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-from invoke import task
-
 from fleetops.cli.authopts import AUTH_HELP
+from fleetops.cli.flags import task
 from fleetops.errors import DEFAULT_FORKS, FleetopsError, OptionError
 
 FORMATS = ("table", "json", "csv", "html", "prometheus")
