@@ -115,3 +115,38 @@ def test_fresh_ansible_vault_output_decrypts(tmp_path, vault_id):
     (tmp_path / "hosts.ini").write_text("h\n")
     vault.configure(str(PASSWORD_FILE))
     assert load_inventory(tmp_path / "hosts.ini").host("h").vars["secret_var"] == secret
+
+
+def _invoke(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    repo = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if "VAULT" not in k}
+    return subprocess.run([sys.executable, "-m", "invoke", "-r", str(repo), *args], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def test_vault_options_on_every_task(tmp_path):
+    """``--vault-password-file`` and ``--ask-vault-pass`` on the command line (Ansible's
+    spellings): the vaulted inventory loads; without them it is one line and exit 4;
+    asking without a terminal is one line and exit 5. The value itself is never printed."""
+    inv = tmp_path / "inv"
+    shutil.copytree(CORPUS, inv)
+    (inv / "host_vars").mkdir()
+    (inv / "host_vars" / "v1.yml").write_text("ansible_connection: local\n")
+    hosts = str(inv / "hosts.yml")
+    run = ("run", "-i", hosts, "-p", "v1", "--retry-file", str(tmp_path / "r"), "echo done")
+
+    ok = _invoke(*run[:-1], "--vault-password-file", str(PASSWORD_FILE), run[-1], cwd=tmp_path)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "done" in ok.stdout and "s3cret" not in ok.stdout + ok.stderr
+
+    missing = _invoke(*run, cwd=tmp_path)
+    assert missing.returncode == 4, missing.stderr
+    assert "vault password" in missing.stderr and len(missing.stderr.strip().splitlines()) == 1
+
+    asked = _invoke(*run[:-1], "--ask-vault-pass", run[-1], cwd=tmp_path)
+    assert asked.returncode == 5, asked.stderr
+    assert "--ask-vault-pass needs a terminal" in asked.stderr
+
+    help_text = _invoke("--help", "disk-report", cwd=tmp_path).stdout
+    assert "--vault-password-file" in help_text and "--ask-vault-pass" in help_text

@@ -95,16 +95,49 @@ class AnsibleFlagsTask(Task):
         if self._connects():
             args.append(Argument(names=("remote-user", "u"), attr_name="remote_user",
                                  kind=str, default=None, help=REMOTE_USER_HELP))
+            args.append(Argument(names=("vault-password-file",),
+                                 attr_name="vault_password_file", kind=str, default=None,
+                                 help=VAULT_FILE_HELP))
+            args.append(Argument(names=("ask-vault-pass",), attr_name="ask_vault_pass",
+                                 kind=bool, default=False, help=ASK_VAULT_HELP))
         return args
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if not self._connects():
             return super().__call__(*args, **kwargs)
+        _vault_options(kwargs.pop("vault_password_file", None),
+                       kwargs.pop("ask_vault_pass", False))
         token = _REMOTE_USER.set(kwargs.pop("remote_user", None) or None)
         try:
             return super().__call__(*args, **kwargs)
         finally:
             _REMOTE_USER.reset(token)
+
+
+VAULT_FILE_HELP = ("file holding the vault password for !vault values and encrypted files "
+                   "(read, never run; or ANSIBLE_VAULT_PASSWORD_FILE)")
+ASK_VAULT_HELP = "ask once for the vault password (needs a terminal)"
+
+
+def _vault_options(password_file: str | None, ask: bool) -> None:
+    """``--vault-password-file``/``--ask-vault-pass`` before the inventory is read; a bad
+    file is exit 4, asking without a terminal exit 5 (one line, like every option)."""
+    if not password_file and not ask:
+        return
+    import os
+
+    from fleetops import vault
+    from fleetops.cli.common import cli_errors
+    from fleetops.errors import OptionError
+
+    with cli_errors():
+        if ask:
+            try:
+                os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
+            except OSError:
+                raise OptionError("--ask-vault-pass needs a terminal to ask on (or use "
+                                  "--vault-password-file)") from None
+        vault.configure(password_file, ask)
 
 
 def task(*args: Any, **kwargs: Any) -> Any:
