@@ -146,7 +146,9 @@ class SudoHook:
             raise BecomeError(self._needs_password())
         lines = [ln.strip() for ln in text.decode("utf-8", "replace").splitlines() if ln.strip()]
         rc = chan.recv_exit_status() if chan.exit_status_ready() else None
-        why = lines[-1] if lines else f"exit status {rc}"
+        # every line: sudo names the cause first ("unknown user ops") and may add a
+        # consequence after it ("error initializing audit plugin sudoers_audit")
+        why = "; ".join(lines)[:300] if lines else f"exit status {rc}"
         raise BecomeError(f"sudo to {self.become.user} failed on {self.host}: {why}")
 
     def _needs_password(self) -> str:

@@ -58,7 +58,21 @@ def install_argv(name: str, schedule: str | None, job: str, target: str = "user"
     if schedule is not None or target not in RUN_PARTS_TARGETS:
         argv.append(f"--schedule={validate_schedule(schedule)}")
     argv.append(f"--job={validate_job(job)}")  # "=": a command may start with "-"
+    if target in ("user", "cron.d"):
+        check_length(name, job, schedule)
     return argv + _tail(user, check)
+
+
+def check_length(name: str, job: str, schedule: str | None) -> None:
+    """Refuse early a job cron would find too long (its command over 998 bytes): measured
+    with the shortest wrapper the host can add (``/bin/flock``, a lock directory no
+    shorter than ``/.cache/fleetops/lock``, no user in the lock name), so this check
+    never refuses what the host's exact one (ops/_crontab.job_line) accepts."""
+    wrapped = _crontab.wrap(job, name, "/.cache/fleetops/lock", "/bin/flock", inline_env=True)
+    try:
+        _crontab.job_line(schedule or "@daily", wrapped)
+    except _crontab.CronError as exc:
+        raise OptionError(f"--job: {exc}") from None
 
 
 def remove_argv(name: str, target: str = "user", user: str | None = None,

@@ -3,12 +3,18 @@
 Parsing only: the text is fed, line by line, into the builder that
 ``fleetops.inventory`` passes in, which owns groups, hosts and their checks.
 
-Values follow Ansible's INI rules: an unquoted value is read as a Python literal
-when it is one (``22`` -> int, ``True`` -> bool, ``[1,2]`` -> list), otherwise it
-stays a string (so ``yes``/``true`` stay strings). Unlike Ansible, a quoted value
-(``port="22"``) always stays a string. A ``#`` starts a comment anywhere outside
-quotes on host lines; on ``key=value`` lines of a ``:vars`` section only when it
-follows whitespace (``url=http://x/#frag`` keeps its fragment).
+Follows ansible-core 2.19's ``ini`` inventory plugin:
+
+* A host line is split like a shell line with comments (``shlex.split(line,
+  comments=True)``): quotes are removed and ``#`` starts a comment, even inside a word.
+* A value (host line or ``:vars``) is read with :func:`ast.literal_eval` when that
+  succeeds, else kept as text: ``22`` and ``"22"`` -> int, ``True`` -> bool,
+  ``"['/dev/sda']"`` -> list, ``[]`` -> list, ``yes`` -> str. Tuples and sets become
+  lists, complex numbers and ``...`` text, as in Ansible.
+* A ``:vars`` value is the whole text after the first ``=``, stripped - a ``# note``
+  after it is part of the text unless the value is a Python literal (``5 # n`` -> 5).
+* ``[g:children]`` may name a group declared later; one never declared is an error,
+  as is ``[g:vars]`` for a group never declared.
 """
 
 from __future__ import annotations
@@ -16,7 +22,9 @@ from __future__ import annotations
 import ast
 import itertools
 import re
+import shlex
 import string
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from fleetops.errors import InputError
@@ -24,34 +32,35 @@ from fleetops.errors import InputError
 if TYPE_CHECKING:
     from fleetops.inventory import _Builder
 
-_SECTION = re.compile(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:[#;].*)?$")
-_LOOKS_LIKE_SECTION = re.compile(r"^\[.*\]\s*(?:[#;].*)?$")
-_GROUP_LINE = re.compile(r"^([^:\]\s#;]+)\s*(?:[#;].*)?$")
+_SECTION = re.compile(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?$")
+_GROUP_LINE = re.compile(r"^([^:\]\s]+)\s*(?:#.*)?$")  # Ansible's 'groupname' pattern
 _VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_TOKEN = re.compile(r"""(?:[^\s"'\\#]+|\\.|"(?:[^"\\]|\\.)*"|'[^']*')+""")
 _BRACKETED_PORT = re.compile(r"^\[([^\[\]]+)\]:([0-9]+)$")
 _HOST_PORT = re.compile(r"^((?:[^:\[\]]|\[[^\]]*\])*):([0-9]+)$")
-_VAR_COMMENT = re.compile(r"\s#.*$")
-_LITERAL_START = frozenset("-+0123456789[{(")
 _MAX_RANGE = 100_000
+_MAX_LITERAL = 100_000  # characters given to ast.literal_eval
+_BLANKS = re.compile(r"[ \t\r\n]+")
+_WORDS = ("True", "False", "None")
+_INT = re.compile(r"^-?(?:0|[1-9][0-9]*)$")
+_DOTTED = re.compile(r"^[0-9]+(?:\.[0-9]+){2,}$")
 
 
 def parse_ini(text: str, path: str, builder: _Builder) -> None:
     """Feed an INI inventory's groups, hosts and vars into ``builder``."""
     group, state = "ungrouped", "hosts"
-    vars_only: dict[str, int] = {}
     for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line[0] in "#;":
             continue
         try:
-            if line[0] == "[" and _LOOKS_LIKE_SECTION.match(line):
-                group, state = _section(line)
-                builder.group(group, lineno)
-                if state == "vars":
-                    vars_only.setdefault(group, lineno)
-                else:
-                    builder.declare(group)
+            section = _SECTION.match(line)
+            if section:
+                group, state = _section(section, line, lineno, builder)
+            elif line.startswith("[") and line.endswith("]"):
+                raise ValueError(
+                    f"bad section header {line}: expected [group], [group:vars] or "
+                    "[group:children], with no spaces"
+                )
             elif state == "hosts":
                 _host_line(line, group, lineno, builder)
             elif state == "vars":
@@ -59,33 +68,32 @@ def parse_ini(text: str, path: str, builder: _Builder) -> None:
                 builder.set_group_var(group, key, value, lineno)
             else:
                 child = _group_line(line)
-                builder.group(child, lineno)
-                builder.declare(child)
-                builder.add_child(group, child, lineno)
+                if child in builder.groups:
+                    builder.add_child(group, child, lineno)
+                else:
+                    builder.pend(child, group, lineno)
         except ValueError as exc:
             raise InputError(str(exc), path=path, line=lineno) from None
-    for name, lineno in vars_only.items():
-        if not builder.declared(name):
-            raise InputError(
-                f"section [{name}:vars] sets variables for group '{name}', "
-                "which is never declared as [" + name + "] or in a :children section",
-                path=path,
-                line=lineno,
-            )
 
 
-def _section(line: str) -> tuple[str, str]:
-    match = _SECTION.match(line)
-    if not match:
-        raise ValueError(
-            f"bad section header {line.split(']')[0]}]: expected [group], [group:vars] "
-            "or [group:children]"
-        )
+def _section(match: re.Match[str], line: str, lineno: int, builder: _Builder) -> tuple[str, str]:
+    """A ``[name]``/``[name:kind]`` header: Ansible's group creation and pending rules."""
     name, kind = match.group(1), match.group(2) or "hosts"
     if kind not in ("hosts", "vars", "children"):
         raise ValueError(
             f"section [{name}:{kind}] has unknown type '{kind}' (expected vars or children)"
         )
+    if name not in builder.groups:
+        if kind == "vars" and name not in builder.pending:
+            builder.pending[name] = (builder.path, lineno, "vars", [])
+        builder.group(name, lineno)
+    if name in builder.pending and kind != "vars":
+        if builder.pending[name][2] == "children":
+            builder.resolve_pending(name)
+        else:
+            del builder.pending[name]
+    if kind != "vars":
+        builder.declare(name)
     return name, kind
 
 
@@ -98,85 +106,75 @@ def _group_line(line: str) -> str:
 
 def _host_line(line: str, group: str, lineno: int, builder: _Builder) -> None:
     tokens = tokenize(line)
-    names, port = expand_host_pattern(_unquote(tokens[0])[0])
+    if not tokens:
+        return
+    if tokens[0].endswith(":") and not _HOST_PORT.match(tokens[0]):
+        raise ValueError(f"bad host '{tokens[0]}': a ':' must be followed by a port number")
+    names, port = expand_host_pattern(tokens[0])
     host_vars: dict[str, Any] = {}
-    if port is not None:
-        host_vars["ansible_port"] = port
     for token in tokens[1:]:
         key, sep, raw = token.partition("=")
         if not sep:
             raise ValueError(f"expected key=value host variable, got '{token}'")
         if not _VAR_NAME.match(key):
             raise ValueError(f"bad variable name '{key}' in '{token}'")
-        text, quoted = _unquote(raw)
-        host_vars[key] = text if quoted else literal(text)
+        host_vars[key] = literal(raw)
     for name in names:
-        builder.add_host(name, group, host_vars, lineno)
+        builder.add_host(name, group, host_vars, lineno, port=port)
 
 
 def tokenize(line: str) -> list[str]:
-    """Split a host line like shlex with comments, keeping the quotes in each token."""
+    """A host line's words, as Ansible splits them (``shlex.split(line, comments=True)``;
+    without quotes or backslashes that is: cut at ``#``, split on blanks)."""
     if not any(c in line for c in "\"'\\"):
-        return line.partition("#")[0].split()
-    tokens: list[str] = []
-    pos, end = 0, len(line)
-    while pos < end:
-        if line[pos].isspace():
-            pos += 1
-            continue
-        if line[pos] == "#":
-            break
-        match = _TOKEN.match(line, pos)
-        if not match:
-            raise ValueError(f"unterminated quote or trailing backslash in '{line[pos:]}'")
-        if match.end() < end and line[match.end()] in "\"'\\":
-            raise ValueError(f"unterminated quote or trailing backslash in '{line[pos:]}'")
-        tokens.append(match.group(0))
-        pos = match.end()
-    return tokens
-
-
-def _unquote(raw: str) -> tuple[str, bool]:
-    """Remove shell-style quotes and escapes; say whether there were any."""
-    if not any(c in raw for c in "\"'\\"):
-        return raw, False
-    out: list[str] = []
-    for part in re.findall(r"""[^"'\\]+|\\.|"(?:[^"\\]|\\.)*"|'[^']*'""", raw):
-        if part[0] == "'":
-            out.append(part[1:-1])
-        elif part[0] == '"':
-            out.append(re.sub(r'\\(["\\])', r"\1", part[1:-1]))
-        elif part[0] == "\\":
-            out.append(part[1])
-        else:
-            out.append(part)
-    return "".join(out), True
+        return _BLANKS.split(line.partition("#")[0].strip()) if line[0] != "#" else []
+    try:
+        return shlex.split(line, comments=True)
+    except ValueError as exc:
+        raise ValueError(f"cannot split host line like a shell line: {exc}") from None
 
 
 def literal(text: str) -> Any:
-    """Ansible's INI value reading: a Python literal when it parses, else the string."""
-    if text in ("True", "False", "None") or (text and text[0] in _LITERAL_START):
-        try:
-            return ast.literal_eval(text)
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            return text
-    return text
+    """Ansible's INI value reading: ``ast.literal_eval`` when it succeeds, else the text."""
+    if len(text) > _MAX_LITERAL or not text:
+        return text
+    if text[0].isalpha() and text not in _WORDS and not any(c in text[:4] for c in "'\"("):
+        return text  # a bare word (not True/False/None, r'..', b'..', set()): no literal
+    if _INT.match(text):
+        return int(text)
+    if _DOTTED.match(text):
+        return text  # an IPv4 address or version: no literal
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SyntaxWarning)
+            value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return text
+    return _coerce(value)
+
+
+def _coerce(value: Any) -> Any:
+    """Ansible's ``_parse_recursive_coerce_types_and_tag``: only YAML-like types."""
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_coerce(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _coerce(v) for k, v in value.items()}
+    if value is ... or isinstance(value, complex):
+        return "..." if value is ... else str(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "surrogateescape")
+    return value
 
 
 def parse_var_line(line: str) -> tuple[str, Any]:
-    """One ``key=value`` line of a ``[group:vars]`` section."""
+    """One ``key=value`` line of a ``[group:vars]`` section (the whole rest is the value)."""
     key, sep, raw = line.partition("=")
     key, raw = key.strip(), raw.strip()
     if not sep or not key:
         raise ValueError(f"expected key=value, got '{line}'")
     if not _VAR_NAME.match(key):
         raise ValueError(f"bad variable name '{key}' in '{line}'")
-    if raw[:1] in ("'", '"'):
-        tokens = tokenize(raw)
-        if len(tokens) != 1:
-            raise ValueError(f"unexpected text after the quoted value in '{line}'")
-        return key, _unquote(tokens[0])[0]
-    return key, literal(_VAR_COMMENT.sub("", raw).rstrip())
+    return key, literal(raw)
 
 
 def expand_host_pattern(pattern: str) -> tuple[list[str], int | None]:

@@ -25,7 +25,7 @@ from typing import Any
 from fleetops.ansible_ssh_args import connection_vars
 from fleetops.errors import InputError
 
-__all__ = ["DEFAULT_SSH_CONFIG", "connection_settings", "resolve_ssh"]
+__all__ = ["DEFAULT_SSH_CONFIG", "connection_settings", "deferred_settings", "resolve_ssh"]
 
 DEFAULT_SSH_CONFIG = "~/.ssh/config"
 _AUTO_PYTHON = ("auto", "auto_silent", "auto_legacy", "auto_legacy_silent")
@@ -109,6 +109,34 @@ def connection_settings(values: dict[str, Any]) -> dict[str, Any] | tuple[str, s
     return settings
 
 
+def is_template(value: Any) -> bool:
+    """A string holding a Jinja expression or statement (``{{ ... }}``, ``{% ... %}``)."""
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+def deferred_settings(
+    values: dict[str, Any],
+) -> tuple[dict[str, Any] | tuple[str, str], tuple[tuple[str, str], ...]]:
+    """:func:`connection_settings` for a host whose connection vars may be templates.
+
+    fleetops does not evaluate Jinja in inventories. A connection variable
+    (``ansible_*``/``fleetops_*``) holding a template, e.g.
+    ``ansible_port="{{ lookup('env','SSH_PORT') }}"``, does not refuse the inventory
+    (Ansible loads it too): it is left out of the settings and returned as
+    ``(var, reason)`` in the second item; connecting to that host is then refused
+    with the reason (fleetops.targets), while listing or selecting it works."""
+    unresolved = tuple(
+        (key, f"holds a Jinja template ({value[:60]!r}); fleetops does not evaluate templates "
+         "in inventory connection variables: give the value itself")
+        for key, value in values.items()
+        if key.startswith(("ansible_", "fleetops_")) and is_template(value)
+    )
+    if unresolved:
+        skip = {key for key, _ in unresolved}
+        values = {k: v for k, v in values.items() if k not in skip}
+    return connection_settings(values), unresolved
+
+
 def resolve_ssh(host: Any, config_path: str | None = None) -> dict[str, Any]:
     """Connection settings for ``host`` as ``ssh`` resolves them (see fleetops.targets).
 
@@ -121,6 +149,8 @@ def resolve_ssh(host: Any, config_path: str | None = None) -> dict[str, Any]:
     from fleetops.sshconfig import ConfigError, resolve
     from fleetops.targets import command_line, target_from
 
+    for key, reason in getattr(host, "unresolved", ()):
+        raise InputError(f"host '{host.name}': {key} {reason}")
     conn = connection_vars(host.vars or {})
     if isinstance(conn, tuple):
         raise InputError(f"host '{host.name}': {conn[0]} {conn[1]}")

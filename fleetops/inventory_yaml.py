@@ -64,7 +64,34 @@ def _construct_map(loader: Any, node: yaml.MappingNode) -> Any:
     data.key_lines = seen
 
 
+class Unsafe(str):
+    """A YAML ``!unsafe`` string: Ansible never templates it; fleetops keeps it as text."""
+
+    __slots__ = ()
+
+
+def _construct_unsafe(loader: Any, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        return Unsafe(loader.construct_scalar(node))
+    if isinstance(node, yaml.SequenceNode):
+        return [Unsafe(v) if isinstance(v, str) else v for v in loader.construct_sequence(node)]
+    return loader.construct_mapping(node)
+
+
+def _construct_vault(loader: Any, node: yaml.Node) -> Any:
+    from fleetops.vault import decrypt
+
+    line = node.start_mark.line + 1
+    if not isinstance(node, yaml.ScalarNode):
+        raise yaml.constructor.ConstructorError(
+            None, None, "!vault must tag a string (the vault text)", node.start_mark
+        )
+    return decrypt(loader.construct_scalar(node), loader.fleetops_path, line)
+
+
 _LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+_LineLoader.add_constructor("!unsafe", _construct_unsafe)
+_LineLoader.add_constructor("!vault", _construct_vault)
 
 
 def load_yaml(text: str, path: str) -> Any:
@@ -74,6 +101,7 @@ def load_yaml(text: str, path: str) -> Any:
     constructed: no alias bomb, no self-referencing alias, nesting <= 100 levels.
     """
     loader = new_loader(_LineLoader, text, path)  # a SafeLoader subclass: no arbitrary objects
+    loader.fleetops_path = path  # for !vault errors
     try:
         node = compose(loader, text, path)
         return None if node is None else loader.construct_document(node)
@@ -93,8 +121,10 @@ def load_yaml(text: str, path: str) -> Any:
 
 def load_vars_text(text: str, path: str) -> tuple[dict[str, Any], dict[str, int]]:
     """Variables from a group_vars/host_vars file: ``(vars, line of each key)``."""
-    if text.lstrip().startswith("$ANSIBLE_VAULT"):
-        raise InputError("Ansible Vault encrypted files are not supported", path=path, line=1)
+    from fleetops.vault import decrypt_file_text, is_vault_text
+
+    if is_vault_text(text):
+        text = decrypt_file_text(text, path)
     if path.endswith(".json"):
         try:
             data = json.loads(text) if text.strip() else None
@@ -193,21 +223,25 @@ class _Walker:
                     f"variables of host '{pattern}' must be a mapping, got {_kind(host_vars)}",
                     line,
                 )
-            if not isinstance(pattern, str | int | float) or isinstance(pattern, bool):
-                raise self.fail(f"host name {pattern!r} must be a string", line)
+            if not isinstance(pattern, str):  # Ansible: "must be a string" (1.10: is 1.1)
+                raise self.fail(
+                    f"host name {pattern!r} must be a string: YAML read it as "
+                    f"{type(pattern).__name__}; quote it",
+                    line,
+                )
             try:
-                names, port = expand_host_pattern(str(pattern))
+                names, port = expand_host_pattern(pattern)
             except ValueError as exc:
                 raise self.fail(str(exc), line) from None
             values = dict(host_vars or {})
             self.check_names(values, host_vars, line)
-            if port is not None:
-                values["ansible_port"] = port
             lines = getattr(host_vars, "key_lines", {})
             for name in names:
-                self.builder.add_host(name, group, values, line, lines)
+                self.builder.add_host(name, group, values, line, lines, port)
 
     def vars(self, group: str, mapping: LineDict) -> None:
+        if not isinstance(mapping, dict):
+            raise self.fail(f"'vars' of group '{group}' must be a mapping", None)
         self.check_names(mapping, mapping, mapping.line)
         for key, value in mapping.items():
             self.builder.set_group_var(group, key, value, mapping.key_lines.get(key, mapping.line))
@@ -253,7 +287,10 @@ def origin(layers: list[Layer], key: str) -> tuple[str, int | None]:
     """``(path, line)`` of the layer whose value of ``key`` won the merge."""
     for layer in reversed(layers):
         if key in layer.vars:
-            return layer.path, layer.lines.get(key)
+            where = layer.lines.get(key)
+            if isinstance(where, tuple):  # inline vars: (file, line)
+                return where
+            return layer.path, where
     return layers[0].path if layers else "", None
 
 
@@ -295,9 +332,11 @@ def read_text(path: str, what: str) -> str:
 def load_vars_dir(folder: str, names: Iterable[str]) -> dict[str, list[Layer]]:
     """Variable files in ``group_vars/`` or ``host_vars/`` for each known name.
 
-    For a name, ``<name>`` (a file, or a directory read recursively in sorted
-    order), ``<name>.yml``, ``<name>.yaml`` and ``<name>.json`` are all loaded, in
-    that order, later files winning. The folder is listed once, not per name.
+    For a name, the first that exists of ``<name>`` (a file, or a directory read
+    recursively in sorted order), ``<name>.yml``, ``<name>.yaml`` and ``<name>.json``
+    is loaded, and only that one (Ansible's ``find_vars_files``: with
+    ``group_vars/web/`` beside ``group_vars/web.yml`` only the directory is read).
+    The folder is listed once, not per name.
     """
     try:
         with os.scandir(folder) as scan:
@@ -314,6 +353,7 @@ def load_vars_dir(folder: str, names: Iterable[str]) -> dict[str, list[Layer]]:
             if is_dir is not None:
                 full = os.path.join(folder, name + suffix)
                 paths.extend(_dir_files(full) if is_dir else [full])
+                break
         if paths:
             found[name] = [_vars_layer(path) for path in paths]
     return found

@@ -231,10 +231,6 @@ class Lab(LabFaults):
         ca = lab_mixed.Paths(self.state_dir).host_ca if special else None
         write_file(self.known_hosts, "".join(lab_facts.known_hosts_lines(
             hosts, Path(f"{ca}.pub") if ca else None)), 0o644)
-        if special:  # the same without the @cert-authority line (and the hostcert host)
-            write_file(lab_mixed.Paths(self.state_dir).keys_only, "".join(
-                lab_facts.known_hosts_lines([h for h in hosts if h.kind != "hostcert"], None)),
-                0o644)
         facts = None
         if special:
             facts = lab_facts.facts(self.state_dir, self.prefix, hosts, self.client_key,
@@ -256,9 +252,8 @@ class Lab(LabFaults):
                 for h in hosts]
         for group, parity in (("even", 0), ("odd", 1)):
             out += ["", f"[{group}]"] + [h.name for h in hosts if h.index % 2 == parity]
-        known = lab_mixed.Paths(self.state_dir).keys_only if facts else self.known_hosts
         out += ["", "[lab:vars]", f"ansible_ssh_private_key_file={self.client_key}",
-                f"fleetops_known_hosts={known}",
+                f"fleetops_known_hosts={self.known_hosts}",
                 "# the lab's own housekeeping mounts, left out of disk reports",
                 f"fleetops_disk_exclude={','.join(self._disk_exclude())}"]
         if facts is not None:

@@ -22,8 +22,7 @@ class MixedFacts:
     state_dir: str
     prefix: str
     ssh_config: str
-    known_hosts: str  # with the @cert-authority line for hostcert (what ssh_config uses)
-    known_hosts_keys: str  # plain host keys only: every host but hostcert
+    known_hosts: str  # plain keys of every host, @cert-authority for hostcert (all use it)
     client_key: str
     cert_key: str
     cert: str
@@ -56,7 +55,9 @@ class MixedFacts:
 
     @classmethod
     def load(cls, path: Path) -> MixedFacts:
-        return cls(**json.loads(path.read_text()))
+        """Read ``mixed.json``; keys this version does not know (an older lab's) are left out."""
+        doc = json.loads(path.read_text())
+        return cls(**{k: v for k, v in doc.items() if k in cls.__dataclass_fields__})
 
 
 def facts(state: Path, prefix: str, hosts: list[LabHost], client_key: Path,
@@ -64,7 +65,7 @@ def facts(state: Path, prefix: str, hosts: list[LabHost], client_key: Path,
     paths = Paths(state)
     bastion = next(h for h in hosts if h.kind == "bastion")
     doc = MixedFacts(str(state), prefix, str(paths.ssh_config), str(known_hosts),
-                     str(paths.keys_only), str(client_key), str(paths.cert_key), str(paths.cert),
+                     str(client_key), str(paths.cert_key), str(paths.cert),
                      str(paths.user_ca), str(paths.host_ca), str(paths.askpass),
                      passwords["sudo_password"], passwords["login_password"], bastion.name,
                      bastion.netns)
@@ -135,12 +136,10 @@ def inventory_sections(doc: MixedFacts, hosts: list[LabHost]) -> list[str]:
                 line += f" ansible_password={doc.login_password}"
             if h.kind == "usercert":
                 line += f" ansible_ssh_private_key_file={doc.cert_key}"
-            if h.kind == "hostcert":
-                line += f" fleetops_known_hosts={doc.known_hosts}"
             out.append(line)
     out += ["", "[behind_bastion:vars]",
             f"ansible_ssh_common_args='-o ProxyJump={doc.jump_spec()}'",
             "", "[mixed:children]", *GROUPS,
             "", "[mixed:vars]", f"ansible_ssh_private_key_file={doc.client_key}",
-            f"fleetops_known_hosts={doc.known_hosts_keys}"]
+            f"fleetops_known_hosts={doc.known_hosts}"]
     return out

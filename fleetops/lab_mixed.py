@@ -125,7 +125,6 @@ class Paths:
     askpass = property(lambda self: self.state / "askpass")
     ssh_config = property(lambda self: self.state / "ssh_config")
     facts = property(lambda self: self.state / "mixed.json")
-    keys_only = property(lambda self: self.state / "known_hosts.keys")
 
 
 def sshd_lines(host: LabHost) -> list[str]:

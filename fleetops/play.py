@@ -8,9 +8,16 @@ plays; the others go on. After every task the batch's failure rate is compared
 with ``max_fail_percentage`` (default: stop only when the whole batch failed);
 when it is exceeded the run stops: no further task, batch or play starts anywhere.
 
-Variables per host: play ``vars`` are defaults, the host's inventory variables win
-over them, then ``inventory_hostname``, ``group_names``, ``play_hosts``,
-``playbook_dir``, ``fleetops_check_mode`` and registered results.
+Variables per host, lowest first (Ansible's order for the levels fleetops has):
+inventory variables, the magic variables (``inventory_hostname``, ``group_names``,
+``play_hosts``, ``playbook_dir``, ``fleetops_check_mode``), play ``vars``, task
+``vars``, registered results, ``-e`` extra vars, and the loop variable.
+
+Tasks are chosen by ``--tags``/``--skip-tags`` (:func:`fleetops.playbook_keys.should_run`).
+A changed task's ``notify`` queues handlers for that host; after the last task of a
+batch, each handler runs once, in the order of ``handlers:``, on the hosts that notified
+it (by name or ``listen`` topic) and have not failed. ``become``/``become_user`` of a
+task win over the play's, which win over ``--become``/``--become-user``.
 """
 
 from __future__ import annotations
@@ -20,15 +27,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from fleetops.actions import ACTIONS, Step
-from fleetops.argspec import UNPREDICTABLE, ArgError, complete
+from fleetops.actions import Step
+from fleetops.play_task import CHECK_SKIP, TaskRun, registered
 from fleetops.playbook import Play, Playbook, Task
+from fleetops.playbook_keys import should_run
 from fleetops.results import HostResult, RunResult
 from fleetops.runner import Fleet, RunOptions, Session
 from fleetops.templating import RenderError
 from fleetops.zipapp import build_zipapp
 
-CHECK_SKIP = "check mode: cannot predict the effect of a command"
+__all__ = ["CHECK_SKIP", "Engine", "HostState", "PlaybookRun", "Reporter", "TaskRecord",
+           "batches", "network_inventory"]
 
 
 @dataclass
@@ -68,7 +77,9 @@ class HostState:
     name: str
     tasks: list[TaskRecord] = field(default_factory=list)
     registered: dict[str, Any] = field(default_factory=dict)
-    context: dict[str, Any] = field(default_factory=dict)
+    context: dict[str, Any] = field(default_factory=dict)  # inventory + magic + play vars
+    extra: dict[str, Any] = field(default_factory=dict)    # -e, rendered for this host
+    notified: set[str] = field(default_factory=set)        # handler names / listen topics
     vars_error: str | None = None
     failed: bool = False
     not_run: str | None = None
@@ -131,8 +142,13 @@ class Engine:
     """Runs every play of a playbook on already selected hosts."""
 
     def __init__(self, book: Playbook, options: RunOptions, target_for: Callable[[Any], Any],
-                 check: bool = False, diff: bool = False, reporter: Reporter | None = None):
+                 check: bool = False, diff: bool = False, reporter: Reporter | None = None,
+                 extra_vars: dict[str, Any] | None = None,
+                 tags: frozenset[str] = frozenset(), skip_tags: frozenset[str] = frozenset()):
         self.book = book
+        self.extra_vars = extra_vars or {}
+        self.tags = tags
+        self.skip_tags = skip_tags
         self.options = options
         self.target_for = target_for
         self.check = check
@@ -191,56 +207,89 @@ class Engine:
 
     def _prepare(self, play: Play, host: Any, names: list[str]) -> None:
         state = self._state(host.name)
-        context = dict(host.vars)
-        context.update(inventory_hostname=host.name,
-                       inventory_hostname_short=host.name.split(".")[0],
-                       group_names=sorted(g for g in host.groups if g != "all"),
-                       play_hosts=names, playbook_dir=str(self.book.base_dir),
-                       fleetops_check_mode=self.check)
-        context.update(state.registered)
+        base = dict(host.vars)
+        base.update(inventory_hostname=host.name,
+                    inventory_hostname_short=host.name.split(".")[0],
+                    group_names=sorted(g for g in host.groups if g != "all"),
+                    play_hosts=names, playbook_dir=str(self.book.base_dir),
+                    fleetops_check_mode=self.check)
         state.vars_error = None
+        state.notified = set()
+        try:
+            state.extra = self.book.renderer.value(self.extra_vars, {**base, **state.registered})
+        except RenderError as exc:
+            state.vars_error = f"extra vars on {host.name}: {exc}"
+            state.extra = dict(self.extra_vars)
         for key, value in play.vars.items():
-            if key in host.vars:
-                continue
+            if state.vars_error:
+                break
             try:
-                context[key] = self.book.renderer.value(value, context)
+                base[key] = self.book.renderer.value(
+                    value, {**base, **state.registered, **state.extra})
             except RenderError as exc:
                 state.vars_error = f"vars of play {play.name!r} on {host.name}: {key}: {exc}"
-                break
-        state.context = context
+        state.context = base
+
+    def _layers(self, name: str) -> tuple[dict[str, Any], dict[str, Any], str | None]:
+        """(below task vars, above task vars, error) for a host (see the module doc)."""
+        state = self.states[name]
+        return state.context, {**state.registered, **state.extra}, state.vars_error
 
     def _batch(self, fleet: Fleet, play: Play, batch: list[Any]) -> str | None:
-        for task in play.tasks:
+        tasks = [t for t in play.tasks if should_run(t.tags, self.tags, self.skip_tags)]
+        for task in tasks:
             active = [h for h in batch if not self.states[h.name].failed]
             if not active:
                 break
-            self.reporter.task(task)
-            recorded: set[str] = set()
-
-            def on_result(result: HostResult, run: RunResult, task: Task = task,
-                          recorded: set[str] = recorded) -> None:
-                recorded.add(result.name)
-                self._record(play, task, result)
-
-            fleet.options = self._task_options(task)
-            run = fleet.run(active, self._work(task), on_result=on_result)
-            for name, result in run.hosts.items():
-                if name not in recorded:
-                    self._record(play, task, result)
-            if run.interrupted:
-                self.interrupted = True
-                return "interrupted"
-            stop = self._over_limit(play, batch)
+            stop = self._task(fleet, play, task, active, batch)
             if stop:
                 return stop
+        for handler in play.handlers:
+            topics = {handler.name, *handler.listen}
+            active = [h for h in batch if not self.states[h.name].failed
+                      and topics & self.states[h.name].notified]
+            if active:
+                stop = self._task(fleet, play, handler, active, batch)
+                if stop:
+                    return stop
         return None
 
-    def _task_options(self, task: Task) -> RunOptions:
-        """A task's ``timeout:`` is its command timeout; unless ``--deadline`` was given, the
-        host deadline is derived from it (so a long task is not cut by the default one)."""
-        if task.timeout is None:
-            return self.options
-        return replace(self.options, command_timeout=float(task.timeout))
+    def _task(self, fleet: Fleet, play: Play, task: Task, active: list[Any],
+              batch: list[Any]) -> str | None:
+        self.reporter.task(task)
+        recorded: set[str] = set()
+
+        def on_result(result: HostResult, run: RunResult) -> None:
+            recorded.add(result.name)
+            self._record(play, task, result)
+
+        fleet.options = self._task_options(task, play)
+        try:
+            run = fleet.run(active, self._work(task), on_result=on_result)
+        finally:
+            fleet.options = self.options
+        for name, result in run.hosts.items():
+            if name not in recorded:
+                self._record(play, task, result)
+        if run.interrupted:
+            self.interrupted = True
+            return "interrupted"
+        return self._over_limit(play, batch)
+
+    def _task_options(self, task: Task, play: Play | None = None) -> RunOptions:
+        """become/become_user: the task's, else the play's, else the command line's; a task's
+        ``timeout:`` is its command timeout (unless ``--deadline`` was given, the host
+        deadline is derived from it, so a long task is not cut by the default one)."""
+        become = task.become if task.become is not None else play.become if play else None
+        user = task.become_user or (play.become_user if play else None)
+        changes: dict[str, Any] = {}
+        if become is not None:
+            changes["become"] = become
+        if user is not None:
+            changes["become_user"] = user
+        if task.timeout is not None:
+            changes["command_timeout"] = float(task.timeout)
+        return replace(self.options, **changes) if changes else self.options
 
     def _over_limit(self, play: Play, batch: list[Any]) -> str | None:
         failed = sum(1 for h in batch if self.states[h.name].failed)
@@ -265,39 +314,17 @@ class Engine:
         if result.failed:
             state.failed = True
         if task.register:
-            value = {"status": record.status, "changed": record.status == "changed",
-                     "failed": result.failed, "skipped": record.status == "skipped",
-                     "rc": record.rc, "stdout": record.stdout, "stderr": record.stderr,
-                     "reason": record.reason, "data": record.data or {}}
-            state.registered[task.register] = value
-            state.context[task.register] = value
+            state.registered[task.register] = registered(result)
+        if task.notify and result.status == "changed":
+            state.notified.update(task.notify)
         self.reporter.host(result.name, record)
 
     def _work(self, task: Task) -> Callable[[Session], HostResult]:
-        spec = ACTIONS[task.action]
-        renderer = self.book.renderer
+        def make_step(session: Session, args: dict[str, Any], context: dict[str, Any]) -> Step:
+            return Step(session, task, args, context, self.book.renderer, self.check,
+                        self.diff, self.app, self.book.base_dir)
 
-        def work(session: Session) -> HostResult:
-            name = session.host.name
-            state = self.states[name]
-            if state.vars_error:
-                return HostResult(name, "failed", reason=state.vars_error)
-            try:
-                if task.when is not None and not renderer.condition(task.when, state.context):
-                    return HostResult(name, "skipped", reason=f"when: {task.when} is false")
-                if self.check and spec.check == UNPREDICTABLE and not task.check_mode_safe:
-                    return HostResult(name, "skipped", reason=CHECK_SKIP)
-                if task.static_args is not None:
-                    args = dict(task.static_args)
-                else:
-                    args = complete(spec, renderer.value(task.args, state.context))
-                step = Step(session, task, args, state.context, renderer, self.check,
-                            self.diff, self.app, self.book.base_dir)
-                return spec.execute(step)
-            except (RenderError, ArgError) as exc:
-                return HostResult(name, "failed", reason=f"task {task.name!r} on {name}: {exc}")
-
-        return work
+        return TaskRun(task, self.book.renderer, self.check, self._layers, make_step)
 
 
 def network_inventory(states: dict[str, HostState]) -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@ A playbook is a YAML list of plays::
 
     - name: motd              # optional
       hosts: web:&prod        # a host pattern (required)
-      vars: {site: example}   # defaults: an inventory variable of the same name wins
+      vars: {site: example}   # win over inventory vars (Ansible's precedence)
       serial: 2               # batch size, or "25%"
       max_fail_percentage: 50 # stop the run when more of a batch failed
       tasks:
@@ -14,6 +14,10 @@ A playbook is a YAML list of plays::
           register: motd                        # optional: result as a variable
           check_mode_safe: false                # run actions only: run in --check too
           timeout: 30                           # optional command timeout (seconds)
+
+plus Ansible's ``handlers``/``notify``/``listen``, ``loop``/``loop_control``, task
+``vars``, ``changed_when``/``failed_when``, ``become``/``become_user`` and ``tags``
+(checked in :mod:`fleetops.playbook_keys`).
 
 Every mistake is one :class:`~fleetops.errors.InputError` naming ``file:line``
 (line numbers come from PyYAML's composed node tree).
@@ -27,34 +31,24 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import yaml
 
+from fleetops import playbook_keys as keys
 from fleetops.actions import ACTIONS, copy_source
 from fleetops.argspec import UNPREDICTABLE, ArgError, coerce, complete
 from fleetops.errors import InputError
 from fleetops.inventory_yaml import read_text
+from fleetops.playbook_yaml import YList, YMap, parse_yaml
 from fleetops.templating import Renderer, describe_error, templated
-from fleetops.yamllimits import compose, new_loader
 
-PLAY_KEYS = ("name", "hosts", "vars", "serial", "max_fail_percentage", "tasks")
-TASK_KEYS = ("name", "when", "register", "check_mode_safe", "timeout")
+PLAY_KEYS = ("name", "hosts", "vars", "serial", "max_fail_percentage", "tasks", "handlers",
+             "tags", "become", "become_user")
+TASK_KEYS = ("name", "when", "register", "check_mode_safe", "timeout", "vars", "loop",
+             "loop_control", "changed_when", "failed_when", "notify", "tags", "become",
+             "become_user")
+HANDLER_KEYS = (*TASK_KEYS, "listen")
 REPO_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
-
-
-class YMap(dict):
-    """A YAML mapping that remembers its line and the line of each key."""
-
-    line: int = 0
-    key_lines: dict[Any, int]
-
-
-class YList(list):
-    """A YAML sequence that remembers its line and the line of each item."""
-
-    line: int = 0
-    item_lines: list[int]
 
 
 @dataclass
@@ -69,6 +63,18 @@ class Task:
     check_mode_safe: bool = False
     timeout: float | None = None
     static_args: dict[str, Any] | None = None  # checked args when nothing is templated
+    vars: dict[str, Any] = field(default_factory=dict)
+    loop: Any = None                     # a list, or one "{{ expression }}" giving a list
+    loop_var: str = "item"
+    changed_when: list[Any] | None = None  # every item must hold (Ansible: a list is AND)
+    failed_when: list[Any] | None = None
+    notify: list[str] = field(default_factory=list)
+    notify_line: int | None = None
+    tags: list[str] = field(default_factory=list)  # the play's tags included
+    become: bool | None = None           # None: the play's, else the command line's
+    become_user: str | None = None
+    listen: list[str] = field(default_factory=list)  # handlers only
+    handler: bool = False
 
 
 @dataclass
@@ -81,6 +87,10 @@ class Play:
     tasks: list[Task]
     serial: tuple[str, float] | None = None  # ("count", n) or ("percent", p)
     max_fail_percentage: float | None = None
+    handlers: list[Task] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    become: bool | None = None
+    become_user: str | None = None
 
 
 @dataclass
@@ -89,48 +99,6 @@ class Playbook:
     base_dir: Path
     plays: list[Play]
     renderer: Renderer
-
-
-# -- YAML with line numbers --------------------------------------------------------------
-def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: str) -> Any:
-    line = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)
-        mapping = YMap()
-        mapping.line, mapping.key_lines = line, {}
-        for key_node, value_node in node.value:
-            key = _convert(loader, key_node, path)
-            key_line = key_node.start_mark.line + 1
-            if isinstance(key, dict | list):
-                raise InputError("a mapping key must be a scalar", path, key_line)
-            if key in mapping:
-                raise InputError(f"duplicate key {key!r} (first on line {mapping.key_lines[key]})",
-                                 path, key_line)
-            mapping[key] = _convert(loader, value_node, path)
-            mapping.key_lines[key] = key_line
-        return mapping
-    if isinstance(node, yaml.SequenceNode):
-        items = YList(_convert(loader, item, path) for item in node.value)
-        items.line, items.item_lines = line, [item.start_mark.line + 1 for item in node.value]
-        return items
-    return loader.construct_object(node, deep=True)
-
-
-def parse_yaml(text: str, path: str) -> Any:
-    """The document as plain data whose mappings/sequences carry line numbers."""
-    loader = new_loader(yaml.SafeLoader, text, path)
-    try:
-        node = compose(loader, text, path)  # no alias bomb, no self-reference, <= 100 deep
-        return None if node is None else _convert(loader, node, path)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise InputError(f"YAML syntax error: {exc.problem or exc.context}", path,
-                         mark.line + 1 if mark else None) from None
-    except yaml.YAMLError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"YAML error: {first}", path) from None
-    finally:
-        loader.dispose()
 
 
 # -- validation --------------------------------------------------------------------------
@@ -163,17 +131,33 @@ class _Checker:
         if not isinstance(hosts, str) or not hosts.strip():
             self.fail("play needs 'hosts': a host pattern such as all or web:&prod",
                       lines.get("hosts", data.line))
+        self._syntax(hosts, lines.get("hosts", data.line), "play hosts")
         name = self._text(data, "name", hosts, "play")
-        tasks = data.get("tasks", YList())
-        if not isinstance(tasks, list):
-            self.fail(f"play {name!r}: 'tasks' must be a list, not {_kind(tasks)}",
-                      lines.get("tasks"))
+        play_tags = keys.tag_list(self, data["tags"], lines["tags"], f"play {name!r}: tags") \
+            if "tags" in data else []
+        tasks, handlers = (self._task_list(data, key, name, play_tags)
+                           for key in ("tasks", "handlers"))
         play = Play(name=name, hosts=hosts, line=data.line,
                     hosts_line=lines.get("hosts", data.line), vars=self.vars(data, name),
-                    tasks=[self.task(t, tasks.item_lines[i], name) for i, t in enumerate(tasks)])
+                    tasks=tasks, handlers=handlers, tags=play_tags)
         play.serial = self.serial(data, name)
         play.max_fail_percentage = self.max_fail(data, name)
+        play.become, play.become_user = keys.become(self, data, f"play {name!r}")
+        keys.check_notify(self, name, [*tasks, *handlers], handlers)
         return play
+
+    def _task_list(self, data: dict, key: str, play: str, play_tags: list[str]) -> list[Task]:
+        items = data.get(key, YList())
+        if items is None:
+            return []
+        if not isinstance(items, list):
+            self.fail(f"play {play!r}: {key!r} must be a list, not {_kind(items)}",
+                      data.key_lines.get(key))
+        tasks = [self.task(t, items.item_lines[i], play, key == "handlers")
+                 for i, t in enumerate(items)]
+        for task in tasks:
+            task.tags = list(dict.fromkeys([*play_tags, *task.tags]))
+        return tasks
 
     def vars(self, data: dict, play: str) -> dict[str, Any]:
         values = data.get("vars")
@@ -186,6 +170,8 @@ class _Checker:
             line = values.key_lines.get(key, where)
             if not isinstance(key, str) or not _IDENT.match(key):
                 self.fail(f"play {play!r}: variable name {key!r} is not an identifier", line)
+            if keys.is_connection_var(key):
+                self.fail(f"play {play!r}: variable {key!r}: {keys.CONNECTION_HINT}", line)
             self._syntax(value, line, f"play {play!r}: variable {key!r}")
         return dict(values)
 
@@ -213,16 +199,21 @@ class _Checker:
                   f"not {value!r}", data.key_lines["max_fail_percentage"])
         return None
 
-    def task(self, data: Any, line: int, play: str) -> Task:
+    def task(self, data: Any, line: int, play: str, handler: bool = False) -> Task:
+        what = "handler" if handler else "task"
         if not isinstance(data, dict):
-            self.fail(f"play {play!r}: a task is a mapping (name plus one action), "
+            self.fail(f"play {play!r}: a {what} is a mapping (name plus one action), "
                       f"not {_kind(data)}", line)
-        actions = [k for k in data if k not in TASK_KEYS]
-        label = f"task {data.get('name')!r}" if isinstance(data.get("name"), str) else "task"
+        known = HANDLER_KEYS if handler else TASK_KEYS
+        actions = [k for k in data if k not in known]
+        label = f"{what} {data.get('name')!r}" if isinstance(data.get("name"), str) else what
         for key in actions:
+            if key in keys.HINTS:
+                self.fail(f"{label}: {key!r} is not implemented by fleetops "
+                          f"({keys.HINTS[key]})", data.key_lines[key])
             if key not in ACTIONS:
                 self.fail(f"{label}: unknown action {key!r} (actions: {', '.join(ACTIONS)}; "
-                          f"task keys: {', '.join(TASK_KEYS)})", data.key_lines[key])
+                          f"task keys: {', '.join(known)})", data.key_lines[key])
         if len(actions) != 1:
             what = "no action" if not actions else f"{len(actions)} actions ({', '.join(actions)})"
             self.fail(f"{label}: a task has exactly one action, this one has {what}",
@@ -232,8 +223,28 @@ class _Checker:
                     line=data.key_lines[action])
         task.args, task.arg_lines = self.args(data[action], task)
         self.keywords(data, task)
+        self.ansible_keywords(data, task, handler)
         self.static(task)
         return task
+
+    def ansible_keywords(self, data: dict, task: Task, handler: bool) -> None:
+        """vars, loop, changed_when/failed_when, notify, tags, become, listen."""
+        lines, label = data.key_lines, f"{'handler' if handler else 'task'} {task.name!r}"
+        task.handler = handler
+        if handler and "name" not in data:
+            self.fail("handler: a handler needs a 'name' (notify refers to it)", task.line)
+        task.vars = keys.task_vars(self, data, label)
+        task.loop, task.loop_var = keys.loop(self, data, label)
+        for key in ("changed_when", "failed_when"):
+            if data.get(key) is not None:
+                setattr(task, key, keys.condition_list(self, data[key], lines[key],
+                                                       f"{label}: {key}"))
+        for key in ("notify", "tags", "listen"):
+            if data.get(key) is not None:
+                read = keys.tag_list if key == "tags" else keys.names
+                setattr(task, key, read(self, data[key], lines[key], f"{label}: {key}"))
+        task.notify_line = lines.get("notify")
+        task.become, task.become_user = keys.become(self, data, label)
 
     def args(self, raw: Any, task: Task) -> tuple[dict[str, Any], dict[str, int]]:
         spec = ACTIONS[task.action]

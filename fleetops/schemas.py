@@ -217,7 +217,7 @@ MOUNT = _o(("mountpoint",), mountpoint=S, device=S0, fstype=S0, size_bytes=COUNT
 DISKREPORT = _o(("mounts",), hostname=S0, generated=S0, mounts=List(MOUNT),
                 over=List(S, null=True), worst_level=Str(null=True, choices=LEVELS),
                 skipped=List(_o(mountpoint=S0, fstype=S0, reason=S0), null=True),
-                saved_report=S0)
+                saved_report=S0, source=Str(null=True, choices=("program", "df")))
 
 CRON_ENTRY = _o(target=S0, path=S0, name=S0, managed_by=S0, foreign=B0, schedule=S0,
                 user=S0, command=S0, disabled=B0, ignored=S0)

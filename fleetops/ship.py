@@ -6,7 +6,7 @@ start-up files printed before it is dropped): ``READY_MARKER`` when the zipapp w
 this content hash is cached on the host, ``REQUEST_MARKER`` when it is not; then the
 zipapp is sent (only on a miss) and stored atomically in a 0700 cache directory. Arguments are
 quoted with ``shlex.quote``; programs whose argument spec parses the same anywhere get
-them checked here and sent parsed on stdin (see ``ops._contract.PARSED_ARGS_FLAG``).
+them checked here and sent parsed in argv (see ``ops._contract.PARSED_ARGS_FLAG``).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from ops._contract import PARSED_ARGS_FLAG, ProgramError
 CACHE_DIR = ".cache/fleetops"  # under $HOME, nowhere else: no /tmp fallback
 PYTHONS = ("python3", "/usr/bin/python3", "/usr/local/bin/python3", "/usr/libexec/platform-python",
            "python3.13", "python3.12", "python3.11", "python3.10", "python3.9", "python3.8")
+ARGV_FRAME_LIMIT = 4000  # characters: one shell word, under BSD csh's 8 KiB
 RC_NO_PYTHON = 127
 RC_UPLOAD_FAILED = 125
 RC_CACHE_UNSAFE = 122
@@ -364,11 +365,19 @@ def _judge(name: str, rc: int | None, stdout: bytes, out: str, err: str,
 def program_input(program: str, argv: Sequence[str],
                   stdin: bytes | None) -> tuple[list[str], bytes | None]:
     """The argv and stdin to send: for programs whose arguments parse the same anywhere,
-    check argv here with the program's own spec and send the parsed values on stdin
-    (the host skips argparse); otherwise argv as given. ProgramError if argv is bad."""
+    check argv here with the program's own spec and send the parsed values (the host
+    skips argparse); otherwise argv as given. ProgramError if argv is bad.
+
+    The parsed values go in argv (``FLAG BASE64``: they are argv's own values, no
+    secret) so they travel with the exec request and a warm run does not wait for the
+    READY line before the program can start; past :data:`ARGV_FRAME_LIMIT` characters
+    (BSD csh's word limit) they go first on stdin as before."""
     framed = _encoded_args(program, tuple(argv))
     if framed is None:
         return list(argv), stdin
+    text = base64.b64encode(framed).decode("ascii")
+    if len(text) <= ARGV_FRAME_LIMIT:
+        return [PARSED_ARGS_FLAG, text], stdin
     return [PARSED_ARGS_FLAG], framed + (stdin or b"")
 
 

@@ -8,7 +8,7 @@ checking is off, ``-o Port``/``IdentityFile``/``User`` from ``ansible_port``/key
 like ``ssh -o``;
 ``fleetops_known_hosts`` and ``fleetops_proxy_command`` come first of all. ProxyJump hops
 are resolved like the ``ssh -l USER -p PORT -J EARLIER HOP`` OpenSSH runs for them (same
-``-F`` file; of the inventory only ``fleetops_known_hosts`` applies to them too). Bad config or vars raise
+``-F`` file; of the inventory, ``fleetops_known_hosts`` and the key file apply to them too). Bad config or vars raise
 :class:`fleetops.errors.InputError` naming the file and line.
 """
 
@@ -122,6 +122,8 @@ def target_for(host: Any) -> Target:
 
 
 def _target_for(host: Any) -> Target:
+    for key, reason in getattr(host, "unresolved", ()):  # fleetops.inventory_ssh
+        raise InputError(f"host '{host.name}': {key} {reason}")
     conn = connection_vars(host.vars or {})
     if isinstance(conn, tuple):
         raise InputError(f"host '{host.name}': {conn[0]} {conn[1]}")
@@ -139,8 +141,7 @@ def _target_for(host: Any) -> Target:
     try:
         resolved = resolve(host.address, lines, config)
         target = target_from(host.name, resolved)
-        known = lines[:1] if host.known_hosts else []
-        target.jump = _hops(resolved, config, known, 0)
+        target.jump = _hops(resolved, config, _hop_lines(lines), 0)
     except (ConfigError, ValueError) as exc:
         per_host = isinstance(exc, Refused) or not isinstance(exc, ConfigError)
         raise (HostRefused if per_host else InputError)(f"{exc} (host '{host.name}')") from None
@@ -149,11 +150,20 @@ def _target_for(host: Any) -> Target:
     return target
 
 
+def _hop_lines(lines: list[Line]) -> list[Line]:
+    """The inventory options that apply to jump hops too: ``fleetops_known_hosts`` and
+    the inventory key file (``ansible_ssh_private_key_file``). ``ssh -o ProxyJump=`` gives
+    its hop only ``-F``; an inventory has no other way to name the bastion's key or known
+    hosts, so fleetops offers them to the hops as well (before the hop's own config)."""
+    keep = {"fleetops_known_hosts", "inventory key file"}
+    return [line for line in lines if line.path in keep]
+
+
 def _hops(resolved: Resolved, config: str | None, known: list[Line],
           depth: int) -> tuple[Target, ...]:
     """ProxyJump hops, first hop first: the last hop is reached through the earlier ones
     (``ssh -J``), and a single hop through its own ProxyJump/ProxyCommand. ``known``:
-    the ``fleetops_known_hosts`` option, which (unlike ssh's own ``-o``) applies to hops."""
+    the inventory options that (unlike ssh's own ``-o``) apply to hops (:func:`_hop_lines`)."""
     if not resolved.jump:
         return ()
     if depth >= MAX_HOPS:

@@ -17,8 +17,10 @@ import sys
 from ops._json import dumps
 
 # A fleet run checks argv on the control machine (same spec, same argparse) and sends
-# the parsed values on stdin: the host then never imports argparse (and re, enum,
-# gettext), a large share of each run's remote CPU.
+# the parsed values: the host then never imports argparse (and re, enum, gettext), a
+# large share of each run's remote CPU. ``FLAG BASE64`` carries them in argv, so they
+# travel with the exec request and the program starts without waiting for its stdin
+# (one round trip less per warm run); a bare ``FLAG`` reads them from stdin instead.
 PARSED_ARGS_FLAG = "--fleetops-parsed-args"
 
 
@@ -105,6 +107,29 @@ def _read_exact(stream, size):
     return data
 
 
+def _decode_arg_text(text):
+    """The frame of :func:`encode_args`, base64 in one argv word."""
+    import binascii
+
+    try:
+        frame = binascii.a2b_base64(text)
+    except (binascii.Error, ValueError):
+        raise ProgramError("bad arguments: parsed arguments are not base64", rc=2) from None
+    return _decode_args(_Frame(frame))
+
+
+class _Frame(object):
+    """Just enough of a binary stream over bytes for :func:`_read_exact`."""
+
+    def __init__(self, data):
+        self.data, self.at = data, 0
+
+    def read(self, size):
+        chunk = self.data[self.at:self.at + size]
+        self.at += len(chunk)
+        return chunk
+
+
 def _decode_args(stream):
     import marshal
 
@@ -154,8 +179,9 @@ class Program(object):
     def main(self, argv=None):
         argv = sys.argv[1:] if argv is None else list(argv)
         try:
-            if argv == [PARSED_ARGS_FLAG] and self.parse_on_control:
-                args = _decode_args(sys.stdin.buffer)
+            if argv[:1] == [PARSED_ARGS_FLAG] and len(argv) <= 2 and self.parse_on_control:
+                args = (_decode_arg_text(argv[1]) if len(argv) == 2
+                        else _decode_args(sys.stdin.buffer))
             else:
                 args = self.parse(argv)
             outcome = self.run(args)

@@ -1,7 +1,7 @@
 """Pure crontab text handling for the ``cron`` program: no I/O here.
 
-Schedules are validated the way Debian's cron reads them (stricter where cron is
-sloppy: ``*/5/2``, ``1-2-3`` and backwards ranges are refused). Entries are
+Schedules are validated (and compared by meaning) in :mod:`ops._cronsched`, the way
+Debian's cron reads them. Entries are
 named by a marker comment directly above the job line: ``# fleetops: NAME``
 (written by fleetops) or ``#Ansible: NAME`` (found, updated and removed in place,
 keeping Ansible's marker so Ansible still recognises its entry).
@@ -15,29 +15,29 @@ import hashlib
 import re
 import shlex
 
+from ops._cronsched import (  # noqa: F401  (re-exported: the schedule API)
+    SPECIALS,
+    CronError,
+    schedule_key,
+    validate_schedule,
+)
+
 FLEETOPS_MARKER = "# fleetops: "
 ANSIBLE_MARKER = "#Ansible: "
 SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/sbin:/bin:/usr/sbin:/usr/bin"
 SHELL = "/bin/sh"
 ENV_PREFIX = "/usr/bin/env SHELL=%s PATH=%s " % (SHELL, SAFE_PATH)
 HEADER = "# Managed by fleetops (cron install): local edits are replaced."
-SPECIALS = ("@reboot", "@yearly", "@annually", "@monthly", "@weekly", "@daily",
-            "@midnight", "@hourly")
 FILE_TARGETS = ("cron.d", "cron.daily", "cron.hourly", "cron.weekly", "cron.monthly")
 RUN_PARTS_TARGETS = FILE_TARGETS[1:]
 TARGETS = ("user",) + FILE_TARGETS
 
-_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-_FIELDS = (
-    ("minute", 0, 59, None),
-    ("hour", 0, 23, None),
-    ("day-of-month", 1, 31, None),
-    ("month", 1, 12, dict((n, i + 1) for i, n in enumerate(_MONTHS))),
-    ("day-of-week", 0, 7, dict((n, i) for i, n in enumerate(_DAYS))),
-)
 _FILE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
-_ENTRY_NAME = re.compile(r"^[A-Za-z0-9_.@:+-]+(?: [A-Za-z0-9_.@:+-]+)*$")
+MAX_NAME = 500
+# Debian's cron (entry.c) reads a job's command into MAX_COMMAND (1000) bytes: a command of
+# 999 bytes or more is "command too long"; crontab(1) refuses the file and cron ignores a
+# whole /etc/cron.d file with such a line ("Syntax error, this crontab file will be ignored").
+MAX_COMMAND_BYTES = 998
 _MARKERS = (
     ("fleetops", re.compile(r"^#\s*fleetops:\s*(\S.*?)\s*$")),
     ("ansible", re.compile(r"^#\s*Ansible:\s*(\S.*?)\s*$")),
@@ -45,83 +45,33 @@ _MARKERS = (
 _WRAPPED = re.compile(r"^(?:/usr/bin/env SHELL=\S+ PATH=\S+ )?\S*flock -n (\S+) /bin/sh -c (.+)$")
 
 
-class CronError(ValueError):
-    """A bad schedule, name or command: ``str()`` is one line."""
-
-
 # -- validation ---------------------------------------------------------------
 
-def validate_schedule(spec):
-    """Return the normalised schedule or raise CronError with a one-line reason."""
-    text = (spec or "").strip()
-    if not text:
-        raise CronError("empty schedule")
-    if text.startswith("@"):
-        if text in SPECIALS:
-            return text
-        raise CronError("invalid schedule %r: unknown special (use one of %s)"
-                        % (text, ", ".join(SPECIALS)))
-    bad = [c for c in text if not c.isascii() or not (c.isprintable() or c.isspace())]
-    if bad:  # cron reads ASCII digits, names and blanks only ("\u0663" is not 3 to cron)
-        raise CronError("invalid schedule %r: character %r is not allowed (ASCII digits, "
-                        "names, * , - / and blanks only)" % (text, bad[0]))
-    fields = text.split()  # ASCII only by now: splits on ASCII whitespace
-    if len(fields) != 5:
-        raise CronError("invalid schedule %r: %d fields, cron needs 5 (minute hour "
-                        "day-of-month month day-of-week) or an @special" % (text, len(fields)))
-    for index, field in enumerate(_FIELDS):
-        reason = _field_error(fields[index], *field)
-        if reason:
-            raise CronError("invalid schedule %r: %s" % (text, reason))
-    return " ".join(fields)
-
-
-def _field_error(value, label, low, high, names):
-    for item in value.split(","):
-        if not item:
-            return "empty list item in %s field %r" % (label, value)
-        base, slash, step = item.partition("/")
-        if slash:
-            if not step.isdigit() or not 0 < int(step) <= high - low + 1:
-                return "bad step %r in %s field (1-%d)" % (step, label, high - low + 1)
-        if base == "*":
-            continue
-        first, dash, last = base.partition("-")
-        bounds = []
-        for token in ([first, last] if dash else [first]):
-            number = _number(token, low, high, names)
-            if number is None:
-                return "bad value %r in %s field (allowed %d-%d%s)" % (
-                    token, label, low, high, " or names" if names else "")
-            bounds.append(number)
-        if dash and bounds[0] > bounds[1]:
-            return "range %r in %s field goes backwards" % (base, label)
-        if slash and not dash:
-            return "step %r needs a range or * in %s field" % (item, label)
-    return None
-
-
-def _number(token, low, high, names):
-    if token.isdigit() and len(token) <= 2:
-        number = int(token)
-        return number if low <= number <= high else None
-    if names:
-        return names.get(token.lower())
-    return None
-
-
 def validate_name(name, target):
-    """Names become file and lock names: run-parts rules for files, a bit looser in crontabs."""
+    """A crontab entry name is any one-line text Ansible's cron module takes (its marker
+    comment holds it); file targets keep run-parts' names (Debian's run-parts and cron
+    silently skip other file names)."""
     if target not in TARGETS:
         raise CronError("unknown target %r (use one of %s)" % (target, ", ".join(TARGETS)))
     if not name:
         raise CronError("empty name")
+    if name.endswith(("\n", "\r")):
+        raise CronError("name %r ends in a line break (YAML's 'name: >' adds one: use '>-' "
+                        "or a plain string)" % (name,))
+    bad = [c for c in name if c in "\n\r\t\x7f" or ord(c) < 32 or 0x80 <= ord(c) < 0xa0
+           or c in "\u2028\u2029"]
+    if bad:
+        raise CronError("invalid name %r: control character %r (a name is one line of "
+                        "text)" % (name, bad[0]))
+    if name != name.strip():
+        raise CronError("invalid name %r: leading or trailing blanks (the marker comment "
+                        "would not keep them)" % (name,))
+    if len(name) > MAX_NAME:
+        raise CronError("invalid name: %d characters, at most %d" % (len(name), MAX_NAME))
     if target != "user" and not _FILE_NAME.match(name):
-        raise CronError("invalid name %r for %s: only letters, digits, '_' and '-' (run-parts "
-                        "and cron silently skip files like 'job.py')" % (name, target))
-    if len(name) > 100 or not _ENTRY_NAME.match(name):
-        raise CronError("invalid name %r: use letters, digits and _.@:+- (single spaces "
-                        "allowed in crontab entry names)" % (name,))
+        raise CronError("invalid name %r for %s: only ASCII letters, digits, '_' and '-' "
+                        "(run-parts and cron silently skip files like 'job.py')"
+                        % (name, target))
     return name
 
 
@@ -171,10 +121,11 @@ def unescape_command(text):
 
 
 def lock_token(name):
-    if _FILE_NAME.match(name):
+    """A file-name-safe token for ``name`` (distinct names, distinct tokens)."""
+    if _FILE_NAME.match(name) and len(name) <= 100:
         return name
     digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:8]
-    return "%s-%s" % (re.sub(r"[^A-Za-z0-9_-]", "_", name), digest)
+    return "%s-%s" % (re.sub(r"[^A-Za-z0-9_-]", "_", name)[:100], digest)
 
 
 def lock_path(name, lock_dir, owner=None):
@@ -209,7 +160,15 @@ def unwrap(command):
 
 
 def job_line(schedule, wrapped, user=None):
-    fields = [schedule] + ([user] if user else []) + [escape_command(wrapped)]
+    """The crontab/cron.d line; CronError when cron would find its command too long."""
+    command = escape_command(wrapped)
+    size = len(command.encode("utf-8"))
+    if size > MAX_COMMAND_BYTES:
+        raise CronError("job too long for cron: the command cron reads would be %d bytes "
+                        "(with fleetops' flock/env wrapper and escapes), cron's limit is %d "
+                        "(crontab says 'command too long'; cron ignores a cron.d file with "
+                        "such a line): put the command in a script" % (size, MAX_COMMAND_BYTES))
+    fields = [schedule] + ([user] if user else []) + [command]
     return " ".join(fields)
 
 
@@ -291,13 +250,27 @@ def _squash(line):
     return " ".join(line.split())
 
 
-def set_entry(lines, name, job, adopt=()):
+def _identity(line, with_user):
+    """(schedule meaning, user, command) of a job line, or None: two lines with the same
+    identity are the same job to cron, however their schedules are spelled."""
+    parts = split_job(line, with_user)
+    if parts is None:
+        return None
+    try:
+        key = schedule_key(parts[0])
+    except CronError:
+        return None
+    return key, parts[1], _squash(parts[2])
+
+
+def set_entry(lines, name, job, adopt=(), with_user=False):
     """Install ``job`` under ``name``; return (new_lines, action).
 
     An existing entry (fleetops or Ansible marker) is updated in place, keeping its
-    marker; twins under the same name are dropped. Otherwise an unmarked job line
-    equal to one of ``adopt`` (or to ``job``) is taken over under the marker
-    rather than duplicated; else the entry is appended.
+    marker; twins under the same name are dropped. Otherwise an unmarked job line that
+    is one of ``adopt`` (or ``job``) to cron (same schedule values, user and command:
+    ``00 02 * * *`` is ``0 2 * * *``) is taken over under the marker rather than
+    duplicated; else the entry is appended. ``with_user``: cron.d lines (a user field).
     """
     lines = list(lines)
     mine = [e for e in entries(lines) if e.name == name]
@@ -313,9 +286,9 @@ def set_entry(lines, name, job, adopt=()):
             drop = set(i + 1 if i > first.marker else i for i in drop)
         new = [line for i, line in enumerate(new) if i not in drop]
         return new, ("none" if new == lines else "updated")
-    wanted = set(_squash(a) for a in tuple(adopt) + (job,))
+    wanted = set(_identity(a, with_user) for a in tuple(adopt) + (job,)) - set([None])
     for index in unmarked_jobs(lines):
-        if _squash(lines[index]) in wanted:
+        if _identity(lines[index], with_user) in wanted:
             new = lines[:index] + [marker_line(name), job] + lines[index + 1:]
             return new, "updated"
     return lines + [marker_line(name), job], "created"

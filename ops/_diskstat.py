@@ -17,12 +17,19 @@ _ABANDONED = []
 
 
 def default_stat(path):
-    """The statvfs fields df uses, plus the device number (to spot bind mounts)."""
+    """The statvfs fields df uses, plus the device number (to spot bind mounts).
+
+    ``dev`` is None when ``stat()`` is refused although ``statvfs()`` worked (root on
+    another user's FUSE mount): the figures stand, the mount is just never deduplicated."""
     st = os.statvfs(path)
+    try:
+        dev = os.stat(path).st_dev
+    except (PermissionError, OSError):
+        dev = None
     return {
         "f_bsize": st.f_bsize, "f_frsize": st.f_frsize, "f_blocks": st.f_blocks,
         "f_bfree": st.f_bfree, "f_bavail": st.f_bavail, "f_files": st.f_files,
-        "f_ffree": st.f_ffree, "dev": os.stat(path).st_dev,
+        "f_ffree": st.f_ffree, "dev": dev,
     }
 
 
@@ -65,6 +72,8 @@ def _child(paths, start, stat, wfd):  # pragma: no cover - runs in the child
                 record = stat(paths[index])
             except FileNotFoundError:
                 record = {"hidden": True}
+            except PermissionError:
+                record = {"denied": True}  # df skips EACCES mounts silently when listing all
             except OSError as exc:
                 record = {"error": "statvfs failed: %s" % (exc.strerror or exc)}
             body = marshal.dumps((index, record), 4)

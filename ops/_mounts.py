@@ -8,23 +8,39 @@ Everything in this module works on plain values so it can be tested on recorded
 
 
 class Mount(tuple):
-    """One /proc/self/mounts entry: (device, mountpoint, fstype, options)."""
+    """One mount table entry: (device, mountpoint, fstype, options, root).
+
+    ``root`` is the directory of the filesystem mounted there (mountinfo's 4th field):
+    ``/`` for a whole filesystem, a subdirectory for a bind mount of it; /proc/self/mounts
+    does not say, so it is ``/`` there."""
 
     __slots__ = ()
 
-    def __new__(cls, device, mountpoint, fstype, options):
-        return tuple.__new__(cls, (device, mountpoint, fstype, options))
+    def __new__(cls, device, mountpoint, fstype, options, root="/"):
+        return tuple.__new__(cls, (device, mountpoint, fstype, options, root))
 
     device = property(lambda self: self[0])
     mountpoint = property(lambda self: self[1])
     fstype = property(lambda self: self[2])
     options = property(lambda self: self[3])
+    root = property(lambda self: self[4])
 
 
 # node_exporter's defaults for the filesystem collector: mount points
 # ^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)
 PSEUDO_ROOTS = ("/dev", "/proc", "/sys")
 PSEUDO_PARENTS = ("/run/credentials/", "/var/lib/docker/", "/var/lib/containers/storage/")
+# Per-pod and per-container mounts (kubelet volumes and secrets, container rootfs and shm
+# of containerd, CRI-O, k3s, OpenShift): excluded as node_exporter is deployed on
+# Kubernetes (kube-prometheus: ^/(...|run/k3s/containerd/.+|var/lib/kubelet/pods/.+)),
+# unless the program runs with --include-containers.
+CONTAINER_PARENTS = (
+    "/var/lib/kubelet/pods/", "/var/lib/kubelet/plugins/", "/run/containerd/",
+    "/var/run/containerd/", "/var/lib/containerd/", "/run/k3s/containerd/",
+    "/var/lib/rancher/k3s/agent/containerd/", "/run/containers/storage/",
+    "/var/run/containers/storage/", "/run/crio/", "/var/run/crio/", "/run/docker/",
+    "/var/run/docker/", "/var/lib/origin/openshift.local.volumes/",
+)
 # ... and filesystem types.
 PSEUDO_FSTYPES = frozenset((
     "autofs", "binfmt_misc", "bpf", "cgroup", "cgroup2", "configfs", "debugfs", "devpts",
@@ -58,15 +74,46 @@ def unescape(field):
 
 
 def parse_mounts(text):
-    """Parse ``/proc/self/mounts`` text into :class:`Mount` tuples (malformed lines skipped)."""
+    r"""Parse ``/proc/self/mounts`` text into :class:`Mount` tuples (malformed lines skipped).
+
+    Only the kernel's separators count: lines end at ``\n`` and fields are split on a
+    single space (the kernel escapes space, tab, newline and backslash in fields as
+    ``\ooo``); a form feed, CR, NBSP or U+2028 is part of a path, never a separator."""
     mounts = []
-    for line in text.splitlines():
-        fields = line.split()
-        if len(fields) < 4:
+    for line in text.split("\n"):
+        fields = line.split(" ")
+        if len(fields) < 4 or not all(fields[:4]):
             continue
         device, mountpoint, fstype, options = (unescape(f) for f in fields[:4])
         mounts.append(Mount(device, mountpoint, fstype, options))
     return mounts
+
+
+def parse_mountinfo(text):
+    """Parse ``/proc/self/mountinfo`` (proc(5)): ``ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS
+    [OPTIONAL...] - FSTYPE SOURCE SUPEROPTS``, into :class:`Mount` tuples with ``root``."""
+    mounts = []
+    for line in text.split("\n"):
+        fields = line.split(" ")
+        try:
+            dash = fields.index("-", 6)
+        except ValueError:
+            continue
+        if len(fields) < dash + 3:
+            continue
+        root, mountpoint, options = (unescape(f) for f in fields[3:6])
+        fstype, device = unescape(fields[dash + 1]), unescape(fields[dash + 2])
+        mounts.append(Mount(device, mountpoint, fstype, options, root))
+    return mounts
+
+
+def _under_any(point, parents):
+    return any(point.startswith(parent) and len(point) > len(parent) for parent in parents)
+
+
+def is_container(mount):
+    """A per-pod or per-container mount (see :data:`CONTAINER_PARENTS`)."""
+    return _under_any(mount.mountpoint, CONTAINER_PARENTS)
 
 
 def is_pseudo(mount):
@@ -75,7 +122,7 @@ def is_pseudo(mount):
         return True
     if any(point == root or point.startswith(root + "/") for root in PSEUDO_ROOTS):
         return True
-    return any(point.startswith(parent) and len(point) > len(parent) for parent in PSEUDO_PARENTS)
+    return _under_any(point, PSEUDO_PARENTS)
 
 
 def is_network(mount):
@@ -100,11 +147,13 @@ def _matches(path, patterns):
     return any(glob_match(path, pattern) for pattern in patterns)
 
 
-def select_mounts(mounts, local=False, include=(), exclude=(), skip_fstypes=()):
+def select_mounts(mounts, local=False, include=(), exclude=(), skip_fstypes=(),
+                  containers=False):
     """Return ``(selected, skipped)``; ``skipped`` holds ``(mount, reason)`` pairs.
 
     A mountpoint listed twice (over-mounted) keeps its last entry: that is what
-    ``statvfs`` sees. Pseudo filesystems are dropped with reason ``"pseudo"``.
+    ``statvfs`` sees. Pseudo filesystems are dropped with reason ``"pseudo"``, per-pod
+    and per-container mounts with ``"container"`` unless ``containers``.
     """
     last = {}  # insertion-ordered; re-inserting moves an over-mounted point to its last place
     for mount in mounts:
@@ -113,6 +162,8 @@ def select_mounts(mounts, local=False, include=(), exclude=(), skip_fstypes=()):
     selected, skipped = [], []
     for mount in last.values():
         reason = _skip_reason(mount, local, include, exclude, skip_fstypes)
+        if reason is None and not containers and is_container(mount):
+            reason = "container"
         if reason:
             skipped.append((mount, reason))
         else:
@@ -141,20 +192,33 @@ def ceil_pct(part, total):
     return -(-part * 100 // total)
 
 
+INVALID_COUNT = 1 << 63  # a counter with its top bit set is a driver's -1, not a figure
+
+
+def _sane(*counts):
+    return all(0 <= count < INVALID_COUNT for count in counts)
+
+
 def df_numbers(st):
-    """``df -P`` figures from a statvfs result (any object with the ``f_*`` attributes)."""
+    """``df -P`` figures from a statvfs result (any object with the ``f_*`` attributes).
+
+    Impossible counters give None where df prints ``-``: a free or available count above
+    the total, or any count with its top bit set (space and inodes judged separately)."""
     frsize = st.f_frsize or st.f_bsize
-    used_blocks = st.f_blocks - st.f_bfree
-    inodes_used = st.f_files - st.f_ffree
-    return {
-        "size_bytes": st.f_blocks * frsize,
-        "used_bytes": used_blocks * frsize,
-        "avail_bytes": st.f_bavail * frsize,
-        "use_pct": ceil_pct(used_blocks, used_blocks + st.f_bavail),
-        "inodes_total": st.f_files,
-        "inodes_used": inodes_used,
-        "inodes_pct": ceil_pct(inodes_used, st.f_files) if st.f_files else None,
-    }
+    numbers = dict.fromkeys(("size_bytes", "used_bytes", "avail_bytes", "use_pct",
+                             "inodes_total", "inodes_used", "inodes_pct"))
+    if _sane(st.f_blocks):
+        numbers["size_bytes"] = st.f_blocks * frsize
+    if _sane(st.f_blocks, st.f_bfree, st.f_bavail) and st.f_bfree <= st.f_blocks \
+            and st.f_bavail <= st.f_blocks:
+        used_blocks = st.f_blocks - st.f_bfree
+        numbers.update(used_bytes=used_blocks * frsize, avail_bytes=st.f_bavail * frsize,
+                       use_pct=ceil_pct(used_blocks, used_blocks + st.f_bavail))
+    if _sane(st.f_files, st.f_ffree) and st.f_ffree <= st.f_files:
+        inodes_used = st.f_files - st.f_ffree
+        numbers.update(inodes_total=st.f_files, inodes_used=inodes_used,
+                       inodes_pct=ceil_pct(inodes_used, st.f_files) if st.f_files else None)
+    return numbers
 
 
 def validate_pair(warn, crit, what):
@@ -216,40 +280,69 @@ def worst(levels):
 
 
 def dedup_by_device(records):
-    """Keep one record per ``st_dev`` (the shortest mountpoint): bind mounts count once.
+    """Keep one record per ``st_dev``: bind mounts count once, chosen as GNU df does.
 
-    ``records`` are dicts with ``mountpoint`` and an optional ``dev`` (None when the
-    stat failed: such records are always kept). Returns ``(kept, dropped)``.
+    ``records`` (in mount-table order) are dicts with ``mountpoint``, optional ``device``,
+    ``root`` (mountinfo's root of the mount, ``/`` if unknown), ``network`` and ``dev``
+    (None when the stat failed: such records are always kept). A later record with the
+    same ``dev`` replaces the kept one when its device is a path and the kept one's is
+    not, or when its mountpoint is shorter *and* its root is not deeper (coreutils
+    df.c ``filter_mount_list``: a subdirectory bound elsewhere never names the
+    filesystem). Two network mounts of different sources are both kept.
+    Returns ``(kept, dropped)``.
     """
     best = {}
+    extra = []
     for record in records:
         dev = record.get("dev")
         if dev is None:
             continue
-        current = best.get(dev)
-        if current is None or _shorter(record["mountpoint"], current["mountpoint"]):
+        seen = best.get(dev)
+        if seen is None:
             best[dev] = record
+        elif record.get("network") and seen.get("network") \
+                and record.get("device") != seen.get("device"):
+            extra.append(record)
+        elif _df_prefers(record, seen):
+            best[dev] = record
+    winners = set(id(r) for r in best.values()) | set(id(r) for r in extra)
     kept, dropped = [], []
     for record in records:
-        dev = record.get("dev")
-        (kept if dev is None or best[dev] is record else dropped).append(record)
+        keep = record.get("dev") is None or id(record) in winners
+        (kept if keep else dropped).append(record)
     return kept, dropped
 
 
-def _shorter(a, b):
-    return (len(a), a) < (len(b), b)
+def _df_prefers(record, seen):
+    device, seen_device = record.get("device") or "", seen.get("device") or ""
+    if "/" in device and "/" not in seen_device:
+        return True
+    nearer = len(seen["mountpoint"]) > len(record["mountpoint"])
+    deeper = len(seen.get("root") or "/") < len(record.get("root") or "/")
+    return nearer and not deeper
+
+
+HUMAN_UNITS = "KMGTPEZYRQ"
 
 
 def human_size(value):
-    """df -h style sizes (powers of 1024): ``512B``, ``1.5K``, ``20G``."""
+    """df -h style sizes (powers of 1024, rounded up as GNU df does): ``512B``, ``1.5K``,
+    ``20G``, on to ``E``, ``Z``, ``Y``, ``R``, ``Q``. Exact integer arithmetic."""
     if value is None:
         return "-"
-    size = float(value)
-    for unit in ("B", "K", "M", "G", "T", "P"):
-        shown = ("%.1f" % size) if unit != "B" and size < 9.95 else ("%d" % round(size))
-        if float(shown) < 1024 or unit == "P":
-            return shown + unit
-        size /= 1024
+    value = int(value)
+    if value < 0:
+        return "-" + human_size(-value)
+    if value < 1024:
+        return "%dB" % value
+    for power, unit in enumerate(HUMAN_UNITS, 1):
+        base = 1024 ** power
+        tenths = -(-value * 10 // base)
+        if tenths < 100:
+            return "%d.%d%s" % (tenths // 10, tenths % 10, unit)
+        whole = -(-value // base)
+        if whole < 1024 or unit == HUMAN_UNITS[-1]:
+            return "%d%s" % (whole, unit)
 
 
 def shown(text):

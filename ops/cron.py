@@ -165,7 +165,7 @@ def _cron_d_install(args, old):
         return new, "created" if old is None else "updated"
     job = ct.job_line(args.schedule, _wrapped(args, True), args.user)
     adopt = [ct.job_line(args.schedule, args.job, args.user)]
-    new, action = ct.set_entry(lines, args.name, job, adopt)
+    new, action = ct.set_entry(lines, args.name, job, adopt, with_user=True)
     if action == "created":
         raise ProgramError("%s exists and holds no entry named %r: not managed by fleetops, "
                            "refusing to change it" % (_path(args), args.name))

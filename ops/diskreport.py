@@ -17,7 +17,12 @@ EPILOG = """\
 figures are those of `df -P`: size = blocks*frsize, used = (blocks-bfree)*frsize,
 avail = bavail*frsize, use% = ceil(used*100/(used+avail)); inodes likewise.
 A mount is over a threshold when its percentage is >= that threshold. Mounts with
-zero size are skipped (as df does); tmpfs mounts are reported.
+zero size are skipped (as df does); tmpfs mounts are reported. Impossible counters
+(free above total, a count with its top bit set) give "-" figures and level unknown.
+The mount table is /proc/self/mountinfo: a bind of a subdirectory never names a
+filesystem (df's rule). Per-pod/per-container mounts (kubelet, containerd, CRI-O, k3s)
+are left out unless --include-containers; mounts whose statvfs is refused are skipped
+(as df does). No mount selected at all is a failure: "no file systems processed".
 
 exit codes: 0 ok and no mount critical; 3 ok but at least one mount critical
 (the document still says "ok": true); 1 failed (e.g. the mail could not be sent:
@@ -69,12 +74,15 @@ def add_arguments(parser):
                         help="only mountpoints matching GLOB (repeatable)")
     select.add_argument("--exclude", action="append", default=[], metavar="GLOB",
                         help="skip mountpoints matching GLOB (repeatable)")
+    select.add_argument("--include-containers", action="store_true",
+                        help="keep per-pod/per-container mounts (kubelet, containerd, CRI-O)")
     select.add_argument("--skip-fstype", action="append", default=[], metavar="TYPE",
                         help="skip this filesystem type (repeatable, or comma separated)")
     select.add_argument("--stat-timeout", type=seconds, default=5.0, metavar="SECONDS",
                         help="give up on a mount after this long (default 5)")
-    select.add_argument("--mounts-file", default="/proc/self/mounts", metavar="PATH",
-                        help="mount table to read (default /proc/self/mounts)")
+    select.add_argument("--mounts-file", default=None, metavar="PATH",
+                        help="mount table to read (default /proc/self/mountinfo, else "
+                             "/proc/self/mounts; a mounts(5)-format file, or mountinfo)")
     mail = parser.add_argument_group("email")
     mail.add_argument("--email", action="append", default=[], metavar="TO",
                       help="mail the report to TO (repeatable)")
@@ -127,21 +135,19 @@ def validate(args):
 
 def collect(args, limits):
     """The report data: every selected mount with figures, level and thresholds over."""
-    try:
-        with open(args.mounts_file, "rb") as handle:
-            mounts = _mounts.parse_mounts(os.fsdecode(handle.read()))
-    except OSError as exc:
-        reason = exc.strerror or exc
-        raise ProgramError("cannot read %s: %s" % (args.mounts_file, reason)) from None
+    mounts = read_mount_table(args.mounts_file)
     fstypes = [t for item in args.skip_fstype for t in item.split(",") if t]
     selected, skipped = _mounts.select_mounts(
-        mounts, args.local, args.include, args.exclude, fstypes)
-    skipped = [_skip(m, reason) for m, reason in skipped if reason != "pseudo"]
+        mounts, args.local, args.include, args.exclude, fstypes, args.include_containers)
+    skipped = [_skip(m, reason) for m, reason in skipped if reason not in _SILENT]
     stats = _diskstat.stat_mounts([m.mountpoint for m in selected], args.stat_timeout)
     records = []
     for index, mount in enumerate(selected):
         if stats[index].get("hidden"):
             skipped.append(_skip(mount, "hidden under a later mount"))
+            continue
+        if stats[index].get("denied"):
+            skipped.append(_skip(mount, "permission denied"))
             continue
         record = _record(mount, stats[index], limits)
         if record is None:
@@ -152,7 +158,9 @@ def collect(args, limits):
     owner = {r["dev"]: r["mountpoint"] for r in kept if r["dev"] is not None}
     skipped.extend(_skip(r, "same device as %s" % owner[r["dev"]]) for r in dropped)
     for record in kept:
-        del record["dev"]
+        del record["dev"], record["root"], record["network"]
+    if not kept:
+        raise ProgramError("no file systems processed")  # as df says, exit status 1
     return {
         "hostname": os.uname()[1],
         "generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -162,6 +170,32 @@ def collect(args, limits):
         "thresholds": limits.as_data(),
         "skipped": skipped,
     }
+
+
+_SILENT = ("pseudo", "container")  # never listed: hundreds on a container host
+
+
+def read_mount_table(path):
+    """Mounts from ``path``; by default /proc/self/mountinfo (it names the root of each
+    bind mount) or, where absent, /proc/self/mounts. ProgramError if unreadable."""
+    candidates = [path] if path else ["/proc/self/mountinfo", "/proc/self/mounts"]
+    for index, name in enumerate(candidates):
+        try:
+            with open(name, "rb") as handle:
+                text = os.fsdecode(handle.read())
+        except OSError as exc:
+            if index + 1 < len(candidates):
+                continue
+            raise ProgramError("cannot read %s: %s" % (name, exc.strerror or exc)) from None
+        if name.endswith("mountinfo") or _looks_like_mountinfo(text):
+            return _mounts.parse_mountinfo(text)
+        return _mounts.parse_mounts(text)
+    return []
+
+
+def _looks_like_mountinfo(text):
+    first = text.split("\n", 1)[0].split(" ")
+    return len(first) > 7 and first[0].isdigit() and first[1].isdigit() and " - " in text
 
 
 def _skip(mount, reason):
@@ -175,7 +209,8 @@ def _record(mount, result, limits):
         "mountpoint": mount.mountpoint, "device": mount.device, "fstype": mount.fstype,
         "size_bytes": None, "used_bytes": None, "avail_bytes": None, "use_pct": None,
         "inodes_total": None, "inodes_used": None, "inodes_pct": None,
-        "level": "unknown", "over": [], "error": None, "dev": None,
+        "level": "unknown", "over": [], "error": None, "dev": None, "root": mount.root,
+        "network": _mounts.is_network(mount),
     }
     if "error" in result:
         record["error"] = result["error"]
@@ -186,6 +221,9 @@ def _record(mount, result, limits):
         return None
     record.update(numbers)
     record["dev"] = result["dev"]
+    if numbers["use_pct"] is None:
+        record["error"] = "impossible statvfs counters (free above total): figures withheld"
+        return record
     space = _mounts.space_limits(mount.mountpoint, limits.space, limits.overrides)
     record["level"], record["over"] = _mounts.classify(numbers, space, limits.inodes)
     return record

@@ -33,6 +33,10 @@ LAB_HOSTS = 16
 LAB_SLOTS = 5
 MIXED_LAB_HOSTS = 2  # ordinary hosts of the mixed lab, next to one host of each kind
 _LAB_TIMING: dict[str, float] = {}
+# `invoke disk-report` keeps a history under $XDG_DATA_HOME by default: tests (and the
+# commands they start) get a throwaway one, never the user's own.
+_DATA_HOME = tempfile.mkdtemp(prefix="fleetops-test-data-")
+os.environ["XDG_DATA_HOME"] = _DATA_HOME
 
 
 @dataclass(frozen=True)
@@ -205,3 +209,7 @@ def smtp_server():
         yield inbox, port
     finally:
         controller.stop()
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(_DATA_HOME, ignore_errors=True)

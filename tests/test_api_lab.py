@@ -119,7 +119,7 @@ def test_bad_options_and_inventory_are_fleetops_errors(lab_inventory, tmp_path):
         fleetops.Fleet(lab_inventory, frks=3)
     with pytest.raises(fleetops.FleetopsError, match="forks must be an integer"):
         fleetops.Fleet(lab_inventory, forks=0)
-    with pytest.raises(fleetops.FleetopsError, match="matches no host"):
+    with pytest.raises(fleetops.FleetopsError, match="selects no host"):
         fleetops.Fleet(lab_inventory, "nosuchgroup*")
     bad = tmp_path / "bad.ini"
     bad.write_text("[web\nh1\n")

@@ -78,7 +78,9 @@ def test_nested_ranges_count_the_whole_product(tmp_path):
     ("a\\ b\n", ("inv.ini:1:", "host name 'a b'", "whitespace")),
     ('h ansible_host="x y"\n', ("inv.ini:1:", "ansible_host 'x y'", "not a host name")),
     ("h ansible_host=-oProxyCommand=id\n", ("inv.ini:1:", "not a host name")),
-    ("[g:vars]\nansible_user='a\\x01b'\n[g]\nh\n", ()),
+    # Ansible reads a :vars value as a Python literal: '\x01' is a control character
+    ("[g:vars]\nansible_user='a\\x01b'\n[g]\nh\n", ("inv.ini:2:", "control characters")),
+    ("[g:vars]\nansible_user=a\\x01b\n[g]\nh\n", ()),
 ])
 def test_host_names_and_addresses_are_validated(tmp_path, text, words):
     (tmp_path / "inv.ini").write_text(text)
@@ -238,7 +240,7 @@ def test_every_tasks_help_lists_its_options_correctly(tmp_path):
                 assert flag.lstrip("-")[:1].isalnum(), (name, flags)
     text = invoke(tmp_path, "--help", "disk-report").stdout
     assert "--=" not in text and "--mail-config=STRING" in text
-    assert "-e STRING, --exclude=STRING" in text  # repeatable options take a value
+    assert "-x STRING, --exclude=STRING" in text  # repeatable options take a value (-e: extra vars)
 
 
 def test_closed_stdout_ends_quietly(tmp_path):

@@ -112,7 +112,8 @@ def test_file_targets_take_run_parts_names_only(name, target):
 def test_crontab_entry_names_may_be_ansible_style():
     assert ct.validate_name("daily backup", "user") == "daily backup"
     assert ct.validate_name("db.dump@02:00", "user") == "db.dump@02:00"
-    for bad in ("a\nb", " lead", "trail ", "two  spaces", "x" * 101, "tab\there"):
+    assert ct.validate_name("two  spaces (x), y/z é", "user") == "two  spaces (x), y/z é"
+    for bad in ("a\nb", " lead", "trail ", "x" * 501, "tab\there", "end\n"):
         with pytest.raises(ct.CronError):
             ct.validate_name(bad, "user")
     with pytest.raises(ct.CronError, match="unknown target"):

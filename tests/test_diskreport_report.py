@@ -98,7 +98,8 @@ def test_every_host_is_accounted_for():
 def test_json_hosts_have_exactly_the_mount_keys():
     doc = report_json_hosts(build_report(fleet()))
     assert set(doc) == {"web1", "web2", "db1", "db2", "db3", "lb1", "old"}
-    assert doc["db1"] == {"mounts": [], "worst_level": "ok", "over": []}
+    assert doc["db1"] == {"mounts": [], "worst_level": "ok", "over": [], "source": None}
+    assert doc["web1"]["source"] == "program"
     for host in doc.values():
         for item in host["mounts"]:
             assert tuple(item) == MOUNT_KEYS
@@ -111,7 +112,11 @@ def test_table_is_aligned_and_lists_problems():
     text = render_table(report, color=False)
     assert "\033[" not in text
     lines = text.splitlines()
-    table = lines[:1 + len(report.rows)]
+    assert lines[0].startswith("Summary: 3 crit, 2 warn, 0 soon, 1 unknown, 1 ok mount(s)")
+    top = next(i for i, line in enumerate(lines) if line.startswith("LEVEL"))
+    table = lines[top:top + 1 + len(report.rows)]
+    # grouped by host, the host with the worst row first, each host's rows worst first
+    assert [line.split()[1] for line in table[1:]] == ["db3"] + ["web1"] * 3 + ["web2"] * 3
     bars = {line.index("[") for line in table[1:]}
     assert len(bars) == 1  # the usage bar starts in the same column on every row
     assert table[0].split()[:3] == ["LEVEL", "HOST", "MOUNT"]

@@ -57,13 +57,18 @@ def test_ini_and_yaml_twins_are_identical():
     assert ini.hosts == yml.hosts
     assert [h.vars for h in ini] == [h.vars for h in yml]
     assert [h.groups for h in ini] == [h.groups for h in yml]
-    assert dict(ini.groups) == dict(yml.groups)
+    strip = {n: g for n, g in ini.groups.items() if n != "all"}
+    assert strip == {n: g for n, g in yml.groups.items() if n != "all"}
+    assert ini.groups["all"].hosts == yml.groups["all"].hosts
+    # YAML's all: hosts: puts bastion in all itself, INI in ungrouped only (as Ansible)
+    assert (ini.groups["all"].own_hosts, yml.groups["all"].own_hosts) == ((), ("bastion",))
     assert set(ini.groups) == {"all", "ungrouped", "web", "db", "lab", "spare", "prod"}
 
 
 def test_groups_and_implicit_groups(fleet):
     groups = fleet.groups
-    assert groups["all"].hosts == tuple(ALL_HOSTS)
+    # Ansible's order: all's own hosts, then ungrouped, lab, spare, prod, then web, db
+    assert groups["all"].hosts == tuple([ALL_HOSTS[0], *ALL_HOSTS[7:], *ALL_HOSTS[1:7]])
     assert groups["ungrouped"].hosts == ("bastion",)
     assert groups["prod"].hosts == tuple(ALL_HOSTS[1:7])
     assert groups["prod"].children == ("db", "web")
@@ -196,7 +201,8 @@ def test_precedence(tmp_path):
     assert vars_["host_vs_file"] == "host-file"
 
 
-def test_vars_file_spellings_all_load_in_order(tmp_path):
+def test_vars_file_spellings_first_found_only(tmp_path):
+    """Ansible's find_vars_files: <name> (file or dir), else .yml, else .yaml, else .json."""
     write(tmp_path, "group_vars/g", "a: bare\nb: bare\nc: bare\nd: bare\n")
     write(tmp_path, "group_vars/g.yml", "b: yml\nc: yml\nd: yml\n")
     write(tmp_path, "group_vars/g.yaml", "c: yaml\nd: yaml\n")
@@ -205,8 +211,18 @@ def test_vars_file_spellings_all_load_in_order(tmp_path):
     write(tmp_path, "host_vars/h/sub/20-second", "y: second\n")
     write(tmp_path, "host_vars/h/backup.yml~", "y: backup\n")
     host = load_text(tmp_path, "[g]\nh\n").host("h")
-    assert [host.vars[k] for k in "abcd"] == ["bare", "yml", "yaml", "json"]
+    assert [host.vars[k] for k in "abcd"] == ["bare", "bare", "bare", "bare"]
     assert (host.vars["x"], host.vars["y"]) == ("first", "second")
+    (tmp_path / "group_vars" / "g").unlink()
+    host = load_text(tmp_path, "[g]\nh\n").host("h")
+    assert [host.vars.get(k) for k in "abcd"] == [None, "yml", "yml", "yml"]
+
+
+def test_group_vars_directory_beats_file_beside_it(tmp_path):
+    write(tmp_path, "group_vars/web.yml", "source: file\nonly_file: 1\n")
+    write(tmp_path, "group_vars/web/main.yml", "source: directory\n")
+    host = load_text(tmp_path, "[web]\nw1\n").host("w1")
+    assert host.vars["source"] == "directory" and "only_file" not in host.vars
 
 
 def test_ini_value_parsing(tmp_path):
@@ -220,14 +236,28 @@ def test_ini_value_parsing(tmp_path):
         "num=7\n",
     )
     v = inv.host("h1").vars
-    assert (v["n"], v["f"], v["t"], v["yes"], v["s"], v["d"]) == (22, 1.5, True, "yes", "22", "a b")
+    # Ansible: shlex removes the quotes, then ast.literal_eval: '22' is the int 22
+    assert (v["n"], v["f"], v["t"], v["yes"], v["s"], v["d"]) == (22, 1.5, True, "yes", 22, "a b")
     assert (v["l"], v["z"], v["e"], v["ip"]) == ([1, 2], "0123", "", "10.0.0.1")
+    # :vars values are the whole rest of the line, comments included
     assert (v["spaced"], v["url"], v["quoted"], v["num"]) == (
-        "two words",
+        "two words   # comment",
         "http://x/#frag",
         "keep # this",
         7,
     )
+
+
+def test_ini_values_as_ansible_reads_them(tmp_path):
+    inv = load_text(
+        tmp_path,
+        "h devices=\"['/dev/sda', '/dev/sdb']\" lvm=\"[]\" t=(1,2) s={1} c=1j e=... url=a/#b\n"
+        "[all:vars]\nlit=5 # five\nword=hello # note\nd={'a': (1, 2)}\n",
+    )
+    v = inv.host("h").vars
+    assert (v["devices"], v["lvm"], v["t"], v["s"]) == (["/dev/sda", "/dev/sdb"], [], [1, 2], [1])
+    assert (v["c"], v["e"], v["url"]) == ("1j", "...", "a/")
+    assert (v["lit"], v["word"], v["d"]) == (5, "hello # note", {"a": [1, 2]})
 
 
 def test_children_nesting_forward_refs_and_multiple_parents(tmp_path):
@@ -245,8 +275,12 @@ def test_children_nesting_forward_refs_and_multiple_parents(tmp_path):
     assert inv.host("h2").vars["v"] == "top"
 
 
-def test_children_line_creates_undefined_group(tmp_path):
-    inv = load_text(tmp_path, "[parent:children]\nnewgroup\n[newgroup:vars]\nx=1\n")
+def test_children_naming_an_undeclared_group_is_refused(tmp_path):
+    """Ansible: "Section [parent:children] includes undefined group 'newgroup'"."""
+    path = write(tmp_path, "hosts.ini", "[parent:children]\nnewgroup\n[newgroup:vars]\nx=1\n")
+    assert error_of(path).endswith(
+        "hosts.ini:2: section [parent:children] names undefined group 'newgroup'")
+    inv = load_text(tmp_path, "[parent:children]\nnewgroup\n[newgroup]\n[newgroup:vars]\nx=1\n")
     assert inv.groups["newgroup"].parents == ("parent",)
     assert inv.groups["newgroup"].vars == {"x": 1}
 
@@ -433,9 +467,8 @@ BAD_INI = [
     ("[web]\nh1 ansible_port\n", 2, "expected key=value host variable, got 'ansible_port'"),
     ("[web]\nh1 1bad=x\n", 2, "bad variable name '1bad'"),
     ("[web]\nh1\n[web:vars]\njustaword\n", 4, "expected key=value, got 'justaword'"),
-    ("[web]\nh1\n[web:vars]\nx='a' b\n", 4, "unexpected text after the quoted value"),
     ("[p:children]\nweb db\n", 2, "expected a group name in a :children section"),
-    ("[ghost:vars]\nx=1\n[web]\nh1\n", 1, "group 'ghost', which is never declared"),
+    ("[ghost:vars]\nx=1\n[web]\nh1\n", 1, "section [ghost:vars] is for group 'ghost', which is never defined"),
     ("h[1:]\n", 1, "missing end value"),
     ("h[3:1]\n", 1, "start is after end"),
     ("h[a:3]\n", 1, "expected numbers or single letters"),
@@ -447,10 +480,9 @@ BAD_INI = [
     ("h:99999\n", 1, "bad port 99999"),
     ("h:abc\n", 1, "bad port in host 'h:abc'"),
     ("ansible_host=1.2.3.4\n", 1, "expected a host name"),
-    ("h1 x='open\n", 1, "unterminated quote"),
-    ("[a]\nh x=1\n[b]\nh x=2\n", 4, "host 'h' is defined again with x=2, but line 2 set x=1"),
-    ("[a]\nh:22\n[b]\nh:23\n", 4, "host 'h' is defined again with ansible_port=23"),
-    ("[a]\nh x=1\n[b]\nh x='1'\n", 4, "defined again with x='1'"),
+    ("h1 x='open\n", 1, "cannot split host line like a shell line: No closing quotation"),
+    ("[p:children]\nweb\n[q:children]\nweb\nghost\n", 2, "[q:children] names undefined group 'web'"),
+    ("h:\n", 1, "bad host 'h:': a ':' must be followed by a port number"),
     ("[a:children]\nb\n[b:children]\na\n", 4, "group 'a' would contain itself: a > b > a"),
     ("[a:children]\na\n", 2, "group 'a' would contain itself: a > a"),
     ("[a:children]\nb\n[b:children]\nc\n[c:children]\na\n", 6, "a > b > c > a"),
@@ -494,11 +526,8 @@ BAD_YAML = [
         7,
         "group 'a' would contain itself: a > b > a",
     ),
-    (
-        "web:\n  hosts:\n    h1: {x: 1}\ndb:\n  hosts:\n    h1: {x: 2}\n",
-        6,
-        "host 'h1' is defined again with x=2, but line 3 set x=1",
-    ),
+    ("all:\n  hosts:\n    1.10:\n", 3, "host name 1.1 must be a string: YAML read it as float"),
+    ("all:\n  hosts:\n    22:\n", 3, "host name 22 must be a string: YAML read it as int"),
     ("plugin: aws_ec2\n", 1, "inventory plugin configuration files are not supported"),
     ("all:\n  hosts:\n    web[3:1]:\n", 3, "start is after end"),
     (
@@ -507,7 +536,8 @@ BAD_YAML = [
         "host 'h': ansible_port must be a port number",
     ),
     ("all:\n  vars:\n    ? [1]\n    : x\n", 3, "YAML syntax error: found unhashable key"),
-    ("all:\n  hosts:\n    h: !vault |\n      abc\n", 3, "YAML syntax error"),
+    ("all:\n  hosts:\n    h:\n      x: !vault |\n        abc\n", 4, "not an Ansible vault envelope"),
+    ("all:\n  hosts:\n    h:\n      x: !vault [1]\n", 4, "!vault must tag a string"),
 ]
 
 
@@ -535,7 +565,7 @@ BAD_VARS_FILES = [
         "host_vars/h",
         "$ANSIBLE_VAULT;1.1;AES256\n6162\n",
         1,
-        "Ansible Vault encrypted files are not supported",
+        "damaged vault data (bad hex encoding)",
     ),
     (
         "group_vars/g.yml",
@@ -569,8 +599,36 @@ def test_missing_inventory(tmp_path):
     assert error_of(path) == f"{path}: inventory file not found"
 
 
-def test_inventory_is_a_directory(tmp_path):
-    assert error_of(str(tmp_path)) == f"{tmp_path}: inventory file is a directory, expected a file"
+def test_inventory_directory_is_every_file_in_it(tmp_path):
+    """Ansible's directory source: sorted, recursive, ignored names skipped."""
+    write(tmp_path, "inv/b.yml", "all:\n  children:\n    web:\n      hosts:\n        w3:\n")
+    write(tmp_path, "inv/a.ini", "[web]\nw1 x=1\n[db]\nd1\n")
+    write(tmp_path, "inv/sub/c", "[db]\nd2\n[web]\nw1 x=2\n")
+    for ignored in ("notes.md", "old.bak", ".hidden", "x.retry", "ansible.cfg", "y~"):
+        write(tmp_path, f"inv/{ignored}", "[bad]\nignored-host\n")
+    write(tmp_path, "inv/group_vars/web.yml", "from_dir: yes\n")
+    write(tmp_path, "inv/host_vars/d2", "hv: 1\n")
+    inv = load_inventory(tmp_path / "inv")
+    assert [h.name for h in inv] == ["w1", "d1", "w3", "d2"]
+    assert inv.groups["web"].hosts == ("w1", "w3")
+    assert inv.host("w1").vars == {"x": 2, "from_dir": True}  # the later file wins
+    assert inv.host("d2").vars == {"hv": 1}
+    assert "bad" not in inv.groups
+    script = write(tmp_path, "inv/zz-script.py", "#!/bin/sh\n")
+    os.chmod(script, 0o755)
+    assert "fleetops does not run scripts" in error_of(str(tmp_path / "inv"))
+    os.chmod(script, 0o644)
+    write(tmp_path, "inv/zz-script.py", "[g]\nh x='open\n")
+    assert error_of(str(tmp_path / "inv")).startswith(f"{script}:2: ")
+
+
+def test_same_host_in_two_groups_later_value_wins(tmp_path):
+    inv = load_text(tmp_path, "[a]\nh x=1 y=1\n[b]\nh x=2\nh2:2222\n[c]\nh2:2223\n")
+    assert (inv.host("h").vars["x"], inv.host("h").vars["y"]) == (2, 1)
+    assert inv.host("h2").port == 2222  # Ansible: host:port counts where the host first appears
+    yml = load_text(tmp_path, "web:\n  hosts:\n    h1: {x: 1}\ndb:\n  hosts:\n    h1: {x: 2}\n",
+                    name="hosts.yml")
+    assert yml.host("h1").vars == {"x": 2}
 
 
 def test_unreadable_inventory(tmp_path):
@@ -595,7 +653,7 @@ def test_format_detection(tmp_path):
     assert [h.name for h in load_text(tmp_path, "; ini\n[g]\ni1\n", name="hosts")] == ["i1"]
     assert [h.name for h in load_text(tmp_path, "{all: {hosts: {j1: }}}", name="x.json")] == ["j1"]
     error = error_of(write(tmp_path, "prod.ini", "all:\n  hosts:\n"))
-    assert error.startswith(f"{tmp_path / 'prod.ini'}:1: bad port in host 'all:'")
+    assert error.startswith(f"{tmp_path / 'prod.ini'}:1: bad host 'all:'")
 
 
 def test_each_host_gets_its_own_vars_dict(tmp_path):

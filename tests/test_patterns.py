@@ -13,7 +13,7 @@ FLEET = Path(__file__).parent / "data" / "inventory" / "fleet"
 WEB = ["web01.example.com", "web02.example.com", "web03.example.com", "web04.example.com"]
 DB = ["db-a", "db-b"]
 LAB = [f"lab0{i}" for i in range(1, 7)]
-ALL = ["bastion", *WEB, *DB, *LAB]
+ALL = ["bastion", *LAB, *WEB, *DB]  # Ansible's order: all's groups in declaration order
 
 
 @pytest.fixture(scope="module", params=["hosts.ini", "hosts.yml"])
@@ -26,9 +26,17 @@ def names(inv, pattern="all", limit=None):
 
 
 def error(inv, pattern="all", limit=None) -> str:
+    """The error in strict mode (Ansible's HOST_PATTERN_MISMATCH=error)."""
     with pytest.raises(InputError) as info:
-        inv.select(pattern, limit)
+        inv.select(pattern, limit, strict=True)
     return str(info.value)
+
+
+def warned(inv, pattern="all", limit=None) -> tuple[list[str], list[str]]:
+    """Hosts and warnings in the default (Ansible's) mode."""
+    warnings: list[str] = []
+    hosts = [h.name for h in inv.select(pattern, limit, warn=warnings.append)]
+    return hosts, warnings
 
 
 @pytest.mark.parametrize(
@@ -42,7 +50,8 @@ def error(inv, pattern="all", limit=None) -> str:
         ("ungrouped", ["bastion"]),
         ("spare", []),  # a known empty group is not an error
         ("web*", WEB),  # group web and the web0N hosts
-        ("lab0[1-4]", LAB[:4]),
+        ("lab0[!56]", LAB[:4]),
+        ("lab0[1-4]", []),  # Ansible: subscript [1-4] of 'lab0', which matches nothing
         ("db-?", DB),
         ("*.example.com", WEB),
         ("~web0[12]", WEB[:2]),
@@ -64,8 +73,8 @@ def test_single_elements(inv, pattern, expected):
         ("web:db", [*WEB, *DB]),
         ("web,db", [*WEB, *DB]),
         ("web, db", [*WEB, *DB]),
-        ("db:web", [*WEB, *DB]),  # inventory order, not pattern order
-        ("lab06:bastion:lab01", ["bastion", "lab01", "lab06"]),
+        ("db:web", [*DB, *WEB]),  # pattern order, as Ansible runs them
+        ("lab06:bastion:lab01", ["lab06", "bastion", "lab01"]),
         ("web:web01.example.com", WEB),  # no duplicates
         ("prod:&db", DB),
         ("prod,&db", DB),
@@ -104,18 +113,46 @@ def test_only_exclusions_or_intersections_start_from_all(inv):
 
 
 def test_errors_name_the_element(inv):
-    assert error(inv, "web:nosuch") == "unknown host or group 'nosuch' in pattern 'web:nosuch'"
-    assert error(inv, "web:!ghost") == "unknown host or group 'ghost' in pattern 'web:!ghost'"
-    assert error(inv, "web,&zz") == "unknown host or group 'zz' in pattern 'web,&zz'"
+    assert error(inv, "web:nosuch") == "'nosuch' matches no host or group in pattern 'web:nosuch'"
+    assert error(inv, "web:!ghost") == "'ghost' matches no host or group in pattern 'web:!ghost'"
+    assert error(inv, "web,&zz") == "'zz' matches no host or group in pattern 'web,&zz'"
     assert error(inv, "zz*") == "'zz*' matches no host or group in pattern 'zz*'"
     assert error(inv, "~^zz") == "'~^zz' matches no host or group in pattern '~^zz'"
-    assert error(inv, "lab[9]") == (
-        "'lab[9]' is out of range: group 'lab' has 6 hosts in pattern 'lab[9]'"
-    )
+    assert error(inv, "lab[9]") == "'lab[9]' is out of range (lab has 6 hosts) in pattern 'lab[9]'"
     assert "bad regular expression '~(('" in error(inv, "~((")
     assert error(inv, "") == "empty host pattern"
     assert error(inv, " , ") == "empty host pattern ' , '"
     assert error(inv, "web:!") == "empty element '!' in pattern 'web:!'"
+
+
+def test_mismatch_warns_and_goes_on_by_default(inv, monkeypatch):
+    assert warned(inv, "web:nosuch") == (
+        WEB, ["'nosuch' matches no host or group in pattern 'web:nosuch', ignoring it"])
+    assert warned(inv, "web,&zz")[0] == []
+    assert warned(inv, "~^zz") == ([], ["'~^zz' matches no host or group in pattern '~^zz', "
+                                        "ignoring it"])
+    monkeypatch.setenv("ANSIBLE_HOST_PATTERN_MISMATCH", "ignore")
+    assert warned(inv, "web:nosuch") == (WEB, [])
+    monkeypatch.setenv("ANSIBLE_HOST_PATTERN_MISMATCH", "error")
+    with pytest.raises(InputError, match="'nosuch' matches no host"):
+        inv.select("web:nosuch")
+
+
+def test_out_of_range_subscript_selects_nothing_with_a_warning(inv):
+    # Ansible raises "No hosts matched the subscripted pattern": the whole selection is empty
+    hosts, warnings = warned(inv, "lab[9],web")
+    assert hosts == []
+    assert warnings == ["'lab[9]' is out of range (lab has 6 hosts) in pattern 'lab[9],web': "
+                        "no host selected"]
+    assert warned(inv, "lab[4:9]") == (LAB[4:], [])  # a range is cut, as a Python slice
+
+
+def test_subscripts_after_globs_and_old_ranges(inv):
+    assert names(inv, "lab*[0]") == ["lab01"]  # group lab's hosts, then hosts lab0N
+    assert names(inv, "web0*[1:2]") == WEB[1:3]
+    assert names(inv, "*[-1]") == ["lab06"]  # all groups' hosts, then every host
+    hosts, warnings = warned(inv, "lab[1-2]")
+    assert hosts == LAB[1:3] and "use [x:y] inclusive subscripts" in warnings[0]
 
 
 def test_glob_matching_only_an_empty_group_is_not_an_error(inv):
@@ -126,18 +163,20 @@ def test_limit(inv):
     assert names(inv, "all", "web") == WEB
     assert names(inv, "prod", "!web") == DB
     assert names(inv, "web", "db") == []
-    assert names(inv, "prod:lab", "lab0[12]:db-a") == ["db-a", "lab01", "lab02"]
+    assert names(inv, "prod:lab", "lab0[!3-6]:db-a") == ["db-a", "lab01", "lab02"]
     assert names(inv, "web", "all:!web01*") == WEB[1:]
-    assert error(inv, "all", "web:typo") == "unknown host or group 'typo' in limit 'web:typo'"
+    assert names(inv, "db:web", "web02*:db-b") == ["db-b", WEB[1]]  # the pattern's order
+    assert names(inv, "all", "lab0[12]") == []  # Ansible: subscript [12] of 'lab0'
+    assert error(inv, "all", "web:typo") == "'typo' matches no host or group in limit 'web:typo'"
     assert error(inv, "all", "") == "empty host limit"
 
 
 def test_limit_retry_file(inv, tmp_path):
     retry = tmp_path / "fleetops.retry"
     retry.write_text("# failed last time\n\ndb-b\n  web03.example.com  \nlab05\n", encoding="utf-8")
-    assert names(inv, "all", f"@{retry}") == [WEB[2], "db-b", "lab05"]
+    assert names(inv, "all", f"@{retry}") == ["lab05", WEB[2], "db-b"]
     assert names(inv, "prod", f"@{retry}") == [WEB[2], "db-b"]
-    assert names(inv, "all", f"@{retry},bastion") == ["bastion", WEB[2], "db-b", "lab05"]
+    assert names(inv, "all", f"@{retry},bastion") == ["bastion", "lab05", WEB[2], "db-b"]
     assert names(inv, "all", f"@{retry},!lab05") == [WEB[2], "db-b"]
 
 
@@ -153,8 +192,10 @@ def test_retry_file_errors(inv, tmp_path):
     stale = tmp_path / "stale.retry"
     stale.write_text("db-a\n\nold-host\n", encoding="utf-8")
     assert error(inv, "all", f"@{stale}") == (
-        f"{stale}:3: unknown host or group 'old-host' in limit file"
+        f"{stale}:3: 'old-host' matches no host or group in limit file"
     )
+    assert warned(inv, "all", f"@{stale}") == (
+        ["db-a"], [f"{stale}:3: 'old-host' matches no host or group in limit file, ignoring it"])
     assert error(inv, "all", "@") == "'@' in a limit must be followed by a file name"
     assert (
         error(inv, "all", f"@{tmp_path}")
@@ -163,7 +204,7 @@ def test_retry_file_errors(inv, tmp_path):
 
 
 def test_at_sign_is_literal_in_patterns(inv):
-    assert error(inv, "@x") == "unknown host or group '@x' in pattern '@x'"
+    assert error(inv, "@x") == "'@x' matches no host or group in pattern '@x'"
 
 
 def test_names_with_colons_and_brackets(tmp_path):
@@ -173,15 +214,17 @@ def test_names_with_colons_and_brackets(tmp_path):
     assert names(inv, "fe80::1") == ["fe80::1"]
     assert names(inv, "fe80::1,::2") == ["fe80::1", "::2"]
     assert names(inv, "g[0]:web3") == ["web2", "web3"]
-    assert names(inv, "web[13]") == ["web1", "web3"]  # 'web' is no group: a glob class
-    assert names(inv, "all,!fe80::1") == ["::2", "web1", "web2", "web3"]
-    assert error(inv, "fe80::9") == "unknown host or group 'fe80::9' in pattern 'fe80::9'"
-    assert error(inv, "a:b:c") == "unknown host or group 'a' in pattern 'a:b:c'"
+    assert names(inv, "web[13]") == []  # Ansible: subscript [13] of 'web', no such group
+    assert names(inv, "web[13*]") == ["web1", "web3"]  # a glob class
+    assert names(inv, "all,!fe80::1") == ["::2", "web1", "web3", "web2"]
+    assert error(inv, "fe80::9") == "'fe80::9' matches no host or group in pattern 'fe80::9'"
+    assert error(inv, "a:b:c") == "'a' matches no host or group in pattern 'a:b:c'"
 
 
 def test_group_and_host_with_the_same_name(tmp_path):
     path = tmp_path / "hosts.ini"
     path.write_text("[dup]\nh1\nh2\n[other]\ndup\n", encoding="utf-8")
     inv = load_inventory(path)
-    assert names(inv, "dup") == ["h1", "h2", "dup"]
+    assert names(inv, "dup") == ["dup"]  # Ansible: a host name is taken as the host
+    assert names(inv, "dup*") == ["h1", "h2", "dup"]
     assert names(inv, "other") == ["dup"]

@@ -53,6 +53,11 @@ def job_script(tmp_path: Path, **values) -> Path:
     context = {"inventory_hostname": "web1", "report_dir": str(tmp_path / "out"),
                "fleetops_home": str(tmp_path / "lib"), "report_warn": 80, "report_crit": 90}
     context.update(values)
+    # the playbook hands these to the template under its own names (play vars win over
+    # inventory vars, so it reads the inventory's with "| default(...)")
+    names = {"report_dir": "reports", "fleetops_home": "home", "report_warn": "warn",
+             "report_crit": "crit"}
+    context = {names.get(key, key): value for key, value in context.items()}
     script = tmp_path / "job.sh"
     script.write_text(render("disk-report-job.sh.j2", **context))
     return script

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from invoke import task
-
 from fleetops.cli.authopts import AUTH_HELP
+from fleetops.cli.flags import task
 from fleetops.errors import DEFAULT_FORKS
 
 

@@ -16,6 +16,7 @@ def builtin() -> Collection:
         benchfabric,
         cron,
         daemons,
+        diskbench,
         diskreport,
         lab,
         play,
@@ -36,6 +37,8 @@ def builtin() -> Collection:
     bench_ns = Collection("bench", bench.adhoc, bench.disk_report, bench.jump, bench.flood)
     bench_ns.add_task(scan.bench_sweep, name="sweep")
     bench_ns.add_task(benchfabric.fabric, name="fabric")
+    bench_ns.add_task(diskbench.disk_history)
+    bench_ns.add_task(diskbench.disk_rtt)
     ns.add_collection(bench_ns)
     ns.add_collection(daemons.watcher_ns)
     ns.add_collection(daemons.dirsync_ns)

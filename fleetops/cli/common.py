@@ -62,8 +62,24 @@ def targets(inventory: str | None, pattern: str = "all", limit: str | None = Non
     if not hosts:
         where = f"pattern {pattern or 'all'!r}" + (f" with --limit {limit!r}" if limit else "")
         raise InputError(f"{where} selects no host", path=loaded.path)
+    hosts = with_remote_user(hosts)
     check_targets(hosts)  # a broken ssh_config is exit 4; each host is resolved once
     return hosts
+
+
+def with_remote_user(hosts: list) -> list:
+    """``-u/--remote-user`` (fleetops.cli.flags) as the login user of hosts whose inventory
+    sets none; OptionError (exit 5) for a name with blanks or control characters."""
+    import dataclasses
+
+    from fleetops.cli.flags import remote_user
+
+    user = remote_user()
+    if not user:
+        return hosts
+    if any(c.isspace() or ord(c) < 32 or c == "\x7f" for c in user):
+        raise OptionError(f"-u/--remote-user: invalid user name {user!r}")
+    return [h if h.user else dataclasses.replace(h, user=user) for h in hosts]
 
 
 def _number(value: Any, flag: str, minimum: float = 0.0, integer: bool = False) -> Any:

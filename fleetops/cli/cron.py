@@ -14,9 +14,8 @@ import sys
 import threading
 from typing import Any
 
-from invoke import task
-
 from fleetops.cli.authopts import ASK_HELP
+from fleetops.cli.flags import task
 from fleetops.errors import DEFAULT_FORKS
 
 TARGET_HELP = "user (crontab, default), cron.d, cron.daily, cron.hourly, cron.weekly, cron.monthly"
@@ -37,14 +36,16 @@ COMMON_HELP = {
 }
 CHANGE_HELP = {
     **COMMON_HELP,
-    "name": "entry name: marker in a crontab, file name in /etc/cron.* ([A-Za-z0-9_-])",
+    "name": "entry name: any one line in a crontab (its marker comment, as Ansible's), "
+            "a file name in /etc/cron.* ([A-Za-z0-9_-], run-parts' rule)",
     "target": TARGET_HELP,
     "check": "dry run: print each host's diff, change nothing",
 }
 INSTALL_HELP = {
     **CHANGE_HELP,
     "schedule": "five fields (e.g. '30 2 * * mon-fri') or @daily & co; unused for cron.* dirs",
-    "job": "shell command, unescaped (fleetops escapes % and wraps it in flock)",
+    "job": "shell command, unescaped (fleetops escapes % and wraps it in flock; cron's "
+           "limit: 998 bytes with the wrapper)",
 }
 LIST_HELP = {**COMMON_HELP, "user": "whose crontab to list (default: the login user)"}
 

@@ -13,9 +13,10 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from invoke import Collection, task
+from invoke import Collection
 
 from fleetops.cli.authopts import ASK_HELP
+from fleetops.cli.flags import task
 from fleetops.errors import DEFAULT_FORKS
 
 STATUS_FIELDS = ("running", "pid", "uptime_s", "last_event")

@@ -7,12 +7,11 @@ import sys
 import time
 from pathlib import Path
 
-from invoke import task
-
 from fleetops.cli.authopts import AUTH_HELP
+from fleetops.cli.flags import task
 from fleetops.errors import DEFAULT_FORKS, FleetopsError, OptionError
 
-FORMATS = ("table", "json", "csv", "html")
+FORMATS = ("table", "json", "csv", "html", "prometheus")
 EXIT_CRIT = 8
 EXIT_MAIL_FAILED = 6
 
@@ -24,6 +23,16 @@ def _threshold(value, flag: str) -> float:
         raise OptionError(f"{flag} must be a percentage, not {value!r}") from None
     if not 0 < number <= 100:
         raise OptionError(f"{flag} must be between 0 and 100, not {value!r}")
+    return number
+
+
+def _days(value, flag: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise OptionError(f"{flag} must be a number of days, not {value!r}") from None
+    if not 0 < number <= 3650:
+        raise OptionError(f"{flag} must be between 0 and 3650 days, not {value!r}")
     return number
 
 
@@ -49,7 +58,7 @@ def _check_output(path: str | None) -> Path | None:
 
 def program_args(warn: float, crit: float, inode_warn: float, inode_crit: float,
                  thresholds: list[str], local: bool, include: list[str],
-                 exclude: list[str]) -> list[str]:
+                 exclude: list[str], containers: bool = False) -> list[str]:
     argv = ["--warn", f"{warn:g}", "--crit", f"{crit:g}",
             "--inode-warn", f"{inode_warn:g}", "--inode-crit", f"{inode_crit:g}"]
     for flag, values in (("--threshold", thresholds), ("--include", include),
@@ -58,6 +67,8 @@ def program_args(warn: float, crit: float, inode_warn: float, inode_crit: float,
             argv += [flag, value]
     if local:
         argv.append("--local")
+    if containers:
+        argv.append("--include-containers")
     return argv
 
 
@@ -107,7 +118,13 @@ def _write(out: Path | None, text: str) -> None:
         "local": "skip network filesystems",
         "include": "only mountpoints matching this glob (repeatable)",
         "exclude": "skip mountpoints matching this glob (repeatable)",
-        "format": "table (default), json, csv or html",
+        "format": "table (default), json, csv, html or prometheus",
+        "history": "disk history file (default $XDG_DATA_HOME/fleetops/disk-history.sqlite)",
+        "no-history": "neither read nor append the history (no forecast, no changes)",
+        "growth-window": "days of history the growth is fitted on (default 7)",
+        "fill-warn-days": "SOON: under threshold but full within this many days (default 7)",
+        "include-containers": "keep per-pod/per-container mounts (kubelet, containerd, CRI-O)",
+        "all": "list every mount in the table (default: the ones that matter at large sizes)",
         "output": "write the report to this file instead of stdout",
         "email": "mail the report to this address (repeatable), once, from here",
         "mail-config": "SMTP settings file (mode 0600; see README), else FLEETOPS_SMTP_* env",
@@ -124,7 +141,9 @@ def report(c, inventory=None, pattern="all", limit=None, warn="80", crit="90", i
            inode_crit=None, threshold=None, local=False, include=None, exclude=None, format="table", output=None, email=None,
            mail_config=None, forks=DEFAULT_FORKS, timeout="10", command_timeout="60",
            accept_new=False, retry_file="fleetops.retry", become=False, become_user="root",
-           ask_become_pass=False, ask_pass=False, max_output=None):
+           ask_become_pass=False, ask_pass=False, max_output=None,
+           history=None, no_history=False,
+           growth_window="7", fill_warn_days="7", all=False, include_containers=False):
     """Fleet disk report: df -P figures of every host, worst mounts first.
 
     Exit codes: 0 all fine, 2/3 some host failed/unreachable, 8 every host answered but
@@ -133,7 +152,7 @@ def report(c, inventory=None, pattern="all", limit=None, warn="80", crit="90", i
     from fleetops import diskreport as dr
     from fleetops.cli import common
     from fleetops.cli.output import Printer
-    from fleetops.ship import fleet_program
+    from fleetops.diskfallback import fleet_disk_report
 
     with common.cli_errors():
         if format not in FORMATS:
@@ -147,26 +166,40 @@ def report(c, inventory=None, pattern="all", limit=None, warn="80", crit="90", i
             raise OptionError(f"inode warning ({iw:g}) must not be above critical ({ik:g})")
         _check_overrides(threshold or [])
         out = _check_output(output)
+        window = _days(growth_window, "--growth-window")
+        fill_days = _days(fill_warn_days, "--fill-warn-days")
         settings = _mail_settings(mail_config) if email else None
         options = common.runner_options(forks, timeout, command_timeout, None, accept_new,
                                         become, become_user, ask_become_pass, ask_pass,
                                         max_output=max_output)
         hosts = common.targets(inventory, pattern, limit)
-        argv = program_args(w, k, iw, ik, threshold or [], local, include or [], exclude or [])
+        argv = program_args(w, k, iw, ik, threshold or [], local, include or [], exclude or [],
+                            include_containers)
         printer = Printer(len(hosts), show_output=False)
-        run = fleet_program(hosts, "diskreport", lambda host: host_args(argv, host), options,
-                            on_result=printer.host,
-                            on_tick=printer.tick)
+        run = fleet_disk_report(hosts, lambda host: host_args(argv, host), options,
+                                on_result=printer.host, on_tick=printer.tick)
         printer.recap_clear()
         rep = dr.build_report(run.hosts, w, k)
+        if not no_history:
+            _track(rep, history, window, fill_days)
         for name, extra in dr.report_json_hosts(rep).items():
             run.hosts[name].extra.pop("data", None)
             run.hosts[name].extra.update(extra)
-        _emit(run, rep, format, out)
+        _emit(run, rep, format, out, all)
         code = run.exit_code or (EXIT_CRIT if rep.worst_level == "crit" else 0)
         if settings is not None and not _mail(rep, email, settings):
             code = code or EXIT_MAIL_FAILED
         common.finish(run, False, None, retry_file, code=code)
+
+
+def _track(rep, path: str | None, window: float, fill_days: float) -> None:
+    """History, forecast and changes; a history error is one line on stderr, not fatal."""
+    from fleetops.diskhistory import default_path
+    from fleetops.disktrend import track
+
+    error = track(rep, path or default_path(), window, fill_days)
+    if error:
+        print(f"fleetops: {error} (report produced without history)", file=sys.stderr)
 
 
 def _mail(rep, to: list[str], settings) -> bool:
@@ -219,18 +252,25 @@ def _mail_settings(path: str | None):
         raise OptionError(f"mail settings: {exc}") from None
 
 
-def _emit(run, rep, fmt: str, out: Path | None) -> None:
+def _emit(run, rep, fmt: str, out: Path | None, show_all: bool = False) -> None:
     from fleetops import diskreport as dr
 
     if fmt == "json":
+        from fleetops.disksummary import summary
+
         text = run.dumps(report={"warn": rep.warn, "crit": rep.crit, "totals": rep.totals,
-                                 "worst_level": rep.worst_level})
+                                 "worst_level": rep.worst_level, "summary": summary(rep)},
+                         history=rep.history, changes=rep.changes)
+    elif fmt == "prometheus":
+        from fleetops.prometheus import render_prometheus
+
+        text = render_prometheus(rep)
     elif fmt == "csv":
         text = dr.render_csv(rep)
     elif fmt == "html":
-        text = dr.render_html(rep)
+        text = dr.render_html(rep, show_all)
     else:
-        text = dr.render_table(rep, color=out is None and sys.stdout.isatty())
+        text = dr.render_table(rep, color=out is None and sys.stdout.isatty(), show_all=show_all)
     _write(out, text)
 
 
@@ -261,6 +301,10 @@ SCHEDULE_HELP = {
     "json": "print one JSON document instead of text",
     "max-output": "bytes of stdout/stderr kept per host, K/M/G suffixes (default 4M)",
     **AUTH_HELP,
+    "on": "hosts (default: each host reports and mails itself) or control (one fleet "
+          "report from this machine's crontab)",
+    "user": "--on control: whose crontab on this machine (default: the current user)",
+    "diff": "--on control: print the crontab diff",
 }
 
 
@@ -273,13 +317,16 @@ SCHEDULE_HELP = {
     "warn": "space warning threshold in percent (default 80)",
     "crit": "space critical threshold in percent (default 90)",
     "threshold": "per-mount override MOUNT=WARN:CRIT (repeatable)",
+    "history": "--on control: the history file (default: the user's data directory)",
 })
 def schedule(c, inventory=None, pattern="all", limit=None, when="@daily", email=None,
              mail_config=None, email_when="always", warn="80", crit="90", threshold=None,
              check=False, json=False, forks=DEFAULT_FORKS, timeout="10", accept_new=False,
              retry_file="fleetops.retry", become=False, become_user="root",
-             ask_become_pass=False, ask_pass=False, max_output=None):
-    """Install the zipapp, mail settings (0600) and a cron.d entry running the disk report."""
+             ask_become_pass=False, ask_pass=False, max_output=None, on="hosts", user=None,
+             diff=False, history=None):
+    """Schedule the disk report: on every host (zipapp, mail settings 0600, cron.d entry)
+    or, with --on control, one fleet report from this machine's crontab."""
     from fleetops.cli import common
     from fleetops.cronspec import validate_schedule
     from fleetops.diskschedule import Schedule, mail_config_text, schedule_host
@@ -293,6 +340,9 @@ def schedule(c, inventory=None, pattern="all", limit=None, when="@daily", email=
             raise OptionError(f"--email-when must be always, warn or crit, not {email_when!r}")
         _check_overrides(threshold or [])
         report_args = program_args(w, k, w, k, threshold or [], False, [], [])
+        if _on(on) == "control":
+            return _schedule_control(inventory, pattern, limit, when, report_args, email,
+                                     mail_config, email_when, user, history, check, diff, json)
         config = None
         if email:
             report_args += ["--email-when", email_when]
@@ -316,12 +366,36 @@ def _mail_config_bytes(path, render) -> bytes:
 def unschedule(c, inventory=None, pattern="all", limit=None, check=False, json=False,
                forks=DEFAULT_FORKS, timeout="10", accept_new=False,
                retry_file="fleetops.retry", become=False, become_user="root",
-               ask_become_pass=False, ask_pass=False, max_output=None):
-    """Remove the disk report's cron entry, zipapp and mail settings from every host."""
+               ask_become_pass=False, ask_pass=False, max_output=None, on="hosts",
+               user=None, diff=False):
+    """Remove the disk report's cron entry, zipapp and mail settings from every host
+    (or, with --on control, the fleet report's entry from this machine's crontab)."""
     from fleetops.cli import common
     from fleetops.diskschedule import unschedule_host
 
     with common.cli_errors():
+        if _on(on) == "control":
+            from fleetops import diskschedule_control as dc
+
+            return _control_step(lambda u: dc.remove(u, check), user, check, diff, json)
         _fleet_step(inventory, pattern, limit, forks, timeout, accept_new, json, retry_file,
                     lambda app: lambda session: unschedule_host(session, app, check),
                     (become, become_user, ask_become_pass, ask_pass), max_output)
+
+
+def _on(value: str) -> str:
+    if value not in ("hosts", "control"):
+        raise OptionError(f"--on must be hosts or control, not {value!r}")
+    return value
+
+
+def _schedule_control(*args) -> None:
+    from fleetops.cli.diskcontrol import schedule_control
+
+    schedule_control(*args)
+
+
+def _control_step(*args) -> None:
+    from fleetops.cli.diskcontrol import control_step
+
+    control_step(*args)

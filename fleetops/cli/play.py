@@ -13,9 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from invoke import task
-
 from fleetops.cli.authopts import AUTH_HELP
+from fleetops.cli.flags import task
 from fleetops.errors import DEFAULT_FORKS
 
 _COLORS = {"ok": "32", "changed": "33", "failed": "31", "unreachable": "31;1", "skipped": "36"}
@@ -46,7 +45,8 @@ class PlayPrinter:
         self._write(line)
 
     def task(self, task: Any) -> None:
-        self._write(f"\nTASK [{task.name}] " + "*" * 40 + "\n")
+        head = "RUNNING HANDLER" if getattr(task, "handler", False) else "TASK"
+        self._write(f"\n{head} [{task.name}] " + "*" * 40 + "\n")
 
     def host(self, host: str, record: Any) -> None:
         from fleetops.sanitize import clean
@@ -99,9 +99,31 @@ class PlayPrinter:
         self._write("\n".join(lines) + "\n")
 
 
-def select_hosts(book: Any, inventory_path: str, limit: str | None) -> list[tuple[Any, list]]:
+def play_pattern(book: Any, play: Any, extra_vars: dict[str, Any]) -> str:
+    """A play's ``hosts``; a templated one (``"{{ target | default('all') }}"``) is rendered
+    with the play's vars and the extra vars, as Ansible does (no host vars exist yet)."""
+    from fleetops.errors import InputError
+    from fleetops.templating import RenderError, templated
+
+    if not templated(play.hosts):
+        return play.hosts
+    try:
+        pattern = book.renderer.value(play.hosts, {**play.vars, **extra_vars})
+    except RenderError as exc:
+        raise InputError(f"play {play.name!r}: hosts: {exc}", book.path,
+                         play.hosts_line) from None
+    if isinstance(pattern, list) and all(isinstance(p, str) for p in pattern):
+        pattern = ":".join(pattern)
+    if not isinstance(pattern, str) or not pattern.strip():
+        raise InputError(f"play {play.name!r}: hosts renders to {pattern!r}, not a pattern",
+                         book.path, play.hosts_line)
+    return pattern
+
+
+def select_hosts(book: Any, inventory_path: str, limit: str | None,
+                 extra_vars: dict[str, Any] | None = None) -> list[tuple[Any, list]]:
     """Every play's hosts, resolved before anything runs (errors name the play's line)."""
-    from fleetops.cli.common import need
+    from fleetops.cli.common import need, with_remote_user
     from fleetops.errors import InputError
     from fleetops.inventory import load_inventory
 
@@ -112,10 +134,11 @@ def select_hosts(book: Any, inventory_path: str, limit: str | None) -> list[tupl
         inventory.select("all", limit)  # a bad --limit is reported as such
     selections = []
     for play in book.plays:
+        pattern = play_pattern(book, play, extra_vars or {})
         try:
-            selections.append((play, inventory.select(play.hosts, limit)))
+            selections.append((play, with_remote_user(inventory.select(pattern, limit))))
         except InputError as exc:
-            raise InputError(f"play {play.name!r}: hosts {play.hosts!r}: {exc}", book.path,
+            raise InputError(f"play {play.name!r}: hosts {pattern!r}: {exc}", book.path,
                              play.hosts_line) from None
     if not any(hosts for _, hosts in selections):
         where = " with --limit " + repr(limit) if limit else ""
@@ -125,6 +148,7 @@ def select_hosts(book: Any, inventory_path: str, limit: str | None) -> list[tupl
 
 
 @task(
+    iterable=["extra_vars", "tags", "skip_tags"],
     help={
         "playbook": "the playbook file (YAML list of plays)",
         "inventory": "inventory file (Ansible INI or YAML)",
@@ -142,25 +166,35 @@ def select_hosts(book: Any, inventory_path: str, limit: str | None) -> list[tupl
         **AUTH_HELP,
         "retry-file": "where to list failed/unreachable hosts (default <playbook stem>.retry)",
         "max-output": "bytes of stdout/stderr kept per host, K/M/G suffixes (default 4M)",
+        "extra-vars": "variables that win over all others: key=value ..., JSON/YAML, or @file "
+                      "(repeatable)",
+        "tags": "run only tasks with these tags (comma-separated, repeatable; all, tagged, "
+                "untagged; 'always' tasks run unless skipped)",
+        "skip-tags": "skip tasks with these tags (comma-separated, repeatable)",
     },
 )
 def play(c, playbook, inventory=None, limit=None, check=False, diff=False, forks=DEFAULT_FORKS,
          json=False, timeout="10", command_timeout=None, deadline=None, accept_new=False,
          become=False, become_user="root", ask_become_pass=False, retry_file=None,
-         ask_pass=False, max_output=None):
+         ask_pass=False, max_output=None, extra_vars=None, tags=None, skip_tags=None):
     """Run a playbook: plays of tasks (run, template, copy, cron, disk_report, sweep, ...)."""
     from fleetops.cli import common
+    from fleetops.extravars import parse_extra_vars
     from fleetops.play import Engine, Reporter, network_inventory
     from fleetops.playbook import load_playbook
+    from fleetops.playbook_keys import split_tags
 
     with common.cli_errors():
         options = common.runner_options(forks, timeout, command_timeout, deadline,
                                         accept_new, become, become_user, ask_become_pass,
                                         ask_pass, max_output=max_output)
+        variables = parse_extra_vars(extra_vars)
         book = load_playbook(playbook)
-        selections = select_hosts(book, inventory, limit)
+        selections = select_hosts(book, inventory, limit, variables)
         printer = None if json else PlayPrinter(diff, check)
-        engine = Engine(book, options, common.target_for, check, diff, printer or Reporter())
+        engine = Engine(book, options, common.target_for, check, diff, printer or Reporter(),
+                        extra_vars=variables, tags=split_tags(tags),
+                        skip_tags=split_tags(skip_tags))
         outcome = engine.run(selections)
         run = outcome.result(diff)
         network = network_inventory(outcome.states)

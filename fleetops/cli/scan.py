@@ -5,9 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from invoke import task
-
 from fleetops.cli.authopts import ASK_HELP
+from fleetops.cli.flags import task
 from fleetops.errors import DEFAULT_FORKS
 
 FORMATS = ("table", "json", "csv")
