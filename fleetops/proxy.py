@@ -6,6 +6,12 @@ one that writes more than a pipe's worth of stderr blocks. This one reports EOF 
 ``b""`` like a socket, drains stderr whenever it waits for stdout, and keeps the last
 :data:`STDERR_TAIL` bytes of it for the unreachable reason (``ssh -W`` printing
 ``Permission denied (publickey)`` is what a user needs to see).
+
+The command runs as OpenSSH runs it (sshconnect.c ``ssh_proxy_connect``): ``$SHELL -c
+"exec COMMAND"`` (``/bin/sh`` when SHELL is unset), so redirections, ``~``, ``$VARS`` and
+``exec ...`` mean what they mean to ssh. Paramiko's own class splits the line with
+shlex and runs the first word directly. Token values were checked shell-safe by
+fleetops.sshtokens.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import subprocess
 import threading
 import time
 
@@ -27,7 +34,10 @@ class ProxyCommand(paramiko.ProxyCommand):
     Raises ``OSError`` when the command cannot be started (caller reports it)."""
 
     def __init__(self, command_line: str) -> None:
-        super().__init__(command_line)
+        self.cmd = [os.environ.get("SHELL") or "/bin/sh", "-c", f"exec {command_line}"]
+        self.process = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, bufsize=0)
+        self.timeout = None
         self._tail = bytearray()
         self._stderr_open = True
         self._lock = threading.Lock()
