@@ -18,6 +18,7 @@ import subprocess
 import threading
 import time
 
+from fleetops.secretenv import child_env
 from fleetops.ssh import (
     ABORT_MARKER,
     REQUEST_MARKER,
@@ -34,7 +35,8 @@ class _Process:
 
     def __init__(self, argv: list[str], cwd: str) -> None:
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, cwd=cwd, start_new_session=True)
+                                     stderr=subprocess.PIPE, cwd=cwd, start_new_session=True,
+                                     env=child_env())
         self._buf = {self.proc.stdout.fileno(): bytearray(), self.proc.stderr.fileno(): bytearray()}
         self._open = set(self._buf)
         self._queue: queue.Queue = queue.Queue()

@@ -25,6 +25,8 @@ import time
 
 import paramiko
 
+from fleetops.secretenv import child_env
+
 STDERR_TAIL = 4096  # bytes of the proxy's stderr kept (the last ones)
 
 
@@ -36,7 +38,7 @@ class ProxyCommand(paramiko.ProxyCommand):
     def __init__(self, command_line: str) -> None:
         self.cmd = [os.environ.get("SHELL") or "/bin/sh", "-c", f"exec {command_line}"]
         self.process = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, bufsize=0)
+                                        stderr=subprocess.PIPE, bufsize=0, env=child_env())
         self.timeout = None
         self._tail = bytearray()
         self._stderr_open = True
