@@ -35,3 +35,20 @@ def test_unknown_option_is_not_run_as_the_command(tmp_path):
     assert proc.returncode == 5 and "unknown option '--chekc'" in proc.stderr, proc.stderr
     proc = _invoke("run", "-i", str(inventory), "-jp", "me", "echo fine", cwd=tmp_path)
     assert proc.returncode == 0 and '"fine\\n"' in proc.stdout, proc.stderr
+
+
+def test_every_option_of_every_task_has_help():
+    """``invoke --help disk-report.schedule`` listed --forks, --timeout, --retry-file and
+    --accept-new with no text."""
+    from invoke import Collection
+
+    sys.path.insert(0, str(REPO))
+    try:
+        import tasks
+    finally:
+        sys.path.remove(str(REPO))
+    collection = Collection.from_module(tasks)
+    missing = [f"{name} --{arg.name.replace('_', '-')}"
+               for name in collection.task_names
+               for arg in collection[name].get_arguments() if not arg.help]
+    assert missing == []
