@@ -105,6 +105,13 @@ class ProxyCommand(paramiko.ProxyCommand):
                 super().close()
         with contextlib.suppress(Exception):
             self.process.wait(1)
+        # Paramiko's transport thread closes its socket at EOF, often before the caller
+        # asks failure(): keep what the proxy said (e.g. "not found") for the reason.
+        with contextlib.suppress(OSError, ValueError):
+            for _ in range(64):  # bounded: a proxy's child may still be writing
+                if not (self._stderr_open and select.select([self.process.stderr], [], [], 0)[0]):
+                    break
+                self._read_stderr()
         with self._lock:
             self._stderr_open = False
             for pipe in (self.process.stdin, self.process.stdout, self.process.stderr):
