@@ -18,8 +18,11 @@ import subprocess
 import threading
 import time
 
+from fleetops.secretenv import child_env
 from fleetops.ssh import (
     ABORT_MARKER,
+    DEFAULT_MAX_OUTPUT,
+    HANDSHAKE_ROOM,
     REQUEST_MARKER,
     CommandTimeout,
     Exec,
@@ -34,7 +37,8 @@ class _Process:
 
     def __init__(self, argv: list[str], cwd: str) -> None:
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, cwd=cwd, start_new_session=True)
+                                     stderr=subprocess.PIPE, cwd=cwd, start_new_session=True,
+                                     env=child_env())
         self._buf = {self.proc.stdout.fileno(): bytearray(), self.proc.stderr.fileno(): bytearray()}
         self._open = set(self._buf)
         self._queue: queue.Queue = queue.Queue()
@@ -128,6 +132,7 @@ class LocalConnection:
     def __init__(self, target) -> None:
         self.target = target
         self.bytes_sent = 0
+        self.max_output = DEFAULT_MAX_OUTPUT  # bytes kept per stream, as ssh.Connection
         self.transport = self
         self.sock = self
         self._running: set[_Process] = set()
@@ -176,14 +181,19 @@ class LocalConnection:
                  after: bytes) -> Exec:
         started = time.monotonic()
         out, err = bytearray(), bytearray()
+        cut: dict[str, int] = {}
+        limit = self.max_output
         while True:
             wait = 0.5 if deadline is None else min(deadline - time.monotonic(), 0.5)
             if wait <= 0:
                 proc.kill()
                 raise CommandTimeout(f"command timed out after {time.monotonic() - started:.1f}s")
             proc.pump(wait)
-            out += proc.recv(len(proc._buf[proc.proc.stdout.fileno()]))
-            err += proc.recv_stderr(len(proc._buf[proc.proc.stderr.fileno()]))
+            room = 0 if payload is None else HANDSHAKE_ROOM
+            _keep(out, proc.recv(len(proc._buf[proc.proc.stdout.fileno()])), limit + room,
+                  cut, "stdout")
+            _keep(err, proc.recv_stderr(len(proc._buf[proc.proc.stderr.fileno()])), limit,
+                  cut, "stderr")
             if payload is not None and b"\n" in out:
                 marker = take_handshake(out)  # after any start-up noise, like over SSH
                 if marker is not None:
@@ -193,6 +203,7 @@ class LocalConnection:
                         self._send(proc, after)
                     proc.shutdown_write()
                     payload = None
+                    _keep(out, b"", limit, cut, "stdout")  # the handshake's room is not kept
             if proc.eof_received:
                 break
         left = None if deadline is None else max(deadline - time.monotonic(), 0.1)
@@ -201,7 +212,16 @@ class LocalConnection:
         except subprocess.TimeoutExpired:
             proc.kill()
             raise CommandTimeout("no exit status from the command") from None
-        return Exec(None if rc < 0 else rc, bytes(out), bytes(err))
+        return Exec(None if rc < 0 else rc, bytes(out), bytes(err), cut)
+
+
+def _keep(buf: bytearray, chunk: bytes, cap: int, cut: dict[str, int], stream: str) -> None:
+    """Append ``chunk`` to ``buf`` up to ``cap`` bytes; the excess is counted in ``cut``
+    (``--max-output``, as over SSH: a local command printing 400 MB took 6.7 GB)."""
+    buf += chunk
+    if len(buf) > cap:
+        cut[stream] = cut.get(stream, 0) + len(buf) - cap
+        del buf[cap:]
 
 
 def _home() -> str:
