@@ -2,7 +2,7 @@
 
 ``LocalConnection.exec`` has the interface and results of ``ssh.Connection.exec``
 (stdin, timeout, the ship handshake with ``stdin_on_request``/``stdin_after``, the
-become hook): the command runs as ``['/bin/sh', '-c', command]`` (no ``shell=True``)
+become hook): the command runs as ``['/bin/sh', '-c', command]`` (an argv list: no shell interpolation)
 in the user's home directory, in its own process group, killed on timeout.
 """
 
