@@ -35,6 +35,7 @@ import paramiko
 from fleetops.hostcert import CERT_SUFFIX, CertError, HostCert, check_host, parse_cert
 from fleetops.hostcert import verify_signature as verify_cert_signature
 from fleetops.knownhosts import MARK_CA, MARK_NONE, MARK_REVOKED, Entry, HostFile, hash_name
+from fleetops.safefile import UnsafePath, resolve
 
 # OpenSSH 9.2 HostKeyAlgorithms default (myproposal.h KEX_DEFAULT_PK_ALG) less the
 # security-key types Paramiko cannot verify.
@@ -238,7 +239,12 @@ class KnownHosts:
             raise HostKeyError(f"{unknown} (no user known_hosts file to record it in)")
         if _BAD_NAME_CHARS & set(target.address):
             raise HostKeyError(f"{unknown} (will not record the invalid name {name!r})")
-        self._append(name, key, bool(getattr(target, "hash_known_hosts", False)))
+        try:
+            self._append(name, key, bool(getattr(target, "hash_known_hosts", False)))
+        except (OSError, UnsafePath) as exc:
+            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise HostKeyError(f"{unknown} (not recorded in {self.user_files[0]}: "
+                               f"{detail})") from None
         return True
 
     def _append(self, name: str, key: ServerKey, hashed: bool) -> None:
@@ -248,7 +254,10 @@ class KnownHosts:
         text = f"{host} {key.key_type} {base64.b64encode(key.blob).decode()}\n"
         with self._lock:
             os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            # a symlink (dotfile managers link ~/.ssh/known_hosts) is followed as ssh
+            # does, by fleetops.safefile's rule: only the user's or root's own link
+            real, _info = resolve(path)
+            fd = os.open(real, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
             try:
                 size = os.fstat(fd).st_size
                 if size and os.pread(fd, 1, size - 1) != b"\n":

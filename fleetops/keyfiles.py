@@ -19,6 +19,8 @@ from paramiko.agent import AgentKey, AgentSSH
 from paramiko.message import Message
 from paramiko.pkey import PublicBlob, UnknownKeyType
 
+from fleetops.boundedread import KEY_FILE_LIMIT, read_bounded
+
 CERT_SUFFIX = "-cert-v01@openssh.com"
 AGENT_TIMEOUT = 5.0
 
@@ -108,6 +110,7 @@ def _parse_private(path: str, secret: bytes | None) -> paramiko.PKey:
     """Paramiko's own loader, without the certificate it attaches from ``-cert.pub``
     (certificates are separate identities, offered after the plain key like ssh)."""
     try:
+        read_bounded(os.path.expanduser(path), KEY_FILE_LIMIT)  # no /dev/zero, FIFO, huge file
         key = paramiko.PKey.from_path(path, passphrase=secret)
     except OSError as exc:
         raise KeyUnavailable(f"{path}: {exc.strerror or exc}") from None
@@ -126,7 +129,7 @@ def read_public(path: str) -> bytes | None:
     if blob is not None:
         return blob
     try:
-        text = Path(path).read_text()
+        text = read_bounded(path, KEY_FILE_LIMIT).decode()
     except (OSError, UnicodeDecodeError):
         return None
     return openssh_public(text)
@@ -156,7 +159,7 @@ def openssh_public(text: str) -> bytes | None:
 def read_pub_line(path: str) -> bytes | None:
     """The blob of a one-line OpenSSH public key or certificate file, or None."""
     try:
-        fields = Path(path).read_text().split()
+        fields = read_bounded(path, KEY_FILE_LIMIT).decode().split()
         return base64.b64decode(fields[1], validate=True) if len(fields) >= 2 else None
     except (OSError, UnicodeDecodeError, ValueError):
         return None

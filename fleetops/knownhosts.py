@@ -26,6 +26,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from fleetops.boundedread import KNOWN_HOSTS_LIMIT, read_bounded
+
 MARK_NONE, MARK_CA, MARK_REVOKED = "", "@cert-authority", "@revoked"
 HASH_MAGIC = "|1|"
 # Key type names a known_hosts line may carry -> the type string inside the key blob.
@@ -186,8 +188,7 @@ class HostFile:
 
     def _read(self) -> list[str]:
         try:
-            with open(os.path.expanduser(self.path), "rb") as handle:
-                data = handle.read()
+            data = read_bounded(os.path.expanduser(self.path), KNOWN_HOSTS_LIMIT)
         except FileNotFoundError:
             return []
         except OSError as exc:

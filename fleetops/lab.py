@@ -256,8 +256,9 @@ class Lab(LabFaults):
                 f"fleetops_known_hosts={self.known_hosts}",
                 "# the lab's own housekeeping mounts, left out of disk reports",
                 f"fleetops_disk_exclude={','.join(self._disk_exclude())}"]
-        if facts is not None:
+        if facts is not None:  # its last section is [mixed:vars]
             out += lab_facts.inventory_sections(facts, special or [])
+            out.append(f"fleetops_disk_exclude={','.join(self._disk_exclude())}")
         self.inventory_path.parent.mkdir(parents=True, exist_ok=True)
         write_file(self.inventory_path, "\n".join(out) + "\n", 0o600 if facts else 0o644)
 

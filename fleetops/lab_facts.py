@@ -138,7 +138,8 @@ def inventory_sections(doc: MixedFacts, hosts: list[LabHost]) -> list[str]:
                 line += f" ansible_ssh_private_key_file={doc.cert_key}"
             out.append(line)
     out += ["", "[behind_bastion:vars]",
-            f"ansible_ssh_common_args='-o ProxyJump={doc.jump_spec()}'",
+            # -F: the hop (like ssh's own -J hop) takes its key from the lab's ssh_config
+            f"ansible_ssh_common_args='-F {doc.ssh_config} -o ProxyJump={doc.jump_spec()}'",
             "", "[mixed:children]", *GROUPS,
             "", "[mixed:vars]", f"ansible_ssh_private_key_file={doc.client_key}",
             f"fleetops_known_hosts={doc.known_hosts}"]

@@ -2,8 +2,8 @@
 
 ``LocalConnection.exec`` has the interface and results of ``ssh.Connection.exec``
 (stdin bytes or a dialog such as the ship handshake, timeout, the become hook): the
-command runs as ``['/bin/sh', '-c', command]`` (no ``shell=True``) in the user's home
-directory, in its own process group, killed on timeout.
+command runs as ``['/bin/sh', '-c', command]`` (an argv list: no shell interpolation)
+in the user's home directory, in its own process group, killed on timeout.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from fleetops.ssh import CommandTimeout, Exec
+from fleetops.secretenv import child_env
+from fleetops.ssh import DEFAULT_MAX_OUTPUT, CommandTimeout, Exec
 
 if TYPE_CHECKING:
     from fleetops.transport import Dialog
@@ -32,7 +33,8 @@ class _Process:
 
     def __init__(self, argv: list[str], cwd: str) -> None:
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, cwd=cwd, start_new_session=True)
+                                     stderr=subprocess.PIPE, cwd=cwd, start_new_session=True,
+                                     env=child_env())
         self._buf = {self.proc.stdout.fileno(): bytearray(), self.proc.stderr.fileno(): bytearray()}
         self._open = set(self._buf)
         self._queue: queue.Queue = queue.Queue()
@@ -126,7 +128,7 @@ class LocalConnection:
     def __init__(self, target) -> None:
         self.target = target
         self.bytes_sent = 0
-        self.max_output = 4 * 1024 * 1024  # Transport interface; not applied here yet
+        self.max_output = DEFAULT_MAX_OUTPUT  # bytes kept per stream, as ssh.Connection
         self.transport = self
         self.sock = self
         self._running: set[_Process] = set()
@@ -186,18 +188,24 @@ class LocalConnection:
     def _collect(self, proc: _Process, deadline: float | None, dialog: Dialog | None) -> Exec:
         started = time.monotonic()
         out, err = bytearray(), bytearray()
+        cut: dict[str, int] = {}
+        limit = self.max_output
         while True:
             wait = 0.5 if deadline is None else min(deadline - time.monotonic(), 0.5)
             if wait <= 0:
                 proc.kill()
                 raise CommandTimeout(f"command timed out after {time.monotonic() - started:.1f}s")
             proc.pump(wait)
-            out += proc.recv(len(proc._buf[proc.proc.stdout.fileno()]))
-            err += proc.recv_stderr(len(proc._buf[proc.proc.stderr.fileno()]))
+            room = 0 if dialog is None else dialog.room
+            _keep(out, proc.recv(len(proc._buf[proc.proc.stdout.fileno()])), limit + room,
+                  cut, "stdout")
+            _keep(err, proc.recv_stderr(len(proc._buf[proc.proc.stderr.fileno()])), limit,
+                  cut, "stderr")
             if dialog is not None and out and (answer := dialog.reply(out)) is not None:
                 self._send(proc, answer)
                 proc.shutdown_write()
                 dialog = None
+                _keep(out, b"", limit, cut, "stdout")  # the dialog's room is not kept
             if proc.eof_received:
                 break
         left = None if deadline is None else max(deadline - time.monotonic(), 0.1)
@@ -206,7 +214,16 @@ class LocalConnection:
         except subprocess.TimeoutExpired:
             proc.kill()
             raise CommandTimeout("no exit status from the command") from None
-        return Exec(None if rc < 0 else rc, bytes(out), bytes(err))
+        return Exec(None if rc < 0 else rc, bytes(out), bytes(err), cut)
+
+
+def _keep(buf: bytearray, chunk: bytes, cap: int, cut: dict[str, int], stream: str) -> None:
+    """Append ``chunk`` to ``buf`` up to ``cap`` bytes; the excess is counted in ``cut``
+    (``--max-output``, as over SSH: a local command printing 400 MB took 6.7 GB)."""
+    buf += chunk
+    if len(buf) > cap:
+        cut[stream] = cut.get(stream, 0) + len(buf) - cap
+        del buf[cap:]
 
 
 def _home() -> str:

@@ -6,6 +6,12 @@ one that writes more than a pipe's worth of stderr blocks. This one reports EOF 
 ``b""`` like a socket, drains stderr whenever it waits for stdout, and keeps the last
 :data:`STDERR_TAIL` bytes of it for the unreachable reason (``ssh -W`` printing
 ``Permission denied (publickey)`` is what a user needs to see).
+
+The command runs as OpenSSH runs it (sshconnect.c ``ssh_proxy_connect``): ``$SHELL -c
+"exec COMMAND"`` (``/bin/sh`` when SHELL is unset), so redirections, ``~``, ``$VARS`` and
+``exec ...`` mean what they mean to ssh. Paramiko's own class splits the line with
+shlex and runs the first word directly. Token values were checked shell-safe by
+fleetops.sshtokens.
 """
 
 from __future__ import annotations
@@ -13,10 +19,13 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import subprocess
 import threading
 import time
 
 import paramiko
+
+from fleetops.secretenv import child_env
 
 STDERR_TAIL = 4096  # bytes of the proxy's stderr kept (the last ones)
 
@@ -27,7 +36,10 @@ class ProxyCommand(paramiko.ProxyCommand):
     Raises ``OSError`` when the command cannot be started (caller reports it)."""
 
     def __init__(self, command_line: str) -> None:
-        super().__init__(command_line)
+        self.cmd = [os.environ.get("SHELL") or "/bin/sh", "-c", f"exec {command_line}"]
+        self.process = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, bufsize=0, env=child_env())
+        self.timeout = None
         self._tail = bytearray()
         self._stderr_open = True
         self._lock = threading.Lock()
@@ -93,6 +105,13 @@ class ProxyCommand(paramiko.ProxyCommand):
                 super().close()
         with contextlib.suppress(Exception):
             self.process.wait(1)
+        # Paramiko's transport thread closes its socket at EOF, often before the caller
+        # asks failure(): keep what the proxy said (e.g. "not found") for the reason.
+        with contextlib.suppress(OSError, ValueError):
+            for _ in range(64):  # bounded: a proxy's child may still be writing
+                if not (self._stderr_open and select.select([self.process.stderr], [], [], 0)[0]):
+                    break
+                self._read_stderr()
         with self._lock:
             self._stderr_open = False
             for pipe in (self.process.stdin, self.process.stdout, self.process.stderr):

@@ -87,6 +87,15 @@ class RunResult:
         """The run as strict JSON (RFC 8259: no NaN/Infinity; host text exact, escaped)."""
         return dumps_strict(self.to_json(**top), indent=2)
 
+    def write_json(self, out: Any, **top: Any) -> None:
+        """:meth:`dumps` written to ``out`` piece by piece: the document is never one
+        string. With every host at ``--max-output`` of binary output, each byte becomes
+        a 6-character ``\\udcNN`` escape: a whole-document string (and its encoded
+        copy) took about 12x the captured bytes (9 hosts x 8 MiB: 914 MiB peak)."""
+        encoder = json.JSONEncoder(allow_nan=False, default=str, indent=2)
+        for chunk in encoder.iterencode(_finite(self.to_json(**top))):
+            out.write(chunk)
+
 
 def dumps_strict(doc: Any, **kwargs: Any) -> str:
     """``json.dumps`` with ``allow_nan=False``; a non-finite float that still got in

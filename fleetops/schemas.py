@@ -104,7 +104,7 @@ class Int(Spec):
         if type(value) is not int:
             raise self.fail(value, path)
         if not self.lo <= value <= self.hi:
-            raise SchemaError(path, f"expected {_range(self.lo, self.hi)}, got {value}")
+            raise SchemaError(path, f"expected {_range(self.lo, self.hi, value)}, got {value}")
 
 
 class Num(Int):
@@ -114,15 +114,14 @@ class Num(Int):
         if type(value) not in (int, float):
             raise self.fail(value, path)
         if not self.lo <= value <= self.hi:
-            raise SchemaError(path, f"expected {_range(self.lo, self.hi)}, got {value:g}")
+            raise SchemaError(path, f"expected {_range(self.lo, self.hi, value)}, got {value:g}")
 
 
-def _range(lo: float, hi: float) -> str:
-    if lo <= -BIG:
-        return f"at most {hi:g}"
-    if hi >= BIG:
-        return f"at least {lo:g}"
-    return f"{lo:g}..{hi:g}"
+def _range(lo: float, hi: float, value: float) -> str:
+    """The bound ``value`` broke: ``at least 0`` for -5, ``at most 2^63-1`` for 1e21."""
+    if value > hi:
+        return f"at most {hi:g}" if hi < BIG else "at most 2^63-1"
+    return f"at least {lo:g}" if lo > -BIG else "at least -(2^63-1)"
 
 
 class Str(Spec):

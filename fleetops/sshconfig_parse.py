@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from fleetops.boundedread import CONFIG_LIMIT, read_bounded
 from fleetops.sshconfig_values import convert
 
 __all__ = [
@@ -253,8 +254,7 @@ _BOUNDARY = frozenset({"host", "match", "include"})
 @lru_cache(maxsize=64)
 def _parse_cached(path: str, mtime_ns: int, size: int, ino: int) -> ParsedFile:
     try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as f:
-            text = f.read()
+        text = read_bounded(path, CONFIG_LIMIT).decode("utf-8", "surrogateescape")
     except OSError as exc:
         raise ConfigError(path, None, f"cannot read ssh config: {exc.strerror}") from None
     lines = []

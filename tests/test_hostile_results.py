@@ -143,6 +143,16 @@ def test_schema_error_message_shape():
         check_result({"ok": True, "changed": False, "error": None,
                       "data": {"mounts": [{"mountpoint": "/", "size_bytes": -5}]}}, "diskreport")
     assert str(info.value) == "result.data.mounts[0].size_bytes: expected at least 0, got -5"
+    with pytest.raises(SchemaError) as info:  # the bound broken is named (was "at least 0")
+        check_result({"ok": True, "changed": False, "error": None,
+                      "data": {"mounts": [{"mountpoint": "/", "size_bytes": 10**21,
+                                           "use_pct": 150}]}}, "diskreport")
+    assert str(info.value) == ("result.data.mounts[0].size_bytes: expected at most 2^63-1, "
+                               "got 1000000000000000000000")
+    with pytest.raises(SchemaError) as info:
+        check_result({"ok": True, "changed": False, "error": None,
+                      "data": {"mounts": [{"mountpoint": "/", "use_pct": 150}]}}, "diskreport")
+    assert str(info.value) == "result.data.mounts[0].use_pct: expected at most 100, got 150"
 
 
 def test_truncated_program_output_is_a_clear_failure():

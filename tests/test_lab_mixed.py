@@ -161,7 +161,7 @@ def test_inventory_groups_and_vars(mixed_lab, facts):
     assert f"ansible_password={facts.login_password}" in sections["password_only"][0]
     assert f"ansible_ssh_private_key_file={facts.cert_key}" in sections["usercert"][0]
     assert sections["behind_bastion:vars"] == [
-        f"ansible_ssh_common_args='-o ProxyJump={facts.jump_spec()}'"]
+        f"ansible_ssh_common_args='-F {facts.ssh_config} -o ProxyJump={facts.jump_spec()}'"]
     assert all("ansible_become=yes" in sections[g][0]
                for g in ("sudo_password", "sudo_nopasswd", "requiretty"))
     for path in (facts.client_key, facts.cert_key, facts.user_ca, facts.host_ca):

@@ -48,7 +48,7 @@ LAYER_OF: dict[str, str] = {
     "transport": "core", "ssh": "core", "connect": "core", "jump": "core", "proxy": "core",
     "local": "core", "become": "core", "auth": "core", "keyfiles": "core",
     "hostkeys": "core", "hostcert": "core", "knownhosts": "core", "runner": "core",
-    "transfer": "core", "testing": "core",
+    "transfer": "core", "testing": "core", "boundedread": "core", "secretenv": "core",
     # config: a host's connection resolved once (ssh_config(5), Ansible vars) -> Target
     "sshconfig": "config", "sshconfig_parse": "config", "sshconfig_values": "config",
     "sshjump": "config", "sshtokens": "config", "ansible_ssh_args": "config",

@@ -220,7 +220,8 @@ def finish(run: RunResult, as_json: bool, printer: Any = None,
     """Print the JSON document or the recap, write the retry file, exit with the code."""
     retry = write_retry(run, retry_file)
     if as_json:
-        sys.stdout.write(run.dumps(**json_extra) + "\n")
+        run.write_json(sys.stdout, **json_extra)
+        sys.stdout.write("\n")
         sys.stdout.flush()
     elif printer is not None:
         printer.recap(run, retry)

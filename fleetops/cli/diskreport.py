@@ -300,6 +300,10 @@ SCHEDULE_HELP = {
     "check": "show what would change, change nothing",
     "json": "print one JSON document instead of text",
     "max-output": "bytes of stdout/stderr kept per host, K/M/G suffixes (default 4M)",
+    "forks": f"parallel hosts (default {DEFAULT_FORKS})",
+    "timeout": "connect/handshake/auth timeout in seconds (default 10)",
+    "accept-new": "record unknown host keys (changed keys are always refused)",
+    "retry-file": "where to list failed/unreachable hosts (default fleetops.retry)",
     **AUTH_HELP,
     "on": "hosts (default: each host reports and mails itself) or control (one fleet "
           "report from this machine's crontab)",

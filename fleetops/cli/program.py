@@ -48,12 +48,15 @@ def _wrap_parse_tasks(program_class: Any) -> None:
     def parse_tasks(self: Any) -> None:
         try:
             original(self)
+            _refuse_option_as_positional(self.tasks, ParseError)
         except (ParseError, ValueError) as exc:  # ValueError: Invoke's int() of "--forks x"
             contexts = getattr(getattr(self, "parser", None), "contexts", {})
             name = getattr(getattr(exc, "context", None), "name", None) or next(
                 (arg for arg in self.core.unparsed if arg in contexts), None)
             what = exc if isinstance(exc, ParseError) else _bad_int(contexts.get(name),
                                                                      self.core.unparsed)
+            if "No idea what" in str(what):
+                what = _unknown_flag(contexts.get(name), self.core.unparsed) or what
             print(f"fleetops: {what}", file=sys.stderr)
             if name and name in contexts:
                 with contextlib.redirect_stdout(sys.stderr):
@@ -63,6 +66,40 @@ def _wrap_parse_tasks(program_class: Any) -> None:
             raise Exit(code=EXIT_BAD_OPTIONS) from None
 
     program_class.parse_tasks = parse_tasks
+
+
+def _refuse_option_as_positional(contexts: Any, error: type) -> None:
+    """Invoke hands an unknown option (``--becmoe``, ``-x``) to a pending positional
+    argument: ``invoke run -i INV --becmoe`` ran ``--becmoe`` as the command on every
+    host. No command, playbook or lab host name starts with ``-``: that is a parse error
+    (exit 5), naming the option."""
+    for context in contexts or ():
+        for arg in getattr(context, "positional_args", ()):
+            value = arg.value
+            if isinstance(value, str) and value.startswith("-") and value != "-":
+                exc = error(f"unknown option {value.partition('=')[0]!r} "
+                            f"(or {arg.name.upper()} starting with '-')")
+                exc.context = context
+                raise exc
+
+
+def _unknown_flag(context: Any, argv: list[str]) -> str | None:
+    """``unknown option '--becmoe'`` when Invoke's "No idea what 'CMD' is!" came from an
+    unknown option that took the positional argument's place."""
+    flags = getattr(context, "flags", None)
+    if not flags:
+        return None
+    for token in argv:
+        if token == "--":
+            break
+        flag = token.partition("=")[0]
+        if not flag.startswith("-") or flag == "-" or flag in flags or \
+                flag in getattr(context, "inverse_flags", {}):
+            continue
+        if not flag.startswith("--") and all(f"-{c}" in flags for c in flag[1:]):
+            continue  # combined short flags (-jp)
+        return f"unknown option {flag!r}"
+    return None
 
 
 def _bad_int(context: Any, argv: list[str]) -> str:
