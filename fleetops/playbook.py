@@ -160,20 +160,7 @@ class _Checker:
         return tasks
 
     def vars(self, data: dict, play: str) -> dict[str, Any]:
-        values = data.get("vars")
-        if values is None:
-            return {}
-        where = data.key_lines["vars"]
-        if not isinstance(values, dict):
-            self.fail(f"play {play!r}: 'vars' must be a mapping, not {_kind(values)}", where)
-        for key, value in values.items():
-            line = values.key_lines.get(key, where)
-            if not isinstance(key, str) or not _IDENT.match(key):
-                self.fail(f"play {play!r}: variable name {key!r} is not an identifier", line)
-            if keys.is_connection_var(key):
-                self.fail(f"play {play!r}: variable {key!r}: {keys.CONNECTION_HINT}", line)
-            self._syntax(value, line, f"play {play!r}: variable {key!r}")
-        return dict(values)
+        return keys.task_vars(self, data, f"play {play!r}")
 
     def serial(self, data: dict, play: str) -> tuple[str, float] | None:
         value = data.get("serial")

@@ -105,12 +105,16 @@ def become(checker: Any, data: dict, where: str) -> tuple[bool | None, str | Non
 
 
 def task_vars(checker: Any, data: dict, where: str) -> dict[str, Any]:
+    """A play's or a task's ``vars``: a mapping of identifiers, no connection variables,
+    templates that parse; ``checker.fail`` (file:line) otherwise."""
     values = data.get("vars")
     if values is None:
         return {}
     line = data.key_lines["vars"]
     if not isinstance(values, dict):
-        checker.fail(f"{where}: 'vars' must be a mapping", line)
+        kind = ("a list" if isinstance(values, list) else "a string" if isinstance(values, str)
+                else "a number" if isinstance(values, int | float) else "null")
+        checker.fail(f"{where}: 'vars' must be a mapping, not {kind}", line)
     for key, value in values.items():
         key_line = values.key_lines.get(key, line)
         if not isinstance(key, str) or not _IDENT.match(key):
