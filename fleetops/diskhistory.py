@@ -147,11 +147,27 @@ class History:
 
     def _setup(self) -> None:
         self.db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        mode = self.db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        mode = self._while_locked(
+            lambda: self.db.execute("PRAGMA journal_mode = WAL").fetchone()[0])
         if mode.lower() != "wal":
             raise sqlite3.OperationalError(f"cannot use WAL journal (got {mode})")
         self.db.execute("PRAGMA synchronous = NORMAL")
-        self._migrate()
+        self._while_locked(self._migrate)
+
+    def _while_locked(self, fn):
+        """``fn()``, again while SQLite says "database is locked" (bounded by the busy
+        timeout): switching a new file to WAL, or a first migration racing another
+        process's, can get SQLITE_BUSY without SQLite's busy handler being called."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                return fn()
+            except sqlite3.OperationalError as exc:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
