@@ -20,7 +20,7 @@ import time
 from typing import TYPE_CHECKING
 
 from fleetops.secretenv import child_env
-from fleetops.ssh import DEFAULT_MAX_OUTPUT, CommandTimeout, Exec
+from fleetops.ssh import DEFAULT_MAX_OUTPUT, CommandTimeout, Exec, keep_capped
 
 if TYPE_CHECKING:
     from fleetops.transport import Dialog
@@ -197,15 +197,15 @@ class LocalConnection:
                 raise CommandTimeout(f"command timed out after {time.monotonic() - started:.1f}s")
             proc.pump(wait)
             room = 0 if dialog is None else dialog.room
-            _keep(out, proc.recv(len(proc._buf[proc.proc.stdout.fileno()])), limit + room,
-                  cut, "stdout")
-            _keep(err, proc.recv_stderr(len(proc._buf[proc.proc.stderr.fileno()])), limit,
-                  cut, "stderr")
+            keep_capped(out, proc.recv(len(proc._buf[proc.proc.stdout.fileno()])),
+                        limit + room, "stdout", cut)
+            keep_capped(err, proc.recv_stderr(len(proc._buf[proc.proc.stderr.fileno()])),
+                        limit, "stderr", cut)
             if dialog is not None and out and (answer := dialog.reply(out)) is not None:
                 self._send(proc, answer)
                 proc.shutdown_write()
                 dialog = None
-                _keep(out, b"", limit, cut, "stdout")  # the dialog's room is not kept
+                keep_capped(out, b"", limit, "stdout", cut)  # the dialog's room is not kept
             if proc.eof_received:
                 break
         left = None if deadline is None else max(deadline - time.monotonic(), 0.1)
@@ -215,15 +215,6 @@ class LocalConnection:
             proc.kill()
             raise CommandTimeout("no exit status from the command") from None
         return Exec(None if rc < 0 else rc, bytes(out), bytes(err), cut)
-
-
-def _keep(buf: bytearray, chunk: bytes, cap: int, cut: dict[str, int], stream: str) -> None:
-    """Append ``chunk`` to ``buf`` up to ``cap`` bytes; the excess is counted in ``cut``
-    (``--max-output``, as over SSH: a local command printing 400 MB took 6.7 GB)."""
-    buf += chunk
-    if len(buf) > cap:
-        cut[stream] = cut.get(stream, 0) + len(buf) - cap
-        del buf[cap:]
 
 
 def _home() -> str:

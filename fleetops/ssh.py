@@ -77,6 +77,24 @@ class Exec:
     discarded: dict[str, int] = field(default_factory=dict)  # stream -> bytes over the cap
 
 
+def keep_capped(buf: bytearray, chunk: bytes, cap: int, stream: str,
+                cut: dict[str, int]) -> None:
+    """Append ``chunk`` to ``buf`` up to ``cap`` bytes (``--max-output``), trimming ``buf``
+    if it is already over; what is dropped is counted in ``cut[stream]``. Every transport
+    (SSH, local, the test fake) keeps output through this."""
+    room = cap - len(buf)
+    if room >= len(chunk):
+        buf += chunk
+        return
+    dropped = len(chunk) - max(room, 0)
+    if room > 0:
+        buf += chunk[:room]
+    elif room < 0:
+        dropped -= room
+        del buf[cap:]
+    cut[stream] = cut.get(stream, 0) + dropped
+
+
 class Connection:
     """A connected, authenticated transport; ``exec`` may be called many times."""
 
@@ -165,9 +183,7 @@ class Connection:
             busy = self._drain(chan, out, err, limit, cut, room)
             if dialog is not None and out and self._answer(chan, out, dialog):
                 dialog = None
-                if len(out) > limit:  # the dialog's room is not the program's
-                    cut["stdout"] = cut.get("stdout", 0) + len(out) - limit
-                    del out[limit:]
+                keep_capped(out, b"", limit, "stdout", cut)  # the dialog's room is not kept
             if chan.eof_received or chan.closed:
                 while self._drain(chan, out, err, limit, cut):  # what came with the EOF
                     pass
@@ -202,14 +218,7 @@ class Connection:
                 buf, stream, cap = err, "stderr", limit
             else:
                 return False
-            room = cap - len(buf)
-            if room >= len(chunk):
-                buf += chunk
-                continue
-            if room > 0:
-                buf += chunk[:room]
-            if cut is not None:
-                cut[stream] = cut.get(stream, 0) + len(chunk) - max(room, 0)
+            keep_capped(buf, chunk, cap, stream, cut if cut is not None else {})
         return True
 
     def _answer(self, chan: paramiko.Channel, out: bytearray, dialog: Dialog) -> bool:

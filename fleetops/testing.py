@@ -21,7 +21,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fleetops.ssh import DEFAULT_MAX_OUTPUT, CommandTimeout, Exec, Target, Unreachable
+from fleetops.ssh import (
+    DEFAULT_MAX_OUTPUT,
+    CommandTimeout,
+    Exec,
+    Target,
+    Unreachable,
+    keep_capped,
+)
 from fleetops.transport import Dialog
 
 WINDOW = 1 << 20  # stdout/stderr bytes a program may write ahead of the reader (SSH window)
@@ -214,15 +221,13 @@ class FakeTransport:
         while True:
             room = 0 if dialog is None else dialog.room
             got_out, got_err, done = proc.take(POLL_S)
-            _keep(out, got_out, self.max_output + room, "stdout", cut)
-            _keep(err, got_err, self.max_output, "stderr", cut)
+            keep_capped(out, got_out, self.max_output + room, "stdout", cut)
+            keep_capped(err, got_err, self.max_output, "stderr", cut)
             if dialog is not None and out and (answer := dialog.reply(out)) is not None:
                 self._send(proc, answer)
                 proc.close_stdin()
                 dialog = None
-                if len(out) > self.max_output:
-                    cut["stdout"] = cut.get("stdout", 0) + len(out) - self.max_output
-                    del out[self.max_output:]
+                keep_capped(out, b"", self.max_output, "stdout", cut)
             if self.closed.is_set():
                 raise Unreachable("connection lost while the command ran")
             if done and not got_out and not got_err:
@@ -230,16 +235,6 @@ class FakeTransport:
             if timeout is not None and time.monotonic() - started >= timeout:
                 raise CommandTimeout(f"command timed out after "
                                      f"{time.monotonic() - started:.1f}s")
-
-
-def _keep(buf: bytearray, chunk: bytes, cap: int, stream: str, cut: dict[str, int]) -> None:
-    room = cap - len(buf)
-    if room >= len(chunk):
-        buf += chunk
-        return
-    if room > 0:
-        buf += chunk[:room]
-    cut[stream] = cut.get(stream, 0) + len(chunk) - max(room, 0)
 
 
 class FakeNetwork:
