@@ -13,6 +13,7 @@ Errors (damaged file, not writable, newer schema, lock held too long) raise
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 import time
@@ -62,6 +63,19 @@ def _cell(value: Any) -> Any:
     elif isinstance(value, int) and not -INT64 <= value < INT64:
         return None
     return value
+
+
+def _count(value: Any) -> int | None:
+    """A stored count as an int, or None when a damaged or edited file holds something else
+    (text, a blob, a float) there: one odd cell costs that point, not the report."""
+    return value if type(value) is int else None
+
+
+def _sample(row: tuple) -> Sample | None:
+    ts = row[0]
+    if type(ts) not in (int, float) or not math.isfinite(ts):
+        return None
+    return Sample(float(ts), *map(_count, row[3:]))
 
 
 def _text(value: Any) -> Any:
@@ -244,13 +258,15 @@ class History:
             "SELECT r.ts, s.host, s.mountpoint, s.used_bytes, s.avail_bytes, s.size_bytes,"
             " s.inodes_used, s.inodes_total FROM samples s JOIN runs r ON r.id = s.run_id"
             " WHERE s.run_id >= ? AND r.ts >= ? ORDER BY s.run_id", (first, since))
-        make = Sample._make
         for row in cursor:
+            sample = _sample(row)
+            if sample is None:
+                continue
             key = (row[1], row[2])
             bucket = out.get(key)
             if bucket is None:
                 bucket = out[key] = []
-            bucket.append(make((row[0], *row[3:])))
+            bucket.append(sample)
         if any(bytes in (type(h), type(m)) for h, m in out):
             out = {(_text(h), _text(m)): v for (h, m), v in out.items()}
         return out

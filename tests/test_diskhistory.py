@@ -247,3 +247,18 @@ def test_names_that_are_not_utf8_and_huge_counters_round_trip(tmp_path):
     rep = build_report(results(**{"h\udcfe": [mount(odd, 10)]}))
     assert track(rep, tmp_path / "h.sqlite", ts=T0 + 2 * DAY_S) is None
     assert rep.rows[0].growth_bytes_per_day == 0
+
+
+def test_cells_of_the_wrong_type_in_a_damaged_history_cost_points_not_the_report(tmp_path):
+    path = tmp_path / "h.sqlite"
+    for day in range(3):
+        assert track(build_report(results(web1=[mount("/", 10 + day)])), path,
+                     ts=T0 + day * DAY_S) is None
+    db = sqlite3.connect(path)
+    db.execute("UPDATE samples SET used_bytes = 'abc' WHERE run_id = 1")
+    db.execute("UPDATE runs SET ts = 'zz' WHERE id = 2")
+    db.commit()
+    db.close()
+    rep = build_report(results(web1=[mount("/", 13)]))
+    assert track(rep, path, ts=T0 + 3 * DAY_S) is None
+    assert rep.history["runs"] == 4 and rep.rows[0].growth_bytes_per_day is not None
