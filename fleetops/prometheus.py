@@ -46,7 +46,12 @@ METRICS: tuple[tuple[str, str, Getter], ...] = (
 
 
 def escape_label(value: str) -> str:
-    """Label value escaping of the text format: backslash, double quote, line feed."""
+    """Label value escaping of the text format: backslash, double quote, line feed.
+
+    The format is UTF-8: a name that is not (a host's mount path in surrogate escapes)
+    gets its odd bytes as ``\\xNN`` text, so one such mount cannot make the whole
+    exposition unparsable (a scrape or the textfile collector rejects it all)."""
+    value = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 

@@ -164,3 +164,12 @@ def test_prometheus_output_parses_with_prometheus_client(tmp_path):
     assert [(s.labels["mountpoint"], s.value) for s in full] == [("/", 88.0)]
     assert all(f.type == "gauge" for f in families.values())
     assert all(not math.isnan(s.value) for f in families.values() for s in f.samples)
+
+
+def test_prometheus_output_is_utf8_with_names_that_are_not():
+    rep = build_report(results(**{"h\udcfe": [mount("/mnt/\udcff\"x", 5)]}))
+    text = render_prometheus(rep)
+    text.encode("utf-8")
+    family = {f.name: f for f in text_string_to_metric_families(text)}["node_filesystem_size_bytes"]
+    assert family.samples[0].labels["mountpoint"] == '/mnt/\\xff"x'
+    assert family.samples[0].labels["host"] == "h\\xfe"
