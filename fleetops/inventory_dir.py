@@ -36,7 +36,10 @@ def _ignored() -> re.Pattern[str]:
     extra = os.environ.get("ANSIBLE_INVENTORY_IGNORE_REGEX", "")
     patterns = [*_ALWAYS, *(p.strip() for p in extra.split(",") if p.strip())]
     patterns += [re.escape(e) + "$" for e in exts if e]
-    return re.compile("|".join(patterns))
+    try:
+        return re.compile("|".join(patterns))
+    except re.error as exc:
+        raise InputError(f"bad ANSIBLE_INVENTORY_IGNORE_REGEX {extra!r}: {exc}") from None
 
 
 def source_files(folder: str) -> list[str]:

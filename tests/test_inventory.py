@@ -660,3 +660,10 @@ def test_each_host_gets_its_own_vars_dict(tmp_path):
     inv = load_text(tmp_path, "[g]\na\nb\n[g:vars]\nx=1\n")
     inv.host("a").vars["x"] = 2
     assert inv.host("b").vars["x"] == 1
+
+
+def test_bad_ignore_regex_for_an_inventory_directory_is_an_input_error(tmp_path, monkeypatch):
+    (tmp_path / "hosts").write_text("[web]\nw1\n")
+    monkeypatch.setenv("ANSIBLE_INVENTORY_IGNORE_REGEX", "(")
+    with pytest.raises(InputError, match="ANSIBLE_INVENTORY_IGNORE_REGEX"):
+        load_inventory(str(tmp_path))
