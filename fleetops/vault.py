@@ -74,7 +74,7 @@ def _read_password_file(path: str) -> bytes:
                 path=path,
             )
         data = handle.read(65536)
-    password = data.strip(b"\r\n")
+    password = data.strip()  # as Ansible's FileVaultSecret: all ASCII whitespace
     if not password:
         raise InputError("vault password file is empty", path=path)
     return password

@@ -150,3 +150,10 @@ def test_vault_options_on_every_task(tmp_path):
 
     help_text = _invoke("--help", "disk-report", cwd=tmp_path).stdout
     assert "--vault-password-file" in help_text and "--ask-vault-pass" in help_text
+
+
+def test_password_file_whitespace_is_stripped_as_ansible_does(tmp_path):
+    padded = tmp_path / "pw"
+    padded.write_bytes(b"  " + PASSWORD_FILE.read_bytes().strip() + b" \t\r\n")
+    vault.configure(str(padded))
+    assert load_inventory(CORPUS / "hosts.yml").host("v1").vars["api_token"] == "token-1.2"
