@@ -109,15 +109,10 @@ def _load_yaml(text: str, path: str) -> Any:
 def _from_file(name: str) -> Any:
     if not name:
         raise OptionError(f"{FLAG}: '@' needs a file name")
-    try:
-        with open(name, encoding="utf-8") as handle:
-            text = handle.read(16 * 1024 * 1024 + 1)
-    except FileNotFoundError:
-        raise InputError("extra vars file not found", name) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read the extra vars file: {exc}", name) from None
-    if len(text) > 16 * 1024 * 1024:
-        raise InputError("extra vars file is over 16 MiB", name)
+    from fleetops.inventory_yaml import read_text
+
+    # a regular file only: a FIFO would block the run forever, /dev/zero read 16 MiB
+    text = read_text(name, "extra vars file")
     return _load_yaml(text, name)
 
 

@@ -246,3 +246,12 @@ def test_play_vars_cannot_set_connection_variables(tmp_path):
           tasks: []
         """)
     assert error_of(path).startswith(f"{path}:4: play 'all': variable 'ansible_become_user': ")
+
+
+def test_extra_vars_file_that_is_a_fifo_or_directory_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "vars.fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="extra vars file is not a regular file"):
+        parse_extra_vars([f"@{fifo}"])
+    with pytest.raises(InputError, match="extra vars file is a directory"):
+        parse_extra_vars([f"@{tmp_path}"])
