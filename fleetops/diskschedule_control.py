@@ -57,18 +57,26 @@ def report_command(inventory: str, pattern: str, limit: str | None, report_args:
     argv = [python or sys.executable, "-m", "invoke", "-r", str(REPO), "disk-report",
             "-i", str(Path(inventory).resolve()), "-p", pattern]
     if limit:
-        argv += ["--limit", limit]
+        argv += ["--limit", _absolute_limit(limit)]
     argv += list(report_args)
     for address in email:
         argv += ["--email", address]
     if mail_config:
         argv += ["--mail-config", str(Path(mail_config).resolve())]
-    argv += ["--history", history, "--format", "html",
+    argv += ["--history", os.path.abspath(os.path.expanduser(history)), "--format", "html",
              "--output", str(state_dir / "disk-report-latest.html"),
              "--retry-file", str(state_dir / "disk-report.retry")]
     log = shlex.quote(str(state_dir / "disk-report.log"))
     return (f"mkdir -p {shlex.quote(str(state_dir))} && "
             + " ".join(shlex.quote(a) for a in argv) + f" >>{log} 2>&1")
+
+
+def _absolute_limit(limit: str) -> str:
+    """``--limit`` with its ``@file`` elements made absolute: cron runs in ``$HOME``."""
+    if "@" not in limit:
+        return limit
+    return ",".join("@" + os.path.abspath(os.path.expanduser(p.strip()[1:]))
+                    if p.strip().startswith("@") else p for p in limit.split(","))
 
 
 def _flock() -> str:

@@ -127,3 +127,13 @@ def test_the_installed_job_runs_the_fleet_report(user, lab_inventory, tmp_path):
     assert "lab01" in html and "lab02" in html and "History: " + str(history) in html
     assert "(2 run(s))" in html
     crontab("-r")
+
+
+def test_relative_history_and_limit_file_are_made_absolute(tmp_path, monkeypatch):
+    from fleetops.diskschedule_control import report_command
+
+    monkeypatch.chdir(tmp_path)
+    command = report_command("inv.ini", "all", "web,@retry.txt", [], [], None, "h.sqlite",
+                             tmp_path / "state")
+    assert f"--history {tmp_path}/h.sqlite " in command  # cron runs in $HOME, not here
+    assert f"--limit web,@{tmp_path}/retry.txt " in command
