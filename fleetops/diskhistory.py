@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 import sqlite3
+import stat
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -123,7 +124,12 @@ def _create_file(path: Path) -> None:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     except OSError as exc:
         raise HistoryError(f"disk history {path}: {exc.strerror or exc}") from None
-    os.close(fd)
+    try:
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+    finally:
+        os.close(fd)
+    if not regular:  # /dev/null, a FIFO: SQLite would leave a -journal file beside it
+        raise HistoryError(f"disk history {path}: not a regular file")
 
 
 class History:

@@ -262,3 +262,13 @@ def test_cells_of_the_wrong_type_in_a_damaged_history_cost_points_not_the_report
     rep = build_report(results(web1=[mount("/", 13)]))
     assert track(rep, path, ts=T0 + 3 * DAY_S) is None
     assert rep.history["runs"] == 4 and rep.rows[0].growth_bytes_per_day is not None
+
+
+def test_a_history_path_that_is_a_device_or_fifo_is_refused_and_nothing_written(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for path in (fifo, "/dev/null"):
+        with pytest.raises(HistoryError, match="not a regular file"):
+            History(path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo"]
+    assert not os.path.exists("/dev/null-journal")
