@@ -14,14 +14,16 @@ Nothing else may be written to stdout: diagnostics go to stderr.
 import os
 import sys
 
+from ops import _argspec
 from ops._json import dumps
 
-# A fleet run checks argv on the control machine (same spec, same argparse) and sends
-# the parsed values: the host then never imports argparse (and re, enum, gettext), a
-# large share of each run's remote CPU. ``FLAG BASE64`` carries them in argv, so they
-# travel with the exec request and the program starts without waiting for its stdin
-# (one round trip less per warm run); a bare ``FLAG`` reads them from stdin instead.
-PARSED_ARGS_FLAG = "--fleetops-parsed-args"
+# A fleet run checks argv on the control machine against the program's argument spec
+# (``ops._argspec``) and sends the values as one JSON document framed on stdin, first
+# thing, before the zipapp handshake: the bootstrap's loader reads it at once (no round
+# trip waits for it) and hands it to the program as ``FLAG=DOCUMENT``; a bare ``FLAG``
+# reads the frame from stdin (a program run without the loader). The host then never
+# imports argparse (and re, enum, gettext), a large share of each run's remote CPU.
+ARGS_FLAG = _argspec.ARGS_FLAG
 
 
 class ProgramError(Exception):
@@ -82,82 +84,54 @@ def _parser_class():
 
 
 class _Args(object):
-    """Parsed arguments received from the control machine (an argparse.Namespace twin)."""
+    """Argument values received from the control machine (an argparse.Namespace twin)."""
 
     def __init__(self, values):
         self.__dict__.update(values)
 
 
-def encode_args(values):
-    """Frame a dict of parsed argument values for :data:`PARSED_ARGS_FLAG` (4-byte length
-    + marshal version 4: every Python 3 reads it, and it can carry no code)."""
-    import marshal
-
-    body = marshal.dumps(values, 4)
-    return len(body).to_bytes(4, "big") + body
-
-
-def _read_exact(stream, size):
-    data = b""
-    while len(data) < size:
-        chunk = stream.read(size - len(data))
-        if not chunk:
-            raise ProgramError("bad arguments: parsed arguments cut short on stdin", rc=2)
-        data += chunk
-    return data
-
-
-def _decode_arg_text(text):
-    """The frame of :func:`encode_args`, base64 in one argv word."""
-    import binascii
-
-    try:
-        frame = binascii.a2b_base64(text)
-    except (binascii.Error, ValueError):
-        raise ProgramError("bad arguments: parsed arguments are not base64", rc=2) from None
-    return _decode_args(_Frame(frame))
-
-
-class _Frame(object):
-    """Just enough of a binary stream over bytes for :func:`_read_exact`."""
-
-    def __init__(self, data):
-        self.data, self.at = data, 0
-
-    def read(self, size):
-        chunk = self.data[self.at:self.at + size]
-        self.at += len(chunk)
-        return chunk
-
-
-def _decode_args(stream):
-    import marshal
-
-    size = int.from_bytes(_read_exact(stream, 4), "big")
-    values = marshal.loads(_read_exact(stream, size))
-    if not isinstance(values, dict):
-        raise ProgramError("bad arguments: parsed arguments are not a mapping", rc=2)
-    return _Args(values)
-
-
 class Program(object):
-    """An ops program: name, docstring, argument spec and a run function."""
+    """An ops program: name, docstring, arguments and a run function.
 
-    def __init__(self, name, doc, add_arguments, run, supports_check=False,
-                 parse_on_control=False):
+    ``arguments``: a tuple of :class:`ops._argspec.Arg` (the one declaration every side
+    reads), or an argparse builder ``add_arguments(parser)`` for programs whose command
+    line has sub-commands (cron, the daemons' lifecycle). ``parse_on_control``: the
+    values are checked on the control machine and sent as the JSON document (true only
+    when parsing depends on nothing host-specific)."""
+
+    def __init__(self, name, doc, arguments, run, supports_check=False,
+                 parse_on_control=False, epilog=None):
         self.name = name
         self.doc = doc
-        self.add_arguments = add_arguments
+        self.args = tuple(arguments) if isinstance(arguments, (tuple, list)) else None
+        self.add_arguments = arguments if self.args is None else self._add_spec
         self.run = run
         self.supports_check = supports_check
-        # True only when parsing depends on nothing host-specific (defaults, types)
-        self.parse_on_control = parse_on_control
+        self.parse_on_control = parse_on_control and self.args is not None
+        self.epilog = epilog
+
+    def _add_spec(self, parser):
+        _argspec.add_to_parser(parser, self.args)
+
+    def spec(self):
+        """The argument spec with ``--check`` when supported (None: argparse only)."""
+        if self.args is None:
+            return None
+        if not self.supports_check:
+            return self.args
+        return self.args + (_argspec.Arg("--check", "flag",
+                                         help="dry run: report what would change"),)
 
     def parser(self):
         parser = _parser_class()(
             prog="fleetops.pyz " + self.name,
             description=(self.doc or "").strip().splitlines()[0] if self.doc else None,
         )
+        if self.epilog:
+            import argparse
+
+            parser.formatter_class = argparse.RawDescriptionHelpFormatter
+            parser.epilog = self.epilog
         self.add_arguments(parser)
         if self.supports_check:
             parser.add_argument(
@@ -172,16 +146,25 @@ class Program(object):
         except _ArgsError as exc:
             raise ProgramError("bad arguments: %s" % exc, rc=2) from None
 
-    def encode(self, argv):
-        """Parse argv here and frame the values for the host (ProgramError if bad)."""
-        return encode_args(vars(self.parse(argv)))
+    def from_document(self, word):
+        """The arguments of ``FLAG=DOCUMENT`` (the loader read the frame) or a bare
+        ``FLAG`` (the frame is read from stdin here); ProgramError rc 2 when bad."""
+        try:
+            if word == ARGS_FLAG:
+                stream = sys.stdin.buffer
+                body = _argspec.split_frame(_argspec.read_frame(stream.read))
+            else:
+                body = _argspec.split_frame(word[len(ARGS_FLAG) + 1:].encode("latin-1"))
+            return _Args(_argspec.from_document(self.spec(), body))
+        except _argspec.ArgsError as exc:
+            raise ProgramError("bad arguments: %s" % exc, rc=2) from None
 
     def main(self, argv=None):
         argv = sys.argv[1:] if argv is None else list(argv)
         try:
-            if argv[:1] == [PARSED_ARGS_FLAG] and len(argv) <= 2 and self.parse_on_control:
-                args = (_decode_arg_text(argv[1]) if len(argv) == 2
-                        else _decode_args(sys.stdin.buffer))
+            if (len(argv) == 1 and self.parse_on_control
+                    and argv[0].split("=", 1)[0] == ARGS_FLAG):
+                args = self.from_document(argv[0])
             else:
                 args = self.parse(argv)
             outcome = self.run(args)

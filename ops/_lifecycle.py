@@ -19,6 +19,7 @@ import signal
 import time
 
 from ops import _daemon
+from ops._argspec import add_to_parser
 from ops._contract import Outcome, Program, ProgramError
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -104,8 +105,12 @@ def parse_program_args(program, add_program_arguments, argv):
     return _program_parser(program, add_program_arguments).parse_args(argv)
 
 
-def make_program(name, doc, add_program_arguments, make_service):
-    """A contract Program whose first argument is the lifecycle action."""
+def make_program(name, doc, program_args, make_service):
+    """A contract Program whose first argument is the lifecycle action; ``program_args``
+    (a tuple of ``ops._argspec.Arg``) are the service's own options, after ``--``."""
+
+    def add_program_arguments(parser):
+        add_to_parser(parser, program_args)
 
     def add_arguments(parser):
         sub = parser.add_subparsers(dest="action", metavar="ACTION")
@@ -132,7 +137,9 @@ def make_program(name, doc, add_program_arguments, make_service):
             return start(instance, service, info, args.timeout)
         return run_here(instance, service, info, args.foreground)
 
-    return Program(name, doc, add_arguments, run)
+    program = Program(name, doc, add_arguments, run)
+    program.program_args = tuple(program_args)
+    return program
 
 
 def _identity(instance):

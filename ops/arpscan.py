@@ -10,14 +10,15 @@ when allowed. Every entry names its method: ``arp-raw`` or ``neigh-cache``.
 """
 import time
 
+from ops._argspec import Arg
 from ops._arp import ArpTransport, raw_arp_usable, read_neigh_cache
 from ops._contract import Outcome, Program, ProgramError
 from ops._fast import Config, Scheduler
 from ops._icmp import choose_backend
 from ops._targets import onlink_route, read_routes
 from ops.sweep import (
-    add_probe_arguments,
-    add_target_arguments,
+    PROBE_ARGS,
+    TARGET_ARGS,
     check_probe_arguments,
     resolve_targets,
     sweep,
@@ -26,11 +27,10 @@ from ops.sweep import (
 METHODS = ("auto", "raw", "cache")
 
 
-def add_arguments(parser):
-    add_target_arguments(parser)
-    parser.add_argument("--method", choices=METHODS, default="auto",
-                        help="raw ARP requests, or ping + neighbour cache (default auto)")
-    add_probe_arguments(parser)
+ARGS = TARGET_ARGS + (
+    Arg("--method", choices=METHODS, default="auto",
+        help="raw ARP requests, or ping + neighbour cache (default auto)"),
+) + PROBE_ARGS
 
 
 def group_on_link(targets):
@@ -106,4 +106,4 @@ def run(args):
     return Outcome(changed=False, data=data)
 
 
-PROGRAM = Program("arpscan", __doc__, add_arguments, run)
+PROGRAM = Program("arpscan", __doc__, ARGS, run)

@@ -25,6 +25,7 @@ import subprocess
 import threading
 import time
 
+from ops._argspec import Arg
 from ops._contract import ProgramError
 from ops._lifecycle import make_program
 
@@ -133,26 +134,25 @@ def rsync_argv(rsync, source, target, max_delete, dry_run=False):
     return argv + ["--", source.rstrip("/") + "/", target.rstrip("/") + "/"]
 
 
-def add_program_arguments(parser):
-    parser.add_argument("--source", required=True, help="the tree to mirror")
-    parser.add_argument("--target", required=True, help="the mirror (made equal to --source)")
-    parser.add_argument("--poll", type=float, default=2.0, help="seconds between comparisons")
-    parser.add_argument("--wait", type=float, default=1.0,
-                        help="quiet seconds after the last change before syncing")
-    parser.add_argument("--max-delete", type=int, default=100,
-                        help="rsync --max-delete: most deletions per sync (default 100)")
-    parser.add_argument("--require-mount", action="store_true",
-                        help="refuse to sync unless the source is a mountpoint (implied when "
-                             "it is one at start: then it must stay that same mount)")
-    parser.add_argument("--max-delete-share", type=float, default=50.0, metavar="PCT",
-                        help="refuse a sync that would delete more than PCT %% of the "
-                             "target's entries (default 50; 0: no deletion; 100: no limit)")
-    parser.add_argument("--retry", type=float, default=60.0,
-                        help="seconds before retrying an attempt that changed nothing")
-    parser.add_argument("--rsync", default="rsync", help="the rsync binary (default: rsync)")
-    parser.add_argument("--dry-run", action="store_true", help="rsync --dry-run: report only")
-    parser.add_argument("--duration", type=float, default=None,
-                        help="stop after this many seconds (default: until stopped)")
+ARGS = (
+    Arg("--source", required=True, help="the tree to mirror"),
+    Arg("--target", required=True, help="the mirror (made equal to --source)"),
+    Arg("--poll", "float", 2.0, help="seconds between comparisons"),
+    Arg("--wait", "float", 1.0, help="quiet seconds after the last change before syncing"),
+    Arg("--max-delete", "int", 100,
+        help="rsync --max-delete: most deletions per sync (default 100)"),
+    Arg("--require-mount", "flag",
+        help="refuse to sync unless the source is a mountpoint (implied when it is one at "
+             "start: then it must stay that same mount)"),
+    Arg("--max-delete-share", "float", 50.0, metavar="PCT",
+        help="refuse a sync that would delete more than PCT %% of the target's entries "
+             "(default 50; 0: no deletion; 100: no limit)"),
+    Arg("--retry", "float", 60.0,
+        help="seconds before retrying an attempt that changed nothing"),
+    Arg("--rsync", default="rsync", help="the rsync binary (default: rsync)"),
+    Arg("--dry-run", "flag", help="rsync --dry-run: report only"),
+    Arg("--duration", "float", help="stop after this many seconds (default: until stopped)"),
+)
 
 
 class DirSync(object):
@@ -369,4 +369,4 @@ def make_service(args):
     return DirSync(args)
 
 
-PROGRAM = make_program("dirsync", __doc__, add_program_arguments, make_service)
+PROGRAM = make_program("dirsync", __doc__, ARGS, make_service)

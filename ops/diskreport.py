@@ -11,6 +11,7 @@ import time
 import types
 
 from ops import _diskstat, _mounts
+from ops._argspec import Arg, add_to_parser, converter
 from ops._contract import Outcome, Program, ProgramError
 
 EPILOG = """\
@@ -56,41 +57,48 @@ def seconds(text):
     return value
 
 
+percent = converter(percent, "number")
+seconds = converter(seconds, "number")
+_LIMITS, _SELECT, _MAIL = "thresholds (percent)", "mount selection", "email"
+ARGS = (
+    Arg("--warn", percent, 80, group=_LIMITS, help="space warning (default 80)"),
+    Arg("--crit", percent, 90, group=_LIMITS, help="space critical (default 90)"),
+    Arg("--inode-warn", percent, 80, group=_LIMITS, help="inode warning (80)"),
+    Arg("--inode-crit", percent, 90, group=_LIMITS, help="inode critical (90)"),
+    Arg("--threshold", repeat=True, default=(), metavar="MOUNT=WARN:CRIT", group=_LIMITS,
+        help="space thresholds for one mountpoint (or glob); repeatable"),
+    Arg("--local", "flag", group=_SELECT, help="skip network filesystems"),
+    Arg("--include", "glob", repeat=True, default=(), metavar="GLOB", group=_SELECT,
+        help="only mountpoints matching GLOB (repeatable)"),
+    Arg("--exclude", "glob", repeat=True, default=(), metavar="GLOB", group=_SELECT,
+        help="skip mountpoints matching GLOB (repeatable)"),
+    Arg("--include-containers", "flag", group=_SELECT,
+        help="keep per-pod/per-container mounts (kubelet, containerd, CRI-O)"),
+    Arg("--skip-fstype", repeat=True, default=(), metavar="TYPE", group=_SELECT,
+        help="skip this filesystem type (repeatable, or comma separated)"),
+    Arg("--stat-timeout", seconds, 5.0, metavar="SECONDS", group=_SELECT,
+        help="give up on a mount after this long (default 5)"),
+    Arg("--mounts-file", "path", metavar="PATH", group=_SELECT,
+        help="mount table to read (default /proc/self/mountinfo, else /proc/self/mounts; "
+             "a mounts(5)-format file, or mountinfo)"),
+    Arg("--email", repeat=True, default=(), metavar="TO", group=_MAIL,
+        help="mail the report to TO (repeatable)"),
+    Arg("--mail-config", "path", metavar="PATH", group=_MAIL,
+        help="SMTP settings file (mode 0600)"),
+    Arg("--email-when", choices=("always", "warn", "crit"), default="always", group=_MAIL,
+        help="mail only at or above this level (default always)"),
+    Arg("--spool-dir", "path", "/var/tmp/fleetops", metavar="DIR", group=_MAIL,
+        help="where a report that could not be mailed is saved"),
+)
+
+
 def add_arguments(parser):
+    """The host parser's arguments (also used by the control side's df fallback)."""
     import argparse
 
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = EPILOG
-    limits = parser.add_argument_group("thresholds (percent)")
-    limits.add_argument("--warn", type=percent, default=80, help="space warning (default 80)")
-    limits.add_argument("--crit", type=percent, default=90, help="space critical (default 90)")
-    limits.add_argument("--inode-warn", type=percent, default=80, help="inode warning (80)")
-    limits.add_argument("--inode-crit", type=percent, default=90, help="inode critical (90)")
-    limits.add_argument("--threshold", action="append", default=[], metavar="MOUNT=WARN:CRIT",
-                        help="space thresholds for one mountpoint (or glob); repeatable")
-    select = parser.add_argument_group("mount selection")
-    select.add_argument("--local", action="store_true", help="skip network filesystems")
-    select.add_argument("--include", action="append", default=[], metavar="GLOB",
-                        help="only mountpoints matching GLOB (repeatable)")
-    select.add_argument("--exclude", action="append", default=[], metavar="GLOB",
-                        help="skip mountpoints matching GLOB (repeatable)")
-    select.add_argument("--include-containers", action="store_true",
-                        help="keep per-pod/per-container mounts (kubelet, containerd, CRI-O)")
-    select.add_argument("--skip-fstype", action="append", default=[], metavar="TYPE",
-                        help="skip this filesystem type (repeatable, or comma separated)")
-    select.add_argument("--stat-timeout", type=seconds, default=5.0, metavar="SECONDS",
-                        help="give up on a mount after this long (default 5)")
-    select.add_argument("--mounts-file", default=None, metavar="PATH",
-                        help="mount table to read (default /proc/self/mountinfo, else "
-                             "/proc/self/mounts; a mounts(5)-format file, or mountinfo)")
-    mail = parser.add_argument_group("email")
-    mail.add_argument("--email", action="append", default=[], metavar="TO",
-                      help="mail the report to TO (repeatable)")
-    mail.add_argument("--mail-config", metavar="PATH", help="SMTP settings file (mode 0600)")
-    mail.add_argument("--email-when", choices=("always", "warn", "crit"), default="always",
-                      help="mail only at or above this level (default always)")
-    mail.add_argument("--spool-dir", default="/var/tmp/fleetops", metavar="DIR",
-                      help="where a report that could not be mailed is saved")
+    add_to_parser(parser, ARGS)
 
 
 class Limits(object):
@@ -348,4 +356,4 @@ def run(args):
     return Outcome(changed=False, data=data, rc=rc)
 
 
-PROGRAM = Program("diskreport", __doc__, add_arguments, run, parse_on_control=True)
+PROGRAM = Program("diskreport", __doc__, ARGS, run, parse_on_control=True, epilog=EPILOG)

@@ -28,6 +28,7 @@ import sys
 import time
 
 from ops import _atomic
+from ops._argspec import Arg, converter
 from ops._contract import Outcome, Program, ProgramError
 
 NEW_FILE_MODE = 0o644
@@ -41,23 +42,21 @@ def _mode(value):
     return int(value, 8)
 
 
-_mode.__name__ = "octal mode"
+converter(_mode, "int", "octal mode")
 
 
-def add_arguments(parser):
-    parser.add_argument("--dest", required=True, help="absolute path of the file to install")
-    parser.add_argument("--size", type=int, required=True,
-                        help="length of the content on standard input, in bytes")
-    parser.add_argument("--sha256", required=True, help="SHA-256 of the content (hex)")
-    parser.add_argument("--mode", type=_mode, help="octal mode such as 0644 (default: keep, "
-                        "or 0644 for a new file)")
-    parser.add_argument("--owner", help="user name or uid (default: keep, or the current user)")
-    parser.add_argument("--group", help="group name or gid (default: keep, or the user's)")
-    parser.add_argument("--backup", action="store_true",
-                        help="keep the replaced file as DEST.<time>.bak")
-    parser.add_argument("--parents", action="store_true",
-                        help="create missing parent directories (mode 0755)")
-    parser.add_argument("--diff", action="store_true", help="report a unified diff in data.diff")
+ARGS = (
+    Arg("--dest", "path", required=True, help="absolute path of the file to install"),
+    Arg("--size", "int", required=True,
+        help="length of the content on standard input, in bytes"),
+    Arg("--sha256", required=True, help="SHA-256 of the content (hex)"),
+    Arg("--mode", _mode, help="octal mode such as 0644 (default: keep, or 0644 for a new file)"),
+    Arg("--owner", help="user name or uid (default: keep, or the current user)"),
+    Arg("--group", help="group name or gid (default: keep, or the user's)"),
+    Arg("--backup", "flag", help="keep the replaced file as DEST.<time>.bak"),
+    Arg("--parents", "flag", help="create missing parent directories (mode 0755)"),
+    Arg("--diff", "flag", help="report a unified diff in data.diff"),
+)
 
 
 def _content(args):
@@ -233,5 +232,5 @@ def _apply(args, where, path, new, content, wanted, data):
     os.fchmod(fd, mode)
 
 
-PROGRAM = Program("files", __doc__, add_arguments, run, supports_check=True,
+PROGRAM = Program("files", __doc__, ARGS, run, supports_check=True,
                   parse_on_control=True)

@@ -15,6 +15,7 @@ exist and drop probes, so it is not called down.
 """
 import time
 
+from ops._argspec import Arg
 from ops._contract import Outcome, Program, ProgramError
 from ops._fast import Config, sweep_fast
 from ops._icmp import choose_backend
@@ -26,45 +27,34 @@ MODES = ("fast", "pool", "process")
 DEFAULT_WORKERS = {"fast": 1, "pool": 64, "process": 4}
 
 
-def add_target_arguments(parser):
-    """Target options shared with arpscan."""
-    parser.add_argument("targets", nargs="*", metavar="TARGET",
-                        help="CIDR, range, address or 'auto'; comma/space lists allowed")
-    parser.add_argument("--targets", dest="target_opts", action="append", default=[],
-                        metavar="LIST", help="more targets (repeatable)")
-    parser.add_argument("--lenient", action="store_true",
-                        help="accept networks with host bits set (10.0.0.7/24 = 10.0.0.0/24)")
-    parser.add_argument("--cap", type=int, default=DEFAULT_CAP,
-                        help="refuse more addresses than this (default %(default)s)")
-    parser.add_argument("--force", action="store_true", help="lift --cap (to 2^20)")
-
-
-def add_probe_arguments(parser):
-    """Probe timing options shared with arpscan."""
-    parser.add_argument("--timeout", type=float, default=0.5,
-                        help="longest wait for a reply, in seconds (default %(default)s)")
-    parser.add_argument("--min-timeout", type=float, default=0.1,
-                        help="shortest wait once replies give an RTT estimate: the wait is "
-                             "srtt + 4 rttvar between the two (default %(default)s)")
-    parser.add_argument("--retries", type=int, default=1,
-                        help="probes resent to silent targets (default %(default)s)")
-    parser.add_argument("--backoff", type=float, default=1.5,
-                        help="timeout factor per retry (default %(default)s)")
-    parser.add_argument("--rate", type=float, default=2000.0,
-                        help="probes per second in fast mode (default %(default)s)")
-    parser.add_argument("--deadline", type=float, default=None,
-                        help="stop after this many seconds in total")
-
-
-def add_arguments(parser):
-    add_target_arguments(parser)
-    parser.add_argument("--backend", choices=BACKENDS, default="auto")
-    parser.add_argument("--ports", default="22,80",
-                        help="TCP ports for --backend tcp (default %(default)s)")
-    parser.add_argument("--mode", choices=MODES, default="fast")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="threads (pool, default 64) or processes (process, default 4)")
-    add_probe_arguments(parser)
+TARGET_ARGS = (  # shared with arpscan
+    Arg("targets", repeat=True, metavar="TARGET",
+        help="CIDR, range, address or 'auto'; comma/space lists allowed"),
+    Arg("--targets", repeat=True, default=(), dest="target_opts", metavar="LIST",
+        help="more targets (repeatable)"),
+    Arg("--lenient", "flag",
+        help="accept networks with host bits set (10.0.0.7/24 = 10.0.0.0/24)"),
+    Arg("--cap", "int", DEFAULT_CAP, help="refuse more addresses than this (default %(default)s)"),
+    Arg("--force", "flag", help="lift --cap (to 2^20)"),
+)
+PROBE_ARGS = (  # probe timing, shared with arpscan
+    Arg("--timeout", "float", 0.5,
+        help="longest wait for a reply, in seconds (default %(default)s)"),
+    Arg("--min-timeout", "float", 0.1,
+        help="shortest wait once replies give an RTT estimate: the wait is srtt + 4 rttvar "
+             "between the two (default %(default)s)"),
+    Arg("--retries", "int", 1, help="probes resent to silent targets (default %(default)s)"),
+    Arg("--backoff", "float", 1.5, help="timeout factor per retry (default %(default)s)"),
+    Arg("--rate", "float", 2000.0, help="probes per second in fast mode (default %(default)s)"),
+    Arg("--deadline", "float", help="stop after this many seconds in total"),
+)
+ARGS = TARGET_ARGS + (
+    Arg("--backend", choices=BACKENDS, default="auto"),
+    Arg("--ports", default="22,80", help="TCP ports for --backend tcp (default %(default)s)"),
+    Arg("--mode", choices=MODES, default="fast"),
+    Arg("--workers", "int",
+        help="threads (pool, default 64) or processes (process, default 4)"),
+) + PROBE_ARGS
 
 
 def _check(condition, message):
@@ -154,4 +144,4 @@ def run(args):
     return Outcome(changed=False, data=data)
 
 
-PROGRAM = Program("sweep", __doc__, add_arguments, run)
+PROGRAM = Program("sweep", __doc__, ARGS, run)

@@ -15,6 +15,7 @@ import hashlib
 import os
 import time
 
+from ops._argspec import Arg
 from ops._contract import ProgramError
 from ops._lifecycle import make_program
 
@@ -171,14 +172,14 @@ def parse_spec(spec):
     raise ValueError("expected one of: %s" % SPECS)
 
 
-def add_program_arguments(parser):
-    parser.add_argument("--check-spec", action="append", dest="specs", metavar="SPEC",
-                        help="a check (repeatable): %s; default clock" % SPECS)
-    parser.add_argument("--interval", type=float, default=1.0,
-                        help="seconds between rounds of checks (default 1)")
-    parser.add_argument("--duration", type=float, default=None,
-                        help="stop after this many seconds (default: until stopped; "
-                             "one round for a plain 'run')")
+ARGS = (
+    Arg("--check-spec", repeat=True, dest="specs", metavar="SPEC",
+        help="a check (repeatable): %s; default clock" % SPECS),
+    Arg("--interval", "float", 1.0, help="seconds between rounds of checks (default 1)"),
+    Arg("--duration", "float",
+        help="stop after this many seconds (default: until stopped; one round for a plain "
+             "'run')"),
+)
 
 
 class Watcher(object):
@@ -249,4 +250,4 @@ def make_service(args):
     return Watcher(checks, args.interval, args.duration)
 
 
-PROGRAM = make_program("watcher", __doc__, add_program_arguments, make_service)
+PROGRAM = make_program("watcher", __doc__, ARGS, make_service)

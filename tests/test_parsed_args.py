@@ -1,4 +1,5 @@
-"""Arguments checked on the control machine and sent parsed: same results, lean host start."""
+"""Arguments checked on the control machine and sent as a JSON document on stdin: same
+results, lean host start (no argparse, json or re on the host)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import pytest
 
 from fleetops.ship.run import program_input
 from fleetops.ship.zipapp import build_zipapp
-from ops._contract import PARSED_ARGS_FLAG, ProgramError
+from ops._argspec import ARGS_FLAG, DOC_LIMIT
+from ops._contract import ProgramError
 
 ARGV = ["--warn", "70", "--crit", "95", "--include", "/", "--exclude", "/srv",
         "--threshold", "/=60:99"]
@@ -40,7 +42,8 @@ def comparable(stdout: bytes) -> dict:
 def test_parsed_arguments_give_the_same_document_as_argv(tmp_path):
     app = build_zipapp(tmp_path).path
     argv, stdin = program_input("diskreport", ARGV, None)
-    assert argv[0] == PARSED_ARGS_FLAG and len(argv) == 2 and stdin is None
+    assert argv == [ARGS_FLAG] and stdin and stdin[:8].isdigit()
+    assert json.loads(stdin[8:])["threshold"] == ["/=60:99"]
     parsed = run_zipapp(app, argv, stdin, probe=True)
     plain = run_zipapp(app, ARGV, None)
     assert parsed.returncode == plain.returncode == 0, parsed.stderr
@@ -49,18 +52,48 @@ def test_parsed_arguments_give_the_same_document_as_argv(tmp_path):
     assert parsed.stderr.decode() == "[]", "the host imported heavy modules on the fast path"
 
 
-def test_parsed_arguments_on_stdin_still_work(tmp_path, monkeypatch):
-    import fleetops.ship.run as ship
-
-    monkeypatch.setattr(ship, "ARGV_FRAME_LIMIT", 10)  # too long for argv: framed on stdin
-    argv, stdin = ship.program_input("diskreport", ARGV, None)
-    assert argv == [PARSED_ARGS_FLAG] and stdin
+def test_the_loader_hands_the_document_over_in_argv(tmp_path):
+    """What the bootstrap's loader does after reading the frame: FLAG=FRAME."""
     app = build_zipapp(tmp_path).path
+    _, stdin = program_input("diskreport", ARGV, None)
     plain = run_zipapp(app, ARGV, None)
-    parsed = run_zipapp(app, argv, stdin)
+    parsed = run_zipapp(app, [f"{ARGS_FLAG}={stdin.decode()}"], None)
     assert comparable(parsed.stdout) == comparable(plain.stdout)
-    bad = run_zipapp(app, [PARSED_ARGS_FLAG, "!!notbase64!!"], None)
-    assert bad.returncode == 2 and b"parsed arguments" in bad.stdout
+
+
+def framed(body: bytes) -> bytes:
+    return b"%08d" % len(body) + body
+
+
+HOSTILE = [
+    (b"", "cut short"),
+    (b"00000010{}", "cut short: 2 of 10"),
+    (b"12x45678{}", "cut short or unframed"),
+    (b"%08d" % (DOC_LIMIT + 1), "over the limit"),
+    (framed(b"[1]"), "not a JSON object"),
+    (framed(b"{} x"), "extra data"),
+    (framed(b"{]}"), "not valid JSON"),
+    (framed(b'{"warn":NaN}'), "NaN is not JSON"),
+    (framed(b'{"warn":1e999}'), "out of range"),
+    (framed(b"[" * 50000), "not valid JSON"),
+    (framed(b'{"nope":true}'), "unknown keys: nope"),
+    (framed(b'{"warn":"80"}'), "argument --warn: expected number"),
+    (framed(b'{"include":"/"}'), "expected a list"),
+    (framed(b'{"email_when":"never"}'), "invalid choice"),
+    (framed(b'{"local":"yes"}'), "expected bool"),
+    (framed(b'{"warn":true}'), "expected number"),
+    (framed(b'{"w\xff":1}'), "not ASCII"),
+]
+
+
+@pytest.mark.parametrize(("frame", "reason"), HOSTILE)
+def test_a_hostile_document_fails_cleanly(tmp_path_factory, frame, reason):
+    app = build_zipapp(tmp_path_factory.mktemp("app")).path
+    out = run_zipapp(app, [ARGS_FLAG], frame)
+    doc = json.loads(out.stdout)
+    assert out.returncode == 2 and not doc["ok"], out.stderr
+    assert doc["error"].startswith("bad arguments: ") and reason in doc["error"], doc["error"]
+    assert "Traceback" not in out.stderr.decode()
 
 
 def test_bad_arguments_are_caught_on_the_control_machine():
@@ -77,6 +110,6 @@ def test_the_flag_is_refused_by_programs_that_do_not_opt_in(tmp_path):
     app = build_zipapp(tmp_path).path
     code = ("import sys; sys.path[0] = sys.argv.pop(1); from ops.__main__ import main; "
             "sys.exit(main())")
-    out = subprocess.run([sys.executable, "-S", "-c", code, str(app), "cron", PARSED_ARGS_FLAG],
+    out = subprocess.run([sys.executable, "-S", "-c", code, str(app), "cron", ARGS_FLAG],
                          capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 2 and "bad arguments" in json.loads(out.stdout)["error"]

@@ -156,6 +156,8 @@ class Connection:
                     self._send(chan, stdin)
                 if dialog is None:
                     chan.shutdown_write()
+                elif getattr(dialog, "first", b""):  # sent before any answer
+                    self._send(chan, dialog.first)
             result = self._collect(chan, deadline, dialog)
             return result if hook is None else hook.finish(result)
         finally:

@@ -202,6 +202,8 @@ class FakeTransport:
             self._send(proc, stdin)
         if dialog is None:
             proc.close_stdin()
+        elif getattr(dialog, "first", b""):  # sent before any answer (see ssh.py)
+            self._send(proc, dialog.first)
         worker = threading.Thread(target=proc.run, args=(self.host.program,), daemon=True)
         worker.start()
         try:

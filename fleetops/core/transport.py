@@ -39,7 +39,9 @@ class Dialog(Protocol):
     """A command's stdin that depends on its first output (e.g. the zipapp handshake,
     :class:`fleetops.ship.handshake.Handshake`): the transport keeps stdin open and calls
     ``reply`` with the stdout so far, after new output, until it answers; then it sends
-    the answer and closes stdin. The transport knows nothing of what is said."""
+    the answer and closes stdin. A dialog may have a ``first`` attribute (bytes): sent
+    right after the command starts, before any reply. The transport knows nothing of
+    what is said."""
 
     #: stdout bytes kept beyond ``max_output`` while the dialog has not answered
     room: int

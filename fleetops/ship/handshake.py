@@ -49,16 +49,18 @@ def take_handshake(out: bytearray) -> bytes | None:
 
 class Handshake:
     """``payload`` (the zipapp) only when asked, ``after`` (the program's stdin) unless
-    the loader refused.
+    the loader refused; ``first`` (the framed argument document) is sent at once, before
+    any answer: the loader reads it before the cache check, so no round trip waits on it.
 
     ``room``: stdout bytes a transport keeps beyond its ``max_output`` cap until the
     handshake line is seen (the line and the noise before it are not the program's)."""
 
     room = HANDSHAKE_ROOM
 
-    def __init__(self, payload: bytes, after: bytes = b"") -> None:
+    def __init__(self, payload: bytes, after: bytes = b"", first: bytes = b"") -> None:
         self.payload = payload
         self.after = after
+        self.first = first
 
     def reply(self, out: bytearray) -> bytes | None:
         """None while no marker line has arrived; else the bytes to send before EOF

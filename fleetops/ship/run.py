@@ -6,14 +6,14 @@ start-up files printed before it is dropped): ``READY_MARKER`` when the zipapp w
 this content hash is cached on the host, ``REQUEST_MARKER`` when it is not; then the
 zipapp is sent (only on a miss) and stored atomically in a 0700 cache directory. Arguments are
 quoted with ``shlex.quote``; programs whose argument spec parses the same anywhere get
-them checked here and sent parsed in argv (see ``ops._contract.PARSED_ARGS_FLAG``).
+them checked here and sent as one JSON document framed first on stdin (see
+``ops._argspec`` and :func:`split_input`).
 """
 
 from __future__ import annotations
 
 import base64
 import functools
-import importlib
 import json
 import marshal
 import math
@@ -29,12 +29,12 @@ from fleetops.results import HostResult, RunResult, human_bytes, truncation
 from fleetops.ship import schemas
 from fleetops.ship.handshake import ABORT_MARKER, READY_MARKER, REQUEST_MARKER, Handshake
 from fleetops.ship.zipapp import Zipapp, build_zipapp
-from ops._contract import PARSED_ARGS_FLAG, ProgramError
+from ops._argspec import ARGS_FLAG, DOC_LIMIT, HEADER
+from ops._contract import ProgramError
 
 CACHE_DIR = ".cache/fleetops"  # under $HOME, nowhere else: no /tmp fallback
 PYTHONS = ("python3", "/usr/bin/python3", "/usr/local/bin/python3", "/usr/libexec/platform-python",
            "python3.13", "python3.12", "python3.11", "python3.10", "python3.9", "python3.8")
-ARGV_FRAME_LIMIT = 4000  # characters: one shell word, under BSD csh's 8 KiB
 RC_NO_PYTHON = 127
 RC_UPLOAD_FAILED = 125
 RC_CACHE_UNSAFE = 122
@@ -68,6 +68,18 @@ except ImportError:
 A = sys.argv
 NAME, SUM, SIZE = A[1], A[2], int(A[3])
 del A[1:4]
+if A[2:] == ["@ARGS@"]:  # the argument document, framed first on stdin: read it now
+    def take(n, got=b""):
+        while len(got) < n:
+            chunk = os.read(0, n - len(got))
+            if not chunk:
+                break
+            got += chunk
+        return got
+    J = take(@HEADER@)
+    if len(J) == @HEADER@ and J.isdigit() and int(J) <= @LIMIT@:
+        J += take(int(J))
+    A[2] += "=" + J.decode("latin-1")
 UID = os.geteuid()
 F = os.O_RDONLY | os.O_NOFOLLOW
 D = F | os.O_DIRECTORY
@@ -200,7 +212,8 @@ def _loader_source() -> str:
     for token, value in (("@ABORT@", ABORT_MARKER.decode()), ("@READY@", READY_MARKER.decode()),
                          ("@REQUEST@", REQUEST_MARKER.decode()), ("@UNSAFE@", str(RC_CACHE_UNSAFE)),
                          ("@UPLOAD@", str(RC_UPLOAD_FAILED)), ("@CACHE1@", CACHE_DIR.split("/")[0]),
-                         ("@CACHE2@", CACHE_DIR.split("/")[1])):
+                         ("@CACHE2@", CACHE_DIR.split("/")[1]), ("@ARGS@", ARGS_FLAG),
+                         ("@HEADER@", str(HEADER)), ("@LIMIT@", str(DOC_LIMIT))):
         source = source.replace(token, value)
     return source
 
@@ -364,34 +377,32 @@ def _judge(name: str, rc: int | None, stdout: bytes, out: str, err: str,
 
 def program_input(program: str, argv: Sequence[str],
                   stdin: bytes | None) -> tuple[list[str], bytes | None]:
-    """The argv and stdin to send: for programs whose arguments parse the same anywhere,
-    check argv here with the program's own spec and send the parsed values (the host
-    skips argparse); otherwise argv as given. ProgramError if argv is bad.
+    """The argv and stdin the program sees: for programs whose arguments parse the same
+    anywhere, argv is checked here against the program's spec and sent as the framed JSON
+    document first on stdin (argv then is ``ARGS_FLAG``); otherwise argv as given.
+    ProgramError (rc 2, one line) if argv is bad. See :func:`split_input`."""
+    argv2, first, after = split_input(program, argv, stdin)
+    return argv2, (first + (after or b"")) if first else after
 
-    The parsed values go in argv (``FLAG BASE64``: they are argv's own values, no
-    secret) so they travel with the exec request and a warm run does not wait for the
-    READY line before the program can start; past :data:`ARGV_FRAME_LIMIT` characters
-    (BSD csh's word limit) they go first on stdin as before."""
+
+def split_input(program: str, argv: Sequence[str],
+                stdin: bytes | None) -> tuple[list[str], bytes, bytes | None]:
+    """(argv, document frame, stdin after it): the frame is sent right after the exec
+    request, before the handshake answer, so the loader reads it without waiting for a
+    round trip (``Handshake.first``); secrets never reach argv this way either."""
     framed = _encoded_args(program, tuple(argv))
     if framed is None:
-        return list(argv), stdin
-    text = base64.b64encode(framed).decode("ascii")
-    if len(text) <= ARGV_FRAME_LIMIT:
-        return [PARSED_ARGS_FLAG, text], stdin
-    return [PARSED_ARGS_FLAG], framed + (stdin or b"")
+        return list(argv), b"", stdin
+    return [ARGS_FLAG], framed, stdin
 
 
 @functools.lru_cache(maxsize=256)
 def _encoded_args(program: str, argv: tuple[str, ...]) -> bytes | None:
-    """Parsed-and-framed argv, once per distinct argv (not once per host); None when the
-    host must parse argv itself. ProgramError (not cached) when argv is bad."""
-    spec = importlib.import_module(f"ops.{program}").PROGRAM
-    if not spec.parse_on_control:
-        return None
-    try:
-        return spec.encode(list(argv))
-    except ValueError:  # a value marshal cannot carry: let the host parse argv itself
-        return None
+    """The framed JSON document of argv, once per distinct argv (not once per host);
+    None when the host must parse argv itself. ProgramError (not cached) when bad."""
+    from fleetops.ship import programs
+
+    return programs.frame_of_argv(program, list(argv))
 
 
 def run_program(session: Session, program: str, argv: Sequence[str],
@@ -403,18 +414,19 @@ def run_program(session: Session, program: str, argv: Sequence[str],
     content, which must never travel in argv (visible in ``ps`` on the host)."""
     app = app or build_zipapp()
     try:
-        argv, stdin = program_input(program, argv, stdin)
+        argv, first, stdin = split_input(program, argv, stdin)
     except ProgramError as exc:
         return HostResult(session.host.name, "failed", exc.rc, reason=str(exc))
     python = getattr(session.host, "python", None)
     conn = session.connection
     sent_before = conn.bytes_sent
     command = bootstrap_command(app, program, argv, python, with_stdin=stdin is not None)
-    result = session.exec(command, Handshake(app.data, stdin or b""), timeout)
+    result = session.exec(command, Handshake(app.data, stdin or b"", first), timeout)
     host = classify(session.host.name, result.rc, result.stdout, result.stderr, program,
                     result.discarded)
     sent = conn.bytes_sent - sent_before
-    host.extra["uploaded_bytes"] = sent - len(stdin) if stdin and sent >= len(stdin) else sent
+    own = len(first) + len(stdin or b"")  # the program's input, not the upload
+    host.extra["uploaded_bytes"] = sent - own if sent >= own else sent
     return host
 
 
