@@ -27,12 +27,19 @@ class ArgsError(ValueError):
     """A bad argument or argument document: ``str()`` is a one-line reason."""
 
 
-def converter(func, kind, name=None):
-    """Give ``func`` (text -> value, ValueError) the JSON ``kind`` of its values."""
+def converter(func, kind, name=None, text=None):
+    """Give ``func`` (text -> value, ValueError) the JSON ``kind`` of its values, a name
+    for error messages and ``text`` (value -> command line word) when ``str`` is wrong."""
     func.kind = kind
     if name:
         func.__name__ = name
+    if text:
+        func.text = text
     return func
+
+
+def _octal(value):
+    return "%04o" % value
 
 
 def _text(value):
@@ -40,8 +47,8 @@ def _text(value):
 
 
 def _positive_seconds(text):
-    value = float(text)
-    if not value > 0 or value != value or value == float("inf"):
+    value = _finite(text)
+    if not value > 0:
         raise ValueError(text)
     return value
 
@@ -63,9 +70,9 @@ TYPES = {
     "path": converter(lambda text: text, "str", "path"),
     "glob": converter(lambda text: text, "str", "glob"),
     "int": converter(lambda text: int(text), "int", "int"),
-    "float": converter(lambda text: float(text), "number", "float"),
+    "float": converter(lambda text: _finite(text), "number", "float"),
     "seconds": converter(_positive_seconds, "number", "seconds"),
-    "mode": converter(_octal_mode, "int", "octal mode"),
+    "mode": converter(_octal_mode, "int", "octal mode", _octal),
     "flag": converter(_flag, "bool", "flag"),
 }
 
@@ -165,8 +172,11 @@ def encode_document(values):
     """The stdin frame of a JSON object of argument values (ASCII, keys sorted)."""
     import json
 
-    body = json.dumps(values, sort_keys=True, ensure_ascii=True, allow_nan=False,
-                      separators=(",", ":")).encode("ascii")
+    try:
+        body = json.dumps(values, sort_keys=True, ensure_ascii=True, allow_nan=False,
+                          separators=(",", ":")).encode("ascii")
+    except (TypeError, ValueError) as exc:
+        raise ArgsError("argument values are not JSON: %s" % exc) from None
     if len(body) > DOC_LIMIT:
         raise ArgsError("argument document is %d bytes, over the limit of %d" % (
             len(body), DOC_LIMIT))

@@ -47,12 +47,15 @@ def _valid_address(address):
 
 
 def percent(text):
-    return _mounts.tidy_number(float(text))
+    value = float(text)
+    if value - value != 0:  # nan, inf: no JSON number, no threshold
+        raise ValueError(text)
+    return _mounts.tidy_number(value)
 
 
 def seconds(text):
     value = float(text)
-    if value <= 0:
+    if not 0 < value < float("inf"):  # nan and inf too
         raise ValueError(text)
     return value
 

@@ -42,7 +42,7 @@ def _mode(value):
     return int(value, 8)
 
 
-converter(_mode, "int", "octal mode")
+converter(_mode, "int", "octal mode", lambda value: "%04o" % value)
 
 
 ARGS = (

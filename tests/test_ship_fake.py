@@ -19,6 +19,7 @@ from fleetops.ship.handshake import (
     Handshake,
 )
 from fleetops.ship.zipapp import build_zipapp
+from ops._argspec import ARGS_FLAG, read_frame
 
 ARGV = ["--dest", "/etc/motd", "--size", "5", "--sha256", "ab" * 32]
 
@@ -28,6 +29,8 @@ def bootstrap(app, seen):
     that reports how much stdin it got."""
     def program(proc):
         assert proc.command.startswith("/bin/sh -c ")
+        if proc.command.endswith(" " + ARGS_FLAG):  # the loader reads the arguments first
+            seen.setdefault("args", []).append(read_frame(proc.read))
         if seen.get("cached") == app.data:
             proc.write(b"\n" + READY_MARKER + b"\n")  # on a line of its own, like the loader
             rest = proc.read()
@@ -63,8 +66,9 @@ def test_zipapp_sent_once_then_cached():
     assert first.extra["uploaded_bytes"] == app.size
     second = run_files(net, ["a"]).hosts["a"]
     assert second.status == "changed" and second.extra["uploaded_bytes"] == 0
-    # the program's stdin (parsed arguments, then the content) arrived whole both times
-    assert seen["stdin"][0] == seen["stdin"][1] and seen["stdin"][0].endswith(b"hello")
+    # the argument document came first, before the handshake; then the content, whole
+    assert seen["args"][0] == seen["args"][1] and b'"dest":"/etc/motd"' in seen["args"][0]
+    assert seen["stdin"][0] == seen["stdin"][1] == b"hello"
     assert first.extra["data"]["size"] == len(seen["stdin"][0])
 
 

@@ -29,9 +29,12 @@ from fleetops.playbook.argspec import (
     Arg,
     ArgError,
     number_text,
+    program_arg,
+    program_args,
 )
 from fleetops.playbook.templating import Renderer
 from fleetops.results import HostResult
+from fleetops.ship.programs import to_argv
 from fleetops.ship.run import run_program
 from fleetops.ship.zipapp import Zipapp
 
@@ -192,10 +195,27 @@ def _options(args: dict[str, Any], names: tuple[str, ...]) -> list[str]:
     return argv
 
 
+# action argument -> the program's own argument (its spec: ops/<program>.py ARGS)
+DISK_KEYS = {"warn": "warn", "crit": "crit", "inode_warn": "inode_warn",
+             "inode_crit": "inode_crit", "thresholds": "threshold", "local": "local",
+             "include": "include", "exclude": "exclude", "skip_fstypes": "skip_fstype"}
+PROBE_KEYS = {"targets": "target_opts", "lenient": "lenient", "timeout": "timeout",
+              "retries": "retries", "deadline": "deadline"}
+SWEEP_KEYS = {**PROBE_KEYS, "ports": "ports", "backend": "backend"}
+ARPSCAN_KEYS = {**PROBE_KEYS, "method": "method"}
+SERVICE_KEYS = {"watcher": {"checks": "specs", "interval": "interval", "duration": "duration"},
+                "dirsync": {"source": "source", "target": "target", "poll": "poll",
+                            "wait": "wait", "max_delete": "max_delete",
+                            "require_mount": "require_mount"}}
+
+
+def _program_argv(program: str, keys: Mapping[str, str], args: dict[str, Any]) -> list[str]:
+    """The program's command line for the action's arguments, spelt by its spec."""
+    return to_argv(program, {dest: args.get(key) for key, dest in keys.items()})
+
+
 def disk_report(step: Step) -> HostResult:
-    args = dict(step.args, threshold=step.args["thresholds"], skip_fstype=step.args["skip_fstypes"])
-    argv = _options(args, ("warn", "crit", "inode_warn", "inode_crit", "threshold", "local",
-                           "include", "exclude", "skip_fstype"))
+    argv = _program_argv("diskreport", DISK_KEYS, step.args)
     return program(step, "diskreport", argv,
                    lambda s, d, _: f"worst level {d.get('worst_level')}, "
                                    f"{len(d.get('mounts') or ())} mounts, "
@@ -203,24 +223,20 @@ def disk_report(step: Step) -> HostResult:
 
 
 def sweep(step: Step) -> HostResult:
-    argv = _options(step.args, ("targets", "lenient", "backend", "ports", "timeout", "retries",
-                                "deadline"))
+    argv = _program_argv("sweep", SWEEP_KEYS, step.args)
     return program(step, "sweep", argv,
                    lambda s, d, _: f"{len(d.get('alive') or ())} of {d.get('targets')} alive")
 
 
 def arpscan(step: Step) -> HostResult:
-    argv = _options(step.args, ("targets", "lenient", "method", "timeout", "retries", "deadline"))
+    argv = _program_argv("arpscan", ARPSCAN_KEYS, step.args)
     return program(step, "arpscan", argv,
                    lambda s, d, _: f"{len(d.get('entries') or ())} MACs of {d.get('targets')}")
 
 
 # -- daemons -----------------------------------------------------------------------------
 def _program_args(name: str, args: dict[str, Any]) -> list[str]:
-    if name == "watcher":
-        return [f"--check-spec={spec}" for spec in args["checks"] or ()] + _options(
-            args, ("interval", "duration"))
-    return _options(args, ("source", "target", "poll", "wait", "max_delete", "require_mount"))
+    return _program_argv(name, SERVICE_KEYS[name], args)
 
 
 def _needs_source(args: dict[str, Any]) -> None:
@@ -278,8 +294,8 @@ CRON_TARGETS = ("user", "cron.d", "cron.daily", "cron.hourly", "cron.weekly", "c
 DAEMON_ARGS = {"name": Arg(required=True),
                "state": Arg(default="started", choices=("started", "stopped")),
                "state_dir": Arg("path"), "log_dir": Arg("path")}
-PROBE_ARGS = {"targets": Arg("list", required=True), "lenient": Arg("bool", default=False),
-              "timeout": Arg("number"), "retries": Arg("int"), "deadline": Arg("number")}
+PROBE_ARGS = {**program_args("sweep", PROBE_KEYS),
+              "targets": program_arg("sweep", "target_opts", required=True)}
 
 ACTIONS: dict[str, ActionSpec] = {spec.name: spec for spec in (
     ActionSpec("run", {"command": Arg(required=True)}, UNPREDICTABLE, run_command,
@@ -299,23 +315,16 @@ ACTIONS: dict[str, ActionSpec] = {spec.name: spec for spec in (
                         "user": Arg(), "mailto": Arg()},
                SUPPORTS_CHECK, cron, "install or remove a named cron job",
                validate=lambda a: cron_argv(a) and None),
-    ActionSpec("disk_report", {"warn": Arg("number"), "crit": Arg("number"),
-                               "inode_warn": Arg("number"), "inode_crit": Arg("number"),
-                               "thresholds": Arg("list"), "local": Arg("bool", default=False),
-                               "include": Arg("list"), "exclude": Arg("list"),
-                               "skip_fstypes": Arg("list")},
+    ActionSpec("disk_report", program_args("diskreport", DISK_KEYS),
                READONLY, disk_report, "space and inode use of every filesystem"),
-    ActionSpec("sweep", {**PROBE_ARGS, "ports": Arg(),
-                         "backend": Arg(choices=("auto", "dgram", "raw", "ping", "tcp"))},
+    ActionSpec("sweep", {**program_args("sweep", SWEEP_KEYS), **PROBE_ARGS},
                READONLY, sweep, "ping sweep from the host"),
-    ActionSpec("arpscan", {**PROBE_ARGS, "method": Arg(choices=("auto", "raw", "cache"))},
+    ActionSpec("arpscan", {**program_args("arpscan", ARPSCAN_KEYS), **PROBE_ARGS},
                READONLY, arpscan, "ARP scan from the host"),
-    ActionSpec("watcher", {**DAEMON_ARGS, "checks": Arg("list"), "interval": Arg("number"),
-                           "duration": Arg("number")},
+    ActionSpec("watcher", {**DAEMON_ARGS, **program_args("watcher", SERVICE_KEYS["watcher"])},
                SUPPORTS_CHECK, _daemon("watcher"), "start or stop a named watcher"),
-    ActionSpec("dirsync", {**DAEMON_ARGS, "source": Arg("path"), "target": Arg("path"),
-                           "poll": Arg("number"), "wait": Arg("number"),
-                           "max_delete": Arg("int"), "require_mount": Arg("bool", default=False)},
+    ActionSpec("dirsync", {**DAEMON_ARGS, **program_args("dirsync", SERVICE_KEYS["dirsync"],
+                                                         source="path", target="path")},
                SUPPORTS_CHECK, _daemon("dirsync"), "start or stop a named dirsync",
                validate=_needs_source),
 )}

@@ -1,7 +1,9 @@
 """Argument kinds of playbook actions: one ``coerce`` used before the run and per host.
 
 Static values are checked when the playbook is loaded (errors name file:line);
-templated values are checked again after rendering, per host.
+templated values are checked again after rendering, per host. An action that runs an ops
+program takes its arguments from the program's spec (:func:`program_args`): kind and
+choices come from there, and each value is also checked with the program's own converter.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ class Arg:
     required: bool = False
     default: Any = None
     choices: tuple[str, ...] = ()
+    program: str | None = None  # the ops program whose spec declares it (ops._argspec)
+    dest: str | None = None  # its key in that spec
 
 
 @dataclass(frozen=True)
@@ -139,7 +143,42 @@ def coerce(name: str, arg: Arg, value: Any) -> Any:
     if arg.choices and result not in arg.choices:
         raise ArgError(f"argument '{name}' must be one of {', '.join(arg.choices)}, "
                        f"not {result!r}")
+    if arg.program and arg.dest and arg.kind not in ("bool", "mapping"):
+        for item in result if isinstance(result, list) else [result]:
+            _program_check(name, arg, item)
     return result
+
+
+def _program_check(name: str, arg: Arg, value: Any) -> None:
+    from fleetops.ship.programs import check_option
+
+    text = number_text(value) if isinstance(value, float) else str(value)
+    try:
+        check_option(arg.program or "", arg.dest or "", text)
+    except ValueError as exc:
+        raise ArgError(f"argument '{name}': {exc}") from None
+
+
+_SPEC_KINDS = {"bool": "bool", "int": "int", "number": "number", "str": "str"}
+
+
+def program_arg(program: str, dest: str, kind: str | None = None,
+                required: bool = False) -> Arg:
+    """An action argument declared by ops program ``program``'s spec (argument ``dest``):
+    ``list`` when repeatable, else the spec's kind (``kind`` overrides, e.g. ``path``);
+    no default (the program's own applies), flags default to false."""
+    from fleetops.ship.programs import arg as spec_arg
+
+    item = spec_arg(program, dest)
+    kind = kind or ("list" if item.repeat else _SPEC_KINDS[item.kind])
+    return Arg(kind, required, False if kind == "bool" else None, item.choices or (),
+               program, dest)
+
+
+def program_args(program: str, names: Mapping[str, str],
+                 **kinds: str) -> dict[str, Arg]:
+    """``{action key: Arg}`` for ``names`` (action key -> the spec's dest)."""
+    return {key: program_arg(program, dest, kinds.get(key)) for key, dest in names.items()}
 
 
 def complete(spec: ActionSpec, raw: Mapping[str, Any]) -> dict[str, Any]:

@@ -61,7 +61,10 @@ def frame_of_argv(program: str, argv: Sequence[str]) -> bytes | None:
         raise ProgramError(f"bad arguments: {exc}", rc=2) from None
 
 
-def _word(value: Any) -> str:
+def _word(item: Arg, value: Any) -> str:
+    text = getattr(item.type, "text", None)
+    if text is not None:
+        return text(value)
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
@@ -80,11 +83,11 @@ def to_argv(program: str, values: Mapping[str, Any]) -> list[str]:
             continue
         items = value if isinstance(value, list | tuple) else [value]
         if item.positional:
-            argv += [_word(v) for v in items]
+            argv += [_word(item, v) for v in items]
         elif item.kind == "bool":
             argv.append(item.name)
         else:
-            argv += [f"{item.name}={_word(v)}" for v in items]
+            argv += [f"{item.name}={_word(item, v)}" for v in items]
     return argv
 
 

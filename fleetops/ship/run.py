@@ -425,8 +425,8 @@ def run_program(session: Session, program: str, argv: Sequence[str],
     host = classify(session.host.name, result.rc, result.stdout, result.stderr, program,
                     result.discarded)
     sent = conn.bytes_sent - sent_before
-    own = len(first) + len(stdin or b"")  # the program's input, not the upload
-    host.extra["uploaded_bytes"] = sent - own if sent >= own else sent
+    sent -= len(first) if sent >= len(first) else 0  # sent at once: the arguments
+    host.extra["uploaded_bytes"] = sent - len(stdin) if stdin and sent >= len(stdin) else sent
     return host
 
 
