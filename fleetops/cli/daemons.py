@@ -18,6 +18,7 @@ from invoke import Collection
 from fleetops.cli.authopts import ASK_HELP
 from fleetops.cli.flags import task
 from fleetops.errors import DEFAULT_FORKS
+from fleetops.ship.programs import check_option, help_entries, to_argv
 
 STATUS_FIELDS = ("running", "pid", "uptime_s", "last_event")
 
@@ -43,19 +44,14 @@ LOGS_HELP = {**COMMON_HELP, "lines": "last lines of each log (default 20)"}
 WATCHER_HELP = {
     **START_HELP,
     "check": "check spec, repeatable: clock, disk:PATH:PCT, file:PATH, proc:NAME_OR_PIDFILE",
-    "interval": "seconds between rounds of checks (default 1)",
-    "duration": "stop after this many seconds (default: until stopped)",
+    **help_entries("watcher", ("interval", "duration")),
 }
 DIRSYNC_HELP = {
     **START_HELP,
     "source": "source tree on the hosts (synced as SOURCE/)",
     "target": "target tree on the hosts",
-    "poll": "seconds between comparisons (default 2)",
-    "wait": "quiet seconds before a sync (default 1)",
-    "max-delete": "rsync --max-delete (default 100)",
-    "require-mount": "refuse to sync unless the source is a mountpoint",
-    "max-delete-share": "refuse a sync deleting more than PCT % of the target (default 50; "
-                        "0: none; 100: no limit)",
+    **help_entries("dirsync", ("poll", "wait", "max_delete", "require_mount",
+                               "max_delete_share")),
 }
 
 
@@ -76,21 +72,33 @@ def _option(flag: str, value: Any) -> list[str]:
     return [] if value in (None, "") else [flag, str(value)]
 
 
+def _checked(program: str, values: dict[str, Any]) -> list[str]:
+    """A service's own options, checked here with its spec (exit 5, one line, if bad)."""
+    from fleetops.errors import OptionError
+
+    typed: dict[str, Any] = {}
+    for dest, value in values.items():
+        try:
+            typed[dest] = (value if value in (None, "", True, False) or isinstance(value, list)
+                           else check_option(program, dest, str(value)))
+        except ValueError as exc:
+            raise OptionError(str(exc)) from None
+    return to_argv(program, {k: v for k, v in typed.items() if v != ""})
+
+
 def watcher_args(check: Sequence[str] | None, interval: Any, duration: Any) -> list[str]:
-    argv: list[str] = []
-    for spec in check or ():
-        argv += ["--check-spec", spec]
-    return argv + _option("--interval", interval) + _option("--duration", duration)
+    return _checked("watcher", {"specs": list(check or ()), "interval": interval,
+                                "duration": duration})
 
 
 def dirsync_args(source: str | None, target: str | None, poll: Any, wait: Any,
                  max_delete: Any, require_mount: bool, max_delete_share: Any = None) -> list[str]:
     from fleetops.cli.common import need
 
-    argv = ["--source", need(source, "--source"), "--target", need(target, "--target")]
-    argv += _option("--poll", poll) + _option("--wait", wait)
-    argv += _option("--max-delete", max_delete) + _option("--max-delete-share", max_delete_share)
-    return argv + (["--require-mount"] if require_mount else [])
+    return _checked("dirsync", {
+        "source": need(source, "--source"), "target": need(target, "--target"), "poll": poll,
+        "wait": wait, "max_delete": max_delete, "max_delete_share": max_delete_share,
+        "require_mount": bool(require_mount)})
 
 
 def describe(action: str, result: Any) -> str:
@@ -203,8 +211,11 @@ def watcher_start(c, inventory=None, pattern="all", limit=None, json=False, name
                   become=False, retry_file="fleetops.retry",
                   ask_become_pass=False, ask_pass=False, max_output=None):
     """Start the watcher daemon on every selected host (already running: ok)."""
-    argv = lifecycle_argv("start", name, state_dir, _option("--log-dir", log_dir),
-                          watcher_args(check, interval, duration))
+    from fleetops.cli.common import cli_errors
+
+    with cli_errors():
+        program_args = watcher_args(check, interval, duration)
+    argv = lifecycle_argv("start", name, state_dir, _option("--log-dir", log_dir), program_args)
     fleet_lifecycle("watcher", "start", argv, _common(locals()))
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 from fleetops.cli.authopts import AUTH_HELP
 from fleetops.cli.flags import task
 from fleetops.errors import DEFAULT_FORKS, FleetopsError, OptionError
+from fleetops.ship.programs import arg as spec_arg
+from fleetops.ship.programs import help_entries
 
 FORMATS = ("table", "json", "csv", "html", "prometheus")
 EXIT_CRIT = 8
@@ -115,7 +117,7 @@ def _write(out: Path | None, text: str) -> None:
         "inode-warn": "inode warning threshold (default: the space one)",
         "inode-crit": "inode critical threshold (default: the space one)",
         "threshold": "per-mount override MOUNT=WARN:CRIT (repeatable)",
-        "local": "skip network filesystems",
+        **help_entries("diskreport", ("local", "include_containers")),
         "include": "only mountpoints matching this glob (repeatable)",
         "exclude": "skip mountpoints matching this glob (repeatable)",
         "format": "table (default), json, csv, html or prometheus",
@@ -123,7 +125,6 @@ def _write(out: Path | None, text: str) -> None:
         "no-history": "neither read nor append the history (no forecast, no changes)",
         "growth-window": "days of history the growth is fitted on (default 7)",
         "fill-warn-days": "SOON: under threshold but full within this many days (default 7)",
-        "include-containers": "keep per-pod/per-container mounts (kubelet, containerd, CRI-O)",
         "all": "list every mount in the table (default: the ones that matter at large sizes)",
         "output": "write the report to this file instead of stdout",
         "email": "mail the report to this address (repeatable), once, from here",
@@ -317,7 +318,7 @@ SCHEDULE_HELP = {
     "when": "cron schedule: five fields or @daily-style (default @daily)",
     "email": "mail each host's report to this address (repeatable)",
     "mail-config": "SMTP settings copied to each host (0600), else FLEETOPS_SMTP_* env",
-    "email-when": "mail only at or above this level: always (default), warn, crit",
+    **help_entries("diskreport", ("email_when",)),
     "warn": "space warning threshold in percent (default 80)",
     "crit": "space critical threshold in percent (default 90)",
     "threshold": "per-mount override MOUNT=WARN:CRIT (repeatable)",
@@ -340,7 +341,7 @@ def schedule(c, inventory=None, pattern="all", limit=None, when="@daily", email=
         w, k = _threshold(warn, "--warn"), _threshold(crit, "--crit")
         if w > k:
             raise OptionError(f"--warn ({w:g}) must not be above --crit ({k:g})")
-        if email_when not in ("always", "warn", "crit"):
+        if email_when not in spec_arg("diskreport", "email_when").choices:
             raise OptionError(f"--email-when must be always, warn or crit, not {email_when!r}")
         _check_overrides(threshold or [])
         report_args = program_args(w, k, w, k, threshold or [], False, [], [])
