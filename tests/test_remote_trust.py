@@ -42,12 +42,15 @@ def drive(home_value: str | None, prefix: str = "", payload: bytes | None = None
           shell: str = "sh"):
     """(marker, rc, stdout after the marker, stderr) of one bootstrap run."""
     app = build_zipapp()
-    args, after = ship.program_input(program, list(argv), None)
+    args, first, after = ship.split_input(program, list(argv), None)
     command = ship.bootstrap_command(app, program, args, None, with_stdin=after is not None)
     env = {"PATH": "/usr/bin:/bin"} if home_value is None else {"PATH": "/usr/bin:/bin",
                                                                   "HOME": home_value}
     proc = subprocess.Popen([shell, "-c", prefix + command], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    if first:  # the argument document goes first, before any marker (Handshake.first)
+        proc.stdin.write(first)
+        proc.stdin.flush()
     out, found = b"", None
     while found is None:
         chunk = os.read(proc.stdout.fileno(), 65536)
