@@ -7,9 +7,9 @@ import sys
 import time
 from pathlib import Path
 
-from fleetops.cli.authopts import AUTH_HELP
 from fleetops.cli.flags import task
-from fleetops.errors import DEFAULT_FORKS, FleetopsError, OptionError
+from fleetops.cli.options import FleetOptions, fleet_options
+from fleetops.errors import FleetopsError, OptionError
 
 FORMATS = ("table", "json", "csv", "html", "prometheus")
 EXIT_CRIT = 8
@@ -107,9 +107,6 @@ def _write(out: Path | None, text: str) -> None:
     default=True,
     iterable=["email", "threshold", "include", "exclude"],
     help={
-        "inventory": "inventory file (Ansible INI or YAML)",
-        "pattern": "host pattern (default all)",
-        "limit": "further limit the hosts (same syntax, or @retry-file)",
         "warn": "space warning threshold in percent (default 80)",
         "crit": "space critical threshold in percent (default 90)",
         "inode-warn": "inode warning threshold (default: the space one)",
@@ -128,22 +125,15 @@ def _write(out: Path | None, text: str) -> None:
         "output": "write the report to this file instead of stdout",
         "email": "mail the report to this address (repeatable), once, from here",
         "mail-config": "SMTP settings file (mode 0600; see README), else FLEETOPS_SMTP_* env",
-        "forks": f"parallel hosts (default {DEFAULT_FORKS})",
-        "timeout": "connect timeout in seconds (default 10)",
-        "command-timeout": "timeout of the remote program (default 60; 0 = none)",
-        "accept-new": "record unknown host keys (changed keys are always refused)",
-        "retry-file": "where to list failed/unreachable hosts (default fleetops.retry)",
-        "max-output": "bytes of stdout/stderr kept per host, K/M/G suffixes (default 4M)",
-        **AUTH_HELP,
     },
 )
-def report(c, inventory=None, pattern="all", limit=None, warn="80", crit="90", inode_warn=None,
+@fleet_options(exclude=["json"], defaults={"command_timeout": "60"})  # --format json
+def report(c, warn="80", crit="90", inode_warn=None,
            inode_crit=None, threshold=None, local=False, include=None, exclude=None, format="table", output=None, email=None,
-           mail_config=None, forks=DEFAULT_FORKS, timeout="10", command_timeout="60",
-           accept_new=False, retry_file="fleetops.retry", become=False, become_user="root",
-           ask_become_pass=False, ask_pass=False, max_output=None,
+           mail_config=None,
            history=None, no_history=False,
-           growth_window="7", fill_warn_days="7", all=False, include_containers=False):
+           growth_window="7", fill_warn_days="7", all=False, include_containers=False, *,
+           opts: FleetOptions):
     """Fleet disk report: df -P figures of every host, worst mounts first.
 
     Exit codes: 0 all fine, 2/3 some host failed/unreachable, 8 every host answered but
@@ -169,10 +159,8 @@ def report(c, inventory=None, pattern="all", limit=None, warn="80", crit="90", i
         window = _days(growth_window, "--growth-window")
         fill_days = _days(fill_warn_days, "--fill-warn-days")
         settings = _mail_settings(mail_config) if email else None
-        options = common.runner_options(forks, timeout, command_timeout, None, accept_new,
-                                        become, become_user, ask_become_pass, ask_pass,
-                                        max_output=max_output)
-        hosts = common.targets(inventory, pattern, limit)
+        options = opts.run_options()
+        hosts = opts.hosts()
         argv = program_args(w, k, iw, ik, threshold or [], local, include or [], exclude or [],
                             include_containers)
         printer = Printer(len(hosts), show_output=False)
@@ -189,7 +177,7 @@ def report(c, inventory=None, pattern="all", limit=None, warn="80", crit="90", i
         code = run.exit_code or (EXIT_CRIT if rep.worst_level == "crit" else 0)
         if settings is not None and not _mail(rep, email, settings):
             code = code or EXIT_MAIL_FAILED
-        common.finish(run, False, None, retry_file, code=code)
+        opts.finish(run, code=code)
 
 
 def _track(rep, path: str | None, window: float, fill_days: float) -> None:
@@ -274,37 +262,25 @@ def _emit(run, rep, fmt: str, out: Path | None, show_all: bool = False) -> None:
     _write(out, text)
 
 
-def _fleet_step(inventory, pattern, limit, forks, timeout, accept_new, as_json, retry_file,
-                work_for, auth=(), max_output=None) -> None:
+def _fleet_step(opts: FleetOptions, work_for) -> None:
     """Run ``work_for(app)(session)`` on the selected hosts with the usual output and exits."""
     from fleetops.cli import common
     from fleetops.cli.output import Printer
     from fleetops.core.runner import Fleet
     from fleetops.ship.zipapp import build_zipapp
 
-    options = common.runner_options(forks, timeout, "120", None, accept_new, *auth,
-                                    max_output=max_output)
-    hosts = common.targets(inventory, pattern, limit)
-    printer = None if as_json else Printer(len(hosts))
+    options = opts.run_options()
+    hosts = opts.hosts()
+    printer = None if opts.json else Printer(len(hosts))
     work = work_for(build_zipapp())
     with Fleet(options, common.target_for) as fleet:
         run = fleet.run(hosts, work, on_result=printer.host if printer else None,
                         on_tick=printer.tick if printer else None)
-    common.finish(run, as_json, printer, retry_file)
+    opts.finish(run, printer)
 
 
 SCHEDULE_HELP = {
-    "inventory": "inventory file (Ansible INI or YAML)",
-    "pattern": "host pattern (default all)",
-    "limit": "further limit the hosts (same syntax, or @retry-file)",
     "check": "show what would change, change nothing",
-    "json": "print one JSON document instead of text",
-    "max-output": "bytes of stdout/stderr kept per host, K/M/G suffixes (default 4M)",
-    "forks": f"parallel hosts (default {DEFAULT_FORKS})",
-    "timeout": "connect/handshake/auth timeout in seconds (default 10)",
-    "accept-new": "record unknown host keys (changed keys are always refused)",
-    "retry-file": "where to list failed/unreachable hosts (default fleetops.retry)",
-    **AUTH_HELP,
     "on": "hosts (default: each host reports and mails itself) or control (one fleet "
           "report from this machine's crontab)",
     "user": "--on control: whose crontab on this machine (default: the current user)",
@@ -323,12 +299,11 @@ SCHEDULE_HELP = {
     "threshold": "per-mount override MOUNT=WARN:CRIT (repeatable)",
     "history": "--on control: the history file (default: the user's data directory)",
 })
-def schedule(c, inventory=None, pattern="all", limit=None, when="@daily", email=None,
+@fleet_options(defaults={"command_timeout": "120"})
+def schedule(c, when="@daily", email=None,
              mail_config=None, email_when="always", warn="80", crit="90", threshold=None,
-             check=False, json=False, forks=DEFAULT_FORKS, timeout="10", accept_new=False,
-             retry_file="fleetops.retry", become=False, become_user="root",
-             ask_become_pass=False, ask_pass=False, max_output=None, on="hosts", user=None,
-             diff=False, history=None):
+             check=False, on="hosts", user=None,
+             diff=False, history=None, *, opts: FleetOptions):
     """Schedule the disk report: on every host (zipapp, mail settings 0600, cron.d entry)
     or, with --on control, one fleet report from this machine's crontab."""
     from fleetops.cli import common
@@ -345,16 +320,15 @@ def schedule(c, inventory=None, pattern="all", limit=None, when="@daily", email=
         _check_overrides(threshold or [])
         report_args = program_args(w, k, w, k, threshold or [], False, [], [])
         if _on(on) == "control":
-            return _schedule_control(inventory, pattern, limit, when, report_args, email,
-                                     mail_config, email_when, user, history, check, diff, json)
+            return _schedule_control(opts.inventory, opts.pattern, opts.limit, when, report_args,
+                                     email, mail_config, email_when, user, history, check, diff,
+                                     opts.json)
         config = None
         if email:
             report_args += ["--email-when", email_when]
             config = _mail_config_bytes(mail_config, mail_config_text)
         plan = Schedule(when, report_args, list(email or []), config, check)
-        _fleet_step(inventory, pattern, limit, forks, timeout, accept_new, json, retry_file,
-                    lambda app: lambda session: schedule_host(session, app, plan),
-                    (become, become_user, ask_become_pass, ask_pass), max_output)
+        _fleet_step(opts, lambda app: lambda session: schedule_host(session, app, plan))
 
 
 def _mail_config_bytes(path, render) -> bytes:
@@ -367,11 +341,9 @@ def _mail_config_bytes(path, render) -> bytes:
 
 
 @task(help=SCHEDULE_HELP)
-def unschedule(c, inventory=None, pattern="all", limit=None, check=False, json=False,
-               forks=DEFAULT_FORKS, timeout="10", accept_new=False,
-               retry_file="fleetops.retry", become=False, become_user="root",
-               ask_become_pass=False, ask_pass=False, max_output=None, on="hosts",
-               user=None, diff=False):
+@fleet_options(defaults={"command_timeout": "120"})
+def unschedule(c, check=False, on="hosts",
+               user=None, diff=False, *, opts: FleetOptions):
     """Remove the disk report's cron entry, zipapp and mail settings from every host
     (or, with --on control, the fleet report's entry from this machine's crontab)."""
     from fleetops.cli import common
@@ -381,10 +353,8 @@ def unschedule(c, inventory=None, pattern="all", limit=None, check=False, json=F
         if _on(on) == "control":
             from fleetops.jobs.disk import schedule_control as dc
 
-            return _control_step(lambda u: dc.remove(u, check), user, check, diff, json)
-        _fleet_step(inventory, pattern, limit, forks, timeout, accept_new, json, retry_file,
-                    lambda app: lambda session: unschedule_host(session, app, check),
-                    (become, become_user, ask_become_pass, ask_pass), max_output)
+            return _control_step(lambda u: dc.remove(u, check), user, check, diff, opts.json)
+        _fleet_step(opts, lambda app: lambda session: unschedule_host(session, app, check))
 
 
 def _on(value: str) -> str:

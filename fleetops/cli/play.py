@@ -13,9 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from fleetops.cli.authopts import AUTH_HELP
 from fleetops.cli.flags import task
-from fleetops.errors import DEFAULT_FORKS
+from fleetops.cli.options import Default, FleetOptions, fleet_options
 
 _COLORS = {"ok": "32", "changed": "33", "failed": "31", "unreachable": "31;1", "skipped": "36"}
 STATUSES = ("ok", "changed", "unreachable", "failed", "skipped")
@@ -151,21 +150,9 @@ def select_hosts(book: Any, inventory_path: str, limit: str | None,
     iterable=["extra_vars", "tags", "skip_tags"],
     help={
         "playbook": "the playbook file (YAML list of plays)",
-        "inventory": "inventory file (Ansible INI or YAML)",
-        "limit": "further limit every play's hosts (pattern, or @retry-file)",
         "check": "change nothing; report what would change (run tasks are skipped unless "
                  "check_mode_safe)",
         "diff": "show the unified diff of files and cron entries",
-        "forks": f"parallel hosts (default {DEFAULT_FORKS})",
-        "json": "print one JSON document instead of text",
-        "timeout": "connect/handshake/auth timeout in seconds (default 10)",
-        "command-timeout": "per-command timeout in seconds (default 300; 0 = none)",
-        "deadline": "whole-host deadline per task in seconds (default timeout+command-timeout+5; "
-                    "0 = none)",
-        "accept-new": "record unknown host keys (changed keys are always refused)",
-        **AUTH_HELP,
-        "retry-file": "where to list failed/unreachable hosts (default <playbook stem>.retry)",
-        "max-output": "bytes of stdout/stderr kept per host, K/M/G suffixes (default 4M)",
         "extra-vars": "variables that win over all others: key=value ..., JSON/YAML, or @file "
                       "(repeatable)",
         "tags": "run only tasks with these tags (comma-separated, repeatable; all, tagged, "
@@ -173,10 +160,10 @@ def select_hosts(book: Any, inventory_path: str, limit: str | None,
         "skip-tags": "skip tasks with these tags (comma-separated, repeatable)",
     },
 )
-def play(c, playbook, inventory=None, limit=None, check=False, diff=False, forks=DEFAULT_FORKS,
-         json=False, timeout="10", command_timeout=None, deadline=None, accept_new=False,
-         become=False, become_user="root", ask_become_pass=False, retry_file=None,
-         ask_pass=False, max_output=None, extra_vars=None, tags=None, skip_tags=None):
+@fleet_options(exclude=["pattern"],  # each play's hosts are its pattern
+               defaults={"retry_file": Default(None, "<playbook stem>.retry")})
+def play(c, playbook, check=False, diff=False, extra_vars=None, tags=None, skip_tags=None, *,
+         opts: FleetOptions):
     """Run a playbook: plays of tasks (run, template, copy, cron, disk_report, sweep, ...)."""
     from fleetops.cli import common
     from fleetops.playbook.extravars import parse_extra_vars
@@ -185,13 +172,11 @@ def play(c, playbook, inventory=None, limit=None, check=False, diff=False, forks
     from fleetops.playbook.run import Engine, Reporter, network_inventory
 
     with common.cli_errors():
-        options = common.runner_options(forks, timeout, command_timeout, deadline,
-                                        accept_new, become, become_user, ask_become_pass,
-                                        ask_pass, max_output=max_output)
+        options = opts.run_options()
         variables = parse_extra_vars(extra_vars)
         book = load_playbook(playbook)
-        selections = select_hosts(book, inventory, limit, variables)
-        printer = None if json else PlayPrinter(diff, check)
+        selections = select_hosts(book, opts.inventory, opts.limit, variables)
+        printer = None if opts.json else PlayPrinter(diff, check)
         engine = Engine(book, options, common.target_for, check, diff, printer or Reporter(),
                         extra_vars=variables, tags=split_tags(tags),
                         skip_tags=split_tags(skip_tags))
@@ -203,5 +188,6 @@ def play(c, playbook, inventory=None, limit=None, check=False, diff=False, forks
         extra: dict[str, Any] = {"playbook": playbook, "check": check, "plays": outcome.plays}
         if network:
             extra["network"] = network
-        retry = retry_file if retry_file is not None else f"{Path(playbook).stem}.retry"
-        common.finish(run, json, printer, retry, **extra)
+        retry = opts.retry_file if opts.retry_file is not None else \
+            f"{Path(playbook).stem}.retry"
+        common.finish(run, opts.json, printer, retry, **extra)

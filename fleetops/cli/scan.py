@@ -5,9 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from fleetops.cli.authopts import ASK_HELP
 from fleetops.cli.flags import task
-from fleetops.errors import DEFAULT_FORKS
+from fleetops.cli.options import FleetOptions, fleet_options
 
 FORMATS = ("table", "json", "csv")
 
@@ -71,30 +70,19 @@ def vantage_lines(run: Any) -> str:
 
 @task(
     help={
-        "inventory": "inventory file (Ansible INI or YAML)",
-        "pattern": "host pattern (default all)",
-        "limit": "further limit the hosts (same syntax, or @retry-file)",
         "targets": "CIDRs/ranges/addresses, or 'auto' (default): each host's connected "
                    "networks, or its scan_targets inventory variable",
         "arp": "also map addresses to MACs (arpscan) on each host",
         "backend": "probe backend on the hosts: auto, dgram, raw, ping, tcp (default auto)",
         "format": "table, json or csv (default table)",
-        "json": "print the run's JSON document with the map under 'network'",
-        "forks": f"parallel hosts (default {DEFAULT_FORKS})",
-        "timeout": "connect timeout in seconds (default 10)",
-        "command-timeout": "per-program timeout in seconds (default 300; 0 = none)",
-        "accept-new": "record unknown host keys (changed keys are always refused)",
-        "become": "run the scanners with sudo (raw sockets)",
-        **ASK_HELP,
-        "retry-file": "where to list failed/unreachable hosts (default fleetops.retry)",
-        "max-output": "bytes of stdout/stderr kept per host, K/M/G suffixes (default 4M)",
     },
 )
-def scan(c, inventory=None, pattern="all", limit=None, targets="auto", arp=False,
-         backend="auto", format="table", json=False, forks=DEFAULT_FORKS, timeout="10",
-         command_timeout=None, accept_new=False, become=False, retry_file="fleetops.retry",
-         ask_become_pass=False, ask_pass=False, max_output=None):
-    """Sweep networks from every selected host and merge what they see into one map."""
+@fleet_options()
+def scan(c, targets="auto", arp=False, backend="auto", format="table", *, opts: FleetOptions):
+    """Sweep networks from every selected host and merge what they see into one map.
+
+    --json: the run's JSON document with the map under 'network'; --become: the scanners
+    run with sudo (raw sockets)."""
     from fleetops.cli import common
     from fleetops.errors import OptionError
     from fleetops.jobs import scan as netmap
@@ -105,10 +93,8 @@ def scan(c, inventory=None, pattern="all", limit=None, targets="auto", arp=False
         if backend not in ("auto", "dgram", "raw", "ping", "tcp"):
             raise OptionError(f"--backend {backend!r} is not a sweep backend")
         check_targets(targets)
-        options = common.runner_options(forks, timeout, command_timeout, None, accept_new,
-                                        become, "root", ask_become_pass, ask_pass,
-                                        max_output=max_output)
-        hosts = common.targets(inventory, pattern, limit)
+        options = opts.run_options()
+        hosts = opts.hosts()
         from fleetops.ship.run import fleet_program
 
         def sweep_args(host: Any) -> list[str]:
@@ -122,18 +108,18 @@ def scan(c, inventory=None, pattern="all", limit=None, targets="auto", arp=False
             {n: host_data(r) for n, r in sweep_run.hosts.items()},
             {n: host_data(r) for n, r in arp_run.hosts.items()} if arp_run else None)
         run = combine(sweep_run, arp_run)
-        if json:
-            common.finish(run, True, retry_file=retry_file, network=network)
+        if opts.json:
+            opts.finish(run, network=network)
             return
         if format == "table":
             from fleetops.cli.output import Printer
 
             sys.stdout.write(vantage_lines(run) + "\n" + netmap.render(network, format))
-            common.finish(run, False, Printer(len(hosts)), retry_file)
+            opts.finish(run, Printer(len(hosts)))
             return
         sys.stdout.write(netmap.render(network, format))
         sys.stdout.flush()
-        common.finish(run, False, None, retry_file)
+        opts.finish(run)
 
 
 @task(help={"runs": "measured runs per contender (default 5)"})
