@@ -73,7 +73,7 @@ def test_shared_options_are_identical_on_every_task(name, task):
             continue
         assert arg.help == option.help_for(), (name, option.name)
     own_help = {(name, o) for (n, o) in OWN_DEFAULTS if n == name}
-    for task_name, option_name in own_help:
+    for _task, option_name in own_help:
         assert args[option_name].help.startswith(
             shared.BY_NAME[option_name].help.partition("{")[0])
 

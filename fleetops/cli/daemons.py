@@ -216,7 +216,7 @@ def watcher_logs(c, name="default", state_dir=None, lines=20, *, opts: FleetOpti
 
 # -- dirsync --------------------------------------------------------------------------------
 
-@task(name="start", help=DIRSYNC_HELP)
+@task(name="start", help=DIRSYNC_HELP, letters={"max_delete_share": "d"})
 @fleet_options()
 def dirsync_start(c, name="default", state_dir=None, log_dir=None, source=None, target=None,
                   poll=None, wait=None, max_delete=None, require_mount=False,

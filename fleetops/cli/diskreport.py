@@ -106,6 +106,8 @@ def _write(out: Path | None, text: str) -> None:
 @task(
     default=True,
     iterable=["email", "threshold", "include", "exclude"],
+    letters={"no_history": "y", "growth_window": "", "fill_warn_days": "",
+             "include_containers": ""},
     help={
         "warn": "space warning threshold in percent (default 80)",
         "crit": "space critical threshold in percent (default 90)",
@@ -288,7 +290,7 @@ SCHEDULE_HELP = {
 }
 
 
-@task(iterable=["email", "threshold"], help={
+@task(iterable=["email", "threshold"], letters={"on": ""}, help={
     **SCHEDULE_HELP,
     "when": "cron schedule: five fields or @daily-style (default @daily)",
     "email": "mail each host's report to this address (repeatable)",

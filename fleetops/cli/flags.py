@@ -65,7 +65,11 @@ class AnsibleFlagsTask(Task):
     takes the shared fleet options its body declares with
     :func:`fleetops.cli.options.fleet_options` (handed to the body as ``opts``)."""
 
-    def __init__(self, body: Any, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, body: Any, *args: Any, letters: dict[str, str] | None = None,
+                 **kwargs: Any) -> None:
+        # own option -> its one-letter flag ("" none), where the automatic one would differ
+        # from the letter it had before the shared options moved after the task's own
+        self.letters = dict(letters or {})
         self.shared = getattr(body, "__fleet_options__", None)
         self.gives_opts = self.shared is not None
         if self.shared is None and _reads_inventory(body):
@@ -96,8 +100,11 @@ class AnsibleFlagsTask(Task):
         letter = ANSIBLE_SHORT.get(name)
         if letter and (name not in BOOLEAN or isinstance(default, bool)):
             names.append(letter)
+        elif name in self.letters:
+            names.extend([self.letters[name]] if self.letters[name] else [])
         elif auto and name not in LONG_ONLY and name not in ANSIBLE_SHORT:
-            letter = _free_letter(names[0], taken_names, self.reserved())
+            letter = _free_letter(names[0], taken_names | set(self.letters.values()),
+                                  self.reserved())
             if letter:
                 names.append(letter)
         return opts
