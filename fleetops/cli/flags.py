@@ -24,9 +24,13 @@ flag   option               Ansible
 The boolean ones (``-b -K -k -C -D``) are given only to boolean options (``watcher.start
 --check`` is a check spec, not check mode, and gets no ``-C``). ``--format`` (``disk-report``,
 ``scan``) is long-only: its old ``-f`` is Ansible's forks; so is ``cron.*``'s ``--user``
-(its old ``-u`` is now the login user, as in Ansible). Other options keep invoke's
-automatic letters (first free letter of the name, skipping the reserved ones above), so
-``run -p PATTERN`` stays.
+(its old ``-u`` is now the login user, as in Ansible). A task's own options keep invoke's
+automatic letters (first free letter of the name, skipping the reserved ones above and
+``-p``, the pattern's), or the one given in ``@task(letters={...})``. The shared fleet
+options (:mod:`fleetops.cli.options`) come after them: ``-p`` for ``--pattern`` always, and
+``-j --json``, ``-a --accept-new``, ``-r --retry-file``, ``-c --command-timeout``,
+``-d --deadline``, ``-x --max-output`` where the task's own options left that letter free;
+the others are long-only.
 
 ``-u/--remote-user`` is added to every task that takes ``--inventory``: it is the login user
 of hosts whose inventory gives none (``ansible_user``/``fleetops_user`` win, as in Ansible,
