@@ -11,9 +11,10 @@ gets them resolved as one :class:`FleetOptions` in its ``opts`` parameter::
         ...
         opts.finish(result, printer)      # JSON or recap, retry file, exit code
 
-Invoke sees each option as an ``Argument`` built here (``--help`` lists it with its help;
-the short flag is Ansible's where :data:`fleetops.cli.flags.ANSIBLE_SHORT` fixes one,
-``-p`` for ``--pattern``, else invoke's automatic letter after the task's own options).
+Invoke sees each option as an ``Argument`` built here (``--help`` lists it with its help).
+Its short flag: ``short``, fixed (Ansible's, :data:`fleetops.cli.flags.ANSIBLE_SHORT`, and
+``-p``), never given to another option; else ``letter`` where the task's own options left
+it free; else none (long-only).
 Values are checked before the task body runs: a bad one is one line and exit 5
 (:class:`fleetops.errors.OptionError`). Groups (Fabric's core flags, Ansible's option
 groups): ``targets`` (inventory, pattern, limit, vault), ``connection`` (login user,
@@ -35,11 +36,17 @@ GROUPS = ("targets", "connection", "runner", "become", "output")
 
 
 def _number(flag: str, integer: bool = False) -> Callable[[Any], None]:
-    return lambda value: number(value, flag, integer=integer) and None
+    """A finite number > 0 (:func:`fleetops.cli.checks.number`)."""
+    def check(value: Any) -> None:
+        number(value, flag, integer=integer)
+    return check
 
 
 def _seconds(flag: str) -> Callable[[Any], None]:
-    return lambda value: seconds(value, flag, None) and None
+    """A time bound in seconds >= 0, 0 = none (:func:`fleetops.cli.checks.seconds`)."""
+    def check(value: Any) -> None:
+        seconds(value, flag, None)
+    return check
 
 
 def _size(value: Any) -> None:
@@ -106,12 +113,15 @@ OPTIONS: tuple[Option, ...] = (
            check=_number("--forks", integer=True)),
     Option("command_timeout", "runner", None,
            "per-command timeout in seconds (default {default}; 0 = none)",
-           check=_seconds("--command-timeout"), shown=f"{DEFAULT_COMMAND_TIMEOUT:g}", letter="c"),
+           check=_seconds("--command-timeout"), shown=f"{DEFAULT_COMMAND_TIMEOUT:g}",
+           letter="c"),
     Option("deadline", "runner", None,
-           "whole-host deadline in seconds, per playbook task in play "
-           "(default timeout+command-timeout+5; 0 = none)", check=_seconds("--deadline"), letter="d"),
+           "whole-host deadline in seconds (play: per task; default "
+           "timeout+command-timeout+5; 0 = none)", check=_seconds("--deadline"),
+           letter="d"),
     Option("max_output", "runner", None,
-           "bytes of stdout/stderr kept per host, K/M/G suffixes (default 4M)", check=_size, letter="x"),
+           "bytes of stdout/stderr kept per host, K/M/G suffixes (default 4M)", check=_size,
+           letter="x"),
     # -- become: sudo ---------------------------------------------------------------------
     Option("become", "become", False,
            "run with sudo (per host: ansible_become, ansible_become_user, ...)", short="b"),
