@@ -85,8 +85,11 @@ def fleet(monkeypatch, tmp_path):
     inventory.write_text("[web]\nweb1\nweb2\n[db]\ndb1\n")
 
     def fleet_program(hosts, program, args_for, options, on_result=None, timeout=None,
-                      on_tick=None, **hooks):
+                      on_tick=None, events=None):
         run = RunResult()
+        if events is not None:  # as the runner does
+            on_result, on_tick = events.host_finished, events.tick
+            events.run_started(len(hosts))
         for host in hosts:
             run.add(recorded(program, host.name))
             if on_result is not None:
@@ -205,7 +208,7 @@ def test_adhoc_printer_bytes_on_a_terminal_and_not(monkeypatch):
 
 
 def test_play_printer_bytes():
-    from fleetops.cli.play import PlayPrinter
+    from fleetops.cli.output import PlayPrinter
     from fleetops.playbook.run import HostState, PlaybookRun, TaskRecord, network_inventory
 
     sweep = {"alive": [{"ip": "10.0.0.2", "rtt_ms": 0.5}, {"ip": "10.0.0.1", "rtt_ms": 0.25}],
@@ -227,14 +230,14 @@ def test_play_printer_bytes():
     for check, diff in ((False, True), (True, False)):
         out = io.StringIO()
         printer = PlayPrinter(diff, check, out)
-        printer.play(SimpleNamespace(name="scan it"), ["web1", "db1", "web2"])
+        printer.play_started(SimpleNamespace(name="scan it"), ["web1", "db1", "web2"])
         for index, name in enumerate(("scan", "arp", "conf")):
-            printer.task(SimpleNamespace(name=name, handler=index == 2))
+            printer.task_started(SimpleNamespace(name=name, handler=index == 2))
             for host, tasks in records.items():
                 if index < len(tasks):
-                    printer.host(host, tasks[index])
-        printer.stopped("max_fail_percentage 10% exceeded")
-        printer.play(SimpleNamespace(name="nothing"), [])
+                    printer.task_host(host, tasks[index])
+        printer.play_stopped("max_fail_percentage 10% exceeded")
+        printer.play_started(SimpleNamespace(name="nothing"), [])
         states = {name: HostState(name, tasks=tasks) for name, tasks in records.items()}
         printer.network(network_inventory(states))
         run = PlaybookRun(states, []).result(diff)
