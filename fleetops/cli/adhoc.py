@@ -20,6 +20,5 @@ def run(c, command, *, opts: FleetOptions):
         printer = None if opts.json else Printer(len(hosts))
         with Fleet(options, common.target_for) as fleet:
             result = fleet.run(hosts, lambda s: exec_result(s.host.name, s.exec(command)),
-                               on_result=printer.host if printer else None,
-                               on_tick=printer.tick if printer else None)
+                               events=printer)
         opts.finish(result, printer)
