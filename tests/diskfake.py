@@ -39,7 +39,7 @@ def document(mounts: list[dict[str, Any]], ok: bool = True,
              error: str | None = None) -> dict[str, Any]:
     """The program's whole result document (contract keys + data)."""
     over = [m["mountpoint"] for m in mounts if m["level"] in ("warn", "crit")]
-    levels = [m["level"] for m in mounts] or ["ok"]
+    levels = [m["level"] or "ok" for m in mounts] or ["ok"]
     worst = max(levels, key=("ok", "unknown", "warn", "crit").index)
     return {"ok": ok, "changed": False, "error": error, "program": "diskreport",
             "data": {"hostname": "recorded", "mounts": mounts, "over": over,

@@ -139,8 +139,9 @@ def exit_status(run_code: int, report: FleetDiskReport, mail: MailOutcome | None
 
 
 def disk_report(hosts: Iterable[Any], settings: DiskReportSettings, options: RunOptions,
-                args_for: ArgsFor, *, on_result: Callable[[HostResult], None] | None = None,
-                on_tick: Callable[..., None] | None = None,
+                args_for: ArgsFor, *,
+                on_result: Callable[[HostResult, RunResult], None] | None = None,
+                on_tick: Callable[[RunResult], None] | None = None,
                 connect: ConnectFactory | None = None,
                 target_for: Callable[[Any], Any] | None = None,
                 ts: float | None = None) -> DiskReportRun:
