@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import types
 from pathlib import Path
 
@@ -45,8 +46,8 @@ def fake_fleet(monkeypatch):
     monkeypatch.setattr(model, "time", types.SimpleNamespace(
         strftime=lambda fmt: "2026-11-30 18:00:00 UTC"))
     clock = types.SimpleNamespace(now=T0)
-    fake_time = types.SimpleNamespace(time=lambda: clock.now, monotonic=__import__("time").monotonic,
-                                      sleep=__import__("time").sleep)
+    fake_time = types.SimpleNamespace(time=lambda: clock.now, monotonic=time.monotonic,
+                                      sleep=time.sleep)
     monkeypatch.setattr(trend, "time", fake_time)
     monkeypatch.setattr(history, "time", fake_time)
     return clock
