@@ -55,6 +55,12 @@ def fake_fleet(monkeypatch):
 
 def run_cli(capsys, **options) -> tuple[str, int]:
     """``invoke disk-report`` in process: (stdout, exit code)."""
+    out, code, _ = run_cli_err(capsys, **options)
+    return out, code
+
+
+def run_cli_err(capsys, **options) -> tuple[str, int, str]:
+    """``invoke disk-report`` in process: (stdout, exit code, stderr)."""
     from fleetops.cli.diskreport import report
 
     options.setdefault("inventory", "recorded.ini")
@@ -63,7 +69,8 @@ def run_cli(capsys, **options) -> tuple[str, int]:
         report(Context(), retry_file=None, forks=4, **options)
     except Exit as exc:
         code = exc.code
-    return capsys.readouterr().out, code
+    captured = capsys.readouterr()
+    return captured.out, code, captured.err
 
 
 def normalise(text: str, history: Path | None = None) -> str:
@@ -108,3 +115,23 @@ def test_thresholds_change_levels_and_exit(fake_fleet, capsys):
     out, code = run_cli(capsys, format="csv", no_history=True, crit="95", warn="95",
                         limit="web1,lb1")
     check("csv-crit.txt", normalise(out), code)
+
+
+def test_cli_says_what_the_library_reports(fake_fleet, capsys, tmp_path, monkeypatch):
+    """The operator's lines on stderr (history error, unsent mail) and exit 6."""
+    from test_diskjob_fake import closed_port
+
+    monkeypatch.setenv("FLEETOPS_SPOOL_DIR", str(tmp_path / "spool"))
+    monkeypatch.setenv("FLEETOPS_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("FLEETOPS_SMTP_PORT", str(closed_port()))
+    monkeypatch.setenv("FLEETOPS_SMTP_SECURITY", "none")
+    os.mkfifo(tmp_path / "fifo")
+    out, code, err = run_cli_err(capsys, format="csv", limit="lb1",
+                                 history=str(tmp_path / "fifo"), email=["ops@example.com"])
+    assert code == 6 and out.startswith("host,host_status")
+    saved = sorted((tmp_path / "spool").glob("*.txt"))
+    assert len(saved) == 1
+    lines = [line for line in err.splitlines() if line.startswith("fleetops:")]
+    assert lines[0].endswith("(report produced without history)")
+    assert lines[1].startswith("fleetops: mail to ops@example.com failed: ")
+    assert lines[1].endswith(f"; report saved in {saved[0]}")

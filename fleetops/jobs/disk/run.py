@@ -112,7 +112,8 @@ def typed_hosts(run: RunResult) -> dict[str, HostDiskResult]:
     out = {}
     for name, result in run.hosts.items():
         extra = {k: v for k, v in result.extra.items() if k != "data"}
-        disk = host_disk(result.extra.get("data"))
+        data = getattr(result, "data", None) or result.extra.get("data")
+        disk = data if isinstance(data, HostDisk) else host_disk(data)
         out[name] = HostDiskResult(dataclasses.replace(result, extra=extra), disk)
     return out
 
