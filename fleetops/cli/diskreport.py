@@ -183,7 +183,7 @@ def report(c, inventory=None, pattern="all", limit=None, warn="80", crit="90", i
         if not no_history:
             _track(rep, history, window, fill_days)
         for name, extra in dr.report_json_hosts(rep).items():
-            run.hosts[name].extra.pop("data", None)
+            run.hosts[name].data = None
             run.hosts[name].extra.update(extra)
         _emit(run, rep, format, out, all)
         code = run.exit_code or (EXIT_CRIT if rep.worst_level == "crit" else 0)

@@ -35,7 +35,7 @@ def targets_args(host: Any, targets: str) -> list[str]:
 def host_data(result: Any) -> dict[str, Any] | None:
     if result is None or result.status not in ("ok", "changed"):
         return None
-    return result.extra.get("data") or {}
+    return result.data_json
 
 
 def combine(sweep_run: Any, arp_run: Any | None) -> Any:

@@ -31,7 +31,7 @@ from fleetops.playbook.argspec import (
     number_text,
 )
 from fleetops.playbook.templating import Renderer
-from fleetops.results import HostResult
+from fleetops.results import HostResult, ProgramData
 from fleetops.ship.run import run_program
 from fleetops.ship.zipapp import Zipapp
 
@@ -67,15 +67,15 @@ def program(step: Step, name: str, argv: list[str], summary=None,
     """Run an ops program; its ``diff`` moves to the task's diff (kept only with --diff)."""
     result = run_program(step.session, name, argv, step.app, timeout=step.task.timeout,
                          stdin=stdin)
-    data = dict(result.extra.get("data") or {})
-    diff = data.pop("diff", None)
-    result.extra = {"data": data}
+    data = result.data if result.data is not None else ProgramData()
+    diff = data.get("diff")
+    result.data = data.without("diff")
     if step.diff and diff:
-        result.extra["diff"] = diff
+        result.diff = diff
     if result.status != "failed":
         result.stdout = ""  # the JSON document: its content is in data
         if summary is not None:
-            result.extra["summary"] = summary(step, data, result.status)
+            result.summary = summary(step, result.data, result.status)
     return result
 
 
@@ -107,7 +107,7 @@ def put_file(step: Step, content: bytes, parents: bool | None = None) -> HostRes
     return program(step, "files", argv, _files_summary, stdin=content)
 
 
-def _files_summary(step: Step, data: dict[str, Any], status: str) -> str:
+def _files_summary(step: Step, data: Mapping[str, Any], status: str) -> str:
     path = data.get("path") or step.args.get("dest")
     if status != "changed":
         return str(path)
@@ -171,7 +171,7 @@ def cron(step: Step) -> HostResult:
     return program(step, "cron", cron_argv(step.args, step.check), _cron_summary)
 
 
-def _cron_summary(step: Step, data: dict[str, Any], status: str) -> str:
+def _cron_summary(step: Step, data: Mapping[str, Any], status: str) -> str:
     if status != "changed":
         return f"{data.get('path')}: {step.args['name']} up to date"
     return f"{data.get('path')}: {step.args['name']} {data.get('action')}" + (
@@ -243,7 +243,7 @@ def _daemon(name: str):
     return execute
 
 
-def _daemon_summary(step: Step, data: dict[str, Any], status: str) -> str:
+def _daemon_summary(step: Step, data: Mapping[str, Any], status: str) -> str:
     if step.args["state"] == "stopped":
         return f"stopped pid {data.get('pid')}" if status == "changed" else "not running"
     what = "already running" if data.get("already_running") else "started"
@@ -256,18 +256,18 @@ def _probe(step: Step, name: str, base: list[str], wanted: list[str]) -> HostRes
     result = program(step, name, ["status", *base])
     if result.status == "failed":
         return result
-    data = result.extra["data"]
+    data = result.data or {}
     running = bool(data.get("running"))
     if step.args["state"] == "stopped":
         result.status = "changed" if running else "ok"
-        result.extra["summary"] = f"would stop pid {data.get('pid')}" if running else \
+        result.summary = f"would stop pid {data.get('pid')}" if running else \
             "not running"
         return result
     result.status = "ok" if running else "changed"
     summary = f"running pid {data.get('pid')}" if running else "would start"
     if running and data.get("args") is not None and data.get("args") != wanted:
         summary += f"; running with other arguments {data.get('args')}: stop it to change them"
-    result.extra["summary"] = summary
+    result.summary = summary
     return result
 
 
