@@ -93,6 +93,11 @@ class ProgramData(Mapping[str, Any]):
         order = tuple(k for k in self._order if k not in keys)
         return dataclasses.replace(self, _order=order, _more=more, **typed)
 
+    def diff_text(self) -> str | None:
+        """What the program changed as a diff (see :mod:`fleetops.ship.diffs`), None if
+        it reports none; a program class that changes files overrides this."""
+        return None
+
     def cast(self, cls: type[D]) -> D:
         """This document as ``cls`` (e.g. an untyped one as its program's class)."""
         return self if type(self) is cls else cls.from_json(self.to_json())

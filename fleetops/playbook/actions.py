@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from fleetops.core.runner import Session, exec_result
+from fleetops.inventory.vault import Secret
 from fleetops.playbook.argspec import (
     READONLY,
     SUPPORTS_CHECK,
@@ -32,6 +33,7 @@ from fleetops.playbook.argspec import (
 )
 from fleetops.playbook.templating import Renderer
 from fleetops.results import HostResult, ProgramData
+from fleetops.ship import diffs
 from fleetops.ship.run import run_program
 from fleetops.ship.zipapp import Zipapp
 
@@ -64,19 +66,33 @@ def _failed(step: Step, reason: str) -> HostResult:
 
 def program(step: Step, name: str, argv: list[str], summary=None,
             stdin: bytes | None = None) -> HostResult:
-    """Run an ops program; its ``diff`` moves to the task's diff (kept only with --diff)."""
+    """Run an ops program; its diff moves to the task's diff (kept only with --diff),
+    vault values masked and capped (:func:`fleetops.ship.diffs.shown`)."""
     result = run_program(step.session, name, argv, step.app, timeout=step.task.timeout,
                          stdin=stdin)
     data = result.data if result.data is not None else ProgramData()
-    diff = data.get("diff")
+    diff = data.diff_text()
     result.data = data.without("diff")
     if step.diff and diff:
-        result.diff = diff
+        result.diff = diffs.shown(diff, secrets(step.context))
     if result.status != "failed":
         result.stdout = ""  # the JSON document: its content is in data
         if summary is not None:
             result.summary = summary(step, result.data, result.status)
     return result
+
+
+def secrets(value: Any, depth: int = 0) -> set[str]:
+    """Every vault value (:class:`~fleetops.inventory.vault.Secret`) in ``value``: the
+    variables a diff must never show."""
+    if isinstance(value, Secret):
+        return {str(value)}
+    found: set[str] = set()
+    if depth < 32 and isinstance(value, Mapping | list | tuple):
+        for item in value.values() if isinstance(value, Mapping) else value:
+            if isinstance(item, Secret | Mapping | list | tuple):
+                found |= secrets(item, depth + 1)
+    return found
 
 
 # -- run ---------------------------------------------------------------------------------

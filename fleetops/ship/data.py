@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fleetops.results import ProgramData, program_data
+from fleetops.ship.diffs import sync_diff
 
 __all__ = ["ArpEntry", "ArpscanData", "CronData", "CronEntry", "DirsyncData", "FilesData",
            "LifecycleData", "SweepAlive", "SweepData", "SweepError", "SyncItem"]
@@ -36,6 +37,10 @@ class FilesData(ProgramData):
     backup: str | None = None
     created_dir: str | None = None
     diff: str | None = None
+
+    def diff_text(self) -> str | None:
+        """The content's unified diff (and a ``mode:`` line), asked for with ``--diff``."""
+        return self.diff
 
 
 @record
@@ -68,6 +73,10 @@ class CronData(ProgramData):
     backup: str | None = None
     user: str | None = None
     entries: tuple[CronEntry, ...] | None = None
+
+    def diff_text(self) -> str | None:
+        """The crontab (or cron file) before/after, as a unified diff."""
+        return self.diff
 
 
 @program_data("watcher")
@@ -122,6 +131,12 @@ class DirsyncData(LifecycleData):
     messages: list[str] | None = None
     argv: list[str] | None = None
     duration_s: float | None = None
+
+    def diff_text(self) -> str | None:
+        """A sync's changes to the target tree (:func:`fleetops.ship.diffs.sync_diff`)."""
+        if self.items is None:
+            return None
+        return sync_diff(self.target, self.items, self.items_total) or None
 
 
 @record
