@@ -45,11 +45,11 @@ class ProgramData(Mapping[str, Any]):
     """
 
     NESTED: ClassVar[dict[str, type[ProgramData]]] = {}
-    _order: tuple[str, ...] = field(default=(), repr=False)
+    _order: tuple[str, ...] = field(default=None, repr=False)  # type: ignore[assignment]
     _more: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        if not self._order:
+        if self._order is None:  # built in code, not from a document
             object.__setattr__(self, "_order", (*self.field_names(), *self._more))
 
     @classmethod
