@@ -21,6 +21,9 @@ Status = Literal["ok", "changed", "failed", "unreachable", "skipped"]
 STATUSES: tuple[Status, ...] = ("ok", "changed", "failed", "unreachable", "skipped")
 D = TypeVar("D", bound="ProgramData")
 _PROGRAM_DATA: dict[str, type[ProgramData]] = {}
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_set = object.__setattr__
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -54,17 +57,31 @@ class ProgramData(Mapping[str, Any]):
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
-        """The typed keys, in declaration order."""
-        return tuple(f.name for f in dataclasses.fields(cls) if not f.name.startswith("_"))
+        """The typed keys, in declaration order (computed once per class)."""
+        names = _FIELD_NAMES.get(cls)
+        if names is None:
+            fields = [f for f in dataclasses.fields(cls) if not f.name.startswith("_")]
+            if any(f.default is not None for f in fields):  # also a default_factory
+                raise TypeError(f"{cls.__name__}: ProgramData fields must default to None")
+            names = _FIELD_NAMES[cls] = tuple(f.name for f in fields)
+        return names
 
     @classmethod
     def from_json(cls: type[D], doc: Mapping[str, Any]) -> D:
         """The typed form of a checked ``data`` object (values are not re-checked:
         :mod:`fleetops.ship.schemas` did that on arrival)."""
-        known = set(cls.field_names())
-        typed = {k: cls._typed(k, v) for k, v in doc.items() if k in known}
+        known, nested = cls.field_names(), cls.NESTED
         more = {k: v for k, v in doc.items() if k not in known}
-        return cls(_order=tuple(doc), _more=more, **typed)
+        # as __init__ would with every field given, minus its per-field overhead (the
+        # disk report builds a record per mount of every host)
+        record = object.__new__(cls)
+        _set(record, "_order", tuple(doc))
+        _set(record, "_more", more)
+        get = doc.get
+        for key in known:
+            value = get(key)
+            _set(record, key, cls._typed(key, value) if key in nested else value)
+        return record
 
     @classmethod
     def _typed(cls, key: str, value: Any) -> Any:
@@ -77,9 +94,11 @@ class ProgramData(Mapping[str, Any]):
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object: the document's keys in its order (fresh lists and dicts)."""
-        more = self._more
-        return {key: _plain(more[key] if key in more else getattr(self, key))
-                for key in self._order}
+        more, doc = self._more, {}
+        for key in self._order:
+            value = more[key] if key in more else getattr(self, key)
+            doc[key] = value if type(value) in _SCALARS else _plain(value)
+        return doc
 
     def evolve(self: D, **changes: Any) -> D:
         """A copy with ``changes``; a key the document lacked is added at the end."""
@@ -131,6 +150,8 @@ class ProgramData(Mapping[str, Any]):
 
 def _plain(value: Any) -> Any:
     """JSON values out of typed ones: records -> dicts, tuples -> lists (copies)."""
+    if type(value) in _SCALARS:
+        return value
     if isinstance(value, ProgramData):
         return value.to_json()
     if isinstance(value, list | tuple):

@@ -22,6 +22,7 @@ from fleetops.ship.data import (
     CronData,
     CronEntry,
     DirsyncData,
+    DiskreportData,
     FilesData,
     LifecycleData,
     SweepData,
@@ -36,7 +37,7 @@ from test_hostile_results import GOOD  # noqa: E402
 
 CLASSES = {"files": FilesData, "cron": CronData, "watcher": LifecycleData,
            "dirsync": DirsyncData, "sweep": SweepData, "arpscan": ArpscanData,
-           "diskreport": ProgramData}
+           "diskreport": DiskreportData}
 
 
 def document(data, ok=True, changed=False, error=None) -> bytes:
@@ -117,6 +118,8 @@ def test_real_program_documents_round_trip_byte_identical(tmp_path):
                                 "-gone\n+new\n+sub/\n+sub/x\n")
     assert seen["dirsync"][1].data.diff_text() is None  # status: no sync, no diff
     assert isinstance(seen["sweep"][0].data, SweepData)
+    disk = seen["diskreport"][0].data
+    assert disk.mounts and all(m.mountpoint.startswith("/") for m in disk.mounts)
 
 
 def test_failures_keep_their_shapes():

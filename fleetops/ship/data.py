@@ -4,7 +4,7 @@ One class per ``ops/`` program, its fields named and ordered as the program writ
 ``data`` object (the keys :mod:`fleetops.ship.schemas` checks); registered by program
 name so :func:`fleetops.ship.run.classify` builds it once from the checked document.
 A key a program adds later still round-trips (kept untyped, in its place). The disk
-report's class lives with its job (``fleetops/jobs/disk/``).
+report job (``fleetops/jobs/disk/``) builds its fleet report from :class:`DiskreportData`.
 """
 
 from __future__ import annotations
@@ -15,10 +15,55 @@ from typing import Any
 from fleetops.results import ProgramData, program_data
 from fleetops.ship.diffs import sync_diff
 
-__all__ = ["ArpEntry", "ArpscanData", "CronData", "CronEntry", "DirsyncData", "FilesData",
-           "LifecycleData", "SweepAlive", "SweepData", "SweepError", "SyncItem"]
+__all__ = ["ArpEntry", "ArpscanData", "CronData", "CronEntry", "DirsyncData", "DiskreportData",
+           "FilesData", "LifecycleData", "Mount", "SkippedMount", "SweepAlive", "SweepData",
+           "SweepError", "SyncItem"]
 
 record = dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+
+
+@record
+class Mount(ProgramData):
+    """One filesystem of ``ops/diskreport`` (df's figures, bytes and percent)."""
+
+    mountpoint: str | None = None
+    device: str | None = None
+    fstype: str | None = None
+    size_bytes: int | None = None
+    used_bytes: int | None = None
+    avail_bytes: int | None = None
+    use_pct: float | None = None
+    inodes_total: int | None = None
+    inodes_used: int | None = None
+    inodes_pct: float | None = None
+    level: str | None = None
+    over: list[str] | None = None
+    error: str | None = None
+    dev: int | None = None
+
+
+@record
+class SkippedMount(ProgramData):
+    mountpoint: str | None = None
+    fstype: str | None = None
+    reason: str | None = None
+
+
+@program_data("diskreport")
+@record
+class DiskreportData(ProgramData):
+    """``ops/diskreport``: space and inode use of every filesystem, levels and limits."""
+
+    NESTED = {"mounts": Mount, "skipped": SkippedMount}
+    hostname: str | None = None
+    generated: str | None = None
+    mounts: tuple[Mount, ...] | None = None
+    over: list[str] | None = None
+    worst_level: str | None = None
+    thresholds: dict[str, Any] | None = None
+    skipped: tuple[SkippedMount, ...] | None = None
+    saved_report: str | None = None
+    source: str | None = None
 
 
 @program_data("files")
