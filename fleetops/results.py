@@ -24,6 +24,8 @@ _PROGRAM_DATA: dict[str, type[ProgramData]] = {}
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 _set = object.__setattr__
+_TYPED_KEYS = frozenset({"data", "truncated", "discarded_bytes", "uploaded_bytes", "diff",
+                         "summary"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -207,10 +209,21 @@ class HostResult:
     summary: str | None = None
 
     def __post_init__(self) -> None:
-        if self.data is None and "data" in self.extra:  # compatibility: extra={"data": ...}
-            extra = dict(self.extra)
-            self.data = ProgramData.from_json(extra.pop("data") or {})
-            self.extra = extra
+        """Compatibility: ``extra={"data": ..., "truncated": ...}`` sets the typed fields."""
+        if not self.extra.keys() & _TYPED_KEYS:
+            return
+        extra = dict(self.extra)
+        if "data" in extra:
+            value = extra.pop("data")
+            self.data = value if isinstance(value, ProgramData) else \
+                ProgramData.from_json(value or {})
+        if "truncated" in extra:
+            self.truncated = tuple(extra.pop("truncated") or ())
+            self.discarded_bytes = dict(extra.pop("discarded_bytes", None) or {})
+        for key in ("uploaded_bytes", "diff", "summary"):
+            if key in extra:
+                setattr(self, key, extra.pop(key))
+        self.extra = extra
 
     @property
     def failed(self) -> bool:

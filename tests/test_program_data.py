@@ -195,3 +195,11 @@ def test_caps_give_one_line():
     listing = diffs.sync_diff("/t", items, total=12, limit=3)
     assert listing.splitlines()[-1] == "... 9 more changes not shown"
     assert listing.count("\n") == 6 and diffs.sync_diff("/t", []) == ""
+
+
+def test_typed_keys_given_in_extra_become_fields():
+    old = HostResult("h", "ok", extra={"truncated": ["stdout"], "discarded_bytes": {"stdout": 3},
+                                       "uploaded_bytes": 9, "summary": "s", "other": 1})
+    assert old.truncated == ("stdout",) and old.uploaded_bytes == 9 and old.extra == {"other": 1}
+    assert list(old.to_json())[:5] == ["truncated", "discarded_bytes", "uploaded_bytes",
+                                       "summary", "other"]
