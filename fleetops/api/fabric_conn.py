@@ -319,7 +319,7 @@ def connection_class() -> type:
             app = self._fleet_app or build_zipapp()  # built once per process, on first use
             host = run_program(self._fleet_session, name, [str(a) for a in argv], app,
                                timeout=timeout, stdin=stdin)
-            result = ProgramResult(name, host.status, dict(host.extra.get("data") or {}),
+            result = ProgramResult(name, host.status, host.data_json,
                                    host.reason, host.rc, host.stderr)
             if result.changed:
                 self.changed = True

@@ -44,7 +44,7 @@ def describe(kind: str, result: Any, show_diff: bool) -> str:
     head = f"{name} | {result.status.upper()}"
     if result.status in ("failed", "unreachable"):
         return f"{head} | {clean(result.reason)}\n"
-    data = result.extra.get("data") or {}
+    data = result.data or {}
     if kind == "list":
         rows = data.get("entries") or []
         return f"{head} | {len(rows)} entries\n" + "".join(

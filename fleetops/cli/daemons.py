@@ -84,7 +84,7 @@ def describe(action: str, result: Any) -> str:
 
     name = clean(result.name)
     head = f"{name} | {result.status.upper()}"
-    data = result.extra.get("data") or {}
+    data = result.data or {}
     if result.status in ("failed", "unreachable"):
         return f"{head} | {clean(result.reason)}\n"
     pid = data.get("pid")
@@ -112,7 +112,7 @@ def describe(action: str, result: Any) -> str:
 def add_status_fields(run: Any) -> None:
     """Copy running/pid/uptime_s/last_event from each host's data to its JSON entry."""
     for result in run.hosts.values():
-        data = result.extra.get("data") or {}
+        data = result.data or {}
         for key in STATUS_FIELDS:
             result.extra[key] = data.get(key)
 

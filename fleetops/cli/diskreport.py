@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 
 from fleetops.cli.flags import task
 from fleetops.cli.options import FleetOptions, fleet_options
-from fleetops.errors import FleetopsError, OptionError
-
-FORMATS = ("table", "json", "csv", "html", "prometheus")
-EXIT_CRIT = 8
-EXIT_MAIL_FAILED = 6
+from fleetops.errors import OptionError
 
 
 def _threshold(value, flag: str) -> float:
@@ -143,8 +138,8 @@ def report(c, warn="80", crit="90", inode_warn=None,
     saved under ./reports), 4 bad inventory, 5 bad option."""
     from fleetops.cli import common
     from fleetops.cli.output import Printer
-    from fleetops.jobs.disk import report as dr
-    from fleetops.jobs.disk.fallback import fleet_disk_report
+    from fleetops.jobs.disk.output import FORMATS
+    from fleetops.jobs.disk.run import DiskReportSettings, disk_report
 
     with common.cli_errors():
         if format not in FORMATS:
@@ -160,77 +155,35 @@ def report(c, warn="80", crit="90", inode_warn=None,
         out = _check_output(output)
         window = _days(growth_window, "--growth-window")
         fill_days = _days(fill_warn_days, "--fill-warn-days")
-        settings = _mail_settings(mail_config) if email else None
+        mail = _mail_settings(mail_config) if email else None
         options = opts.run_options()
         hosts = opts.hosts()
         argv = program_args(w, k, iw, ik, threshold or [], local, include or [], exclude or [],
                             include_containers)
+        settings = DiskReportSettings(w, k, history, no_history, window, fill_days,
+                                      tuple(email or ()), mail, _spool_dir())
         printer = Printer(len(hosts), show_output=False)
-        run = fleet_disk_report(hosts, lambda host: host_args(argv, host), options,
-                                on_result=printer.host, on_tick=printer.tick)
+        result = disk_report(hosts, settings, options, lambda host: host_args(argv, host),
+                             on_result=printer.host, on_tick=printer.tick)
         printer.recap_clear()
-        rep = dr.build_report(run.hosts, w, k)
-        if not no_history:
-            _track(rep, history, window, fill_days)
-        for name, extra in dr.report_json_hosts(rep).items():
-            run.hosts[name].extra.pop("data", None)
-            run.hosts[name].extra.update(extra)
-        _emit(run, rep, format, out, all)
-        code = run.exit_code or (EXIT_CRIT if rep.worst_level == "crit" else 0)
-        if settings is not None and not _mail(rep, email, settings):
-            code = code or EXIT_MAIL_FAILED
-        opts.finish(run, code=code)
+        if result.history_error:
+            print(result.history_line(), file=sys.stderr)
+        _emit(result.run, result.report, format, out, all)
+        if result.mail is not None:
+            print(result.mail.line(), file=sys.stderr)
+        opts.finish(result.run, code=result.exit_code)
 
 
-def _track(rep, path: str | None, window: float, fill_days: float) -> None:
-    """History, forecast and changes; a history error is one line on stderr, not fatal."""
-    from fleetops.jobs.disk.history import default_path
-    from fleetops.jobs.disk.trend import track
-
-    error = track(rep, path or default_path(), window, fill_days)
-    if error:
-        print(f"fleetops: {error} (report produced without history)", file=sys.stderr)
-
-
-def _mail(rep, to: list[str], settings) -> bool:
-    """Send the report once; on failure keep it on disk (0600) and say where."""
-    from fleetops.jobs.disk import report as dr
-    from fleetops.sanitize import clean
-    from ops._mail import MailError
-
-    try:
-        message_id = dr.send_report_email(rep, to, settings)
-    except MailError as exc:
-        try:
-            saved = _save_unsent(dr.render_text(rep), dr.render_html(rep))
-        except (OSError, FleetopsError) as err:
-            print(f"fleetops: mail to {', '.join(to)} failed: {clean(str(exc))}; report not saved: {err}",
-                  file=sys.stderr)
-            return False
-        print(f"fleetops: mail to {', '.join(to)} failed: {clean(str(exc))}; report saved in "
-              f"{saved}",
-              file=sys.stderr)
-        return False
-    print(f"report mailed to {', '.join(to)} ({message_id})", file=sys.stderr)
-    return True
+def _spool_dir() -> str:
+    """Where an unsent report goes: ``$FLEETOPS_SPOOL_DIR``, else ``reports``."""
+    return os.environ.get("FLEETOPS_SPOOL_DIR", "reports")
 
 
 def _save_unsent(text: str, html: str) -> Path:
-    """Spool the unsent report under ``reports/`` (a private 0700 directory), files 0600
-    created ``O_EXCL|O_NOFOLLOW`` (never through a planted symlink), text lossless."""
-    from fleetops import safefile
+    """:func:`fleetops.jobs.disk.mailing.save_unsent` into :func:`_spool_dir`."""
+    from fleetops.jobs.disk.mailing import save_unsent
 
-    spool = Path(safefile.spool_dir(os.environ.get("FLEETOPS_SPOOL_DIR", "reports")))
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    for attempt in range(100):
-        base = f"disk-report-{stamp}" + (f"-{attempt}" if attempt else "")
-        try:
-            safefile.create_new(spool / f"{base}.txt", safefile.encode_text(text))
-        except FileExistsError:
-            continue
-        safefile.create_new(spool / f"{base}.html", safefile.encode_text(html))
-        return spool / f"{base}.txt"
-    raise OSError(f"{spool}: no free report name")
+    return save_unsent(text, html, _spool_dir())
 
 
 def _mail_settings(path: str | None):
@@ -243,25 +196,11 @@ def _mail_settings(path: str | None):
 
 
 def _emit(run, rep, fmt: str, out: Path | None, show_all: bool = False) -> None:
-    from fleetops.jobs.disk import report as dr
+    """Write ``rep`` (and, for JSON, ``run``'s host results) in ``fmt`` to ``out`` or stdout."""
+    from fleetops.jobs.disk.output import render
 
-    if fmt == "json":
-        from fleetops.jobs.disk.summary import summary
-
-        text = run.dumps(report={"warn": rep.warn, "crit": rep.crit, "totals": rep.totals,
-                                 "worst_level": rep.worst_level, "summary": summary(rep)},
-                         history=rep.history, changes=rep.changes)
-    elif fmt == "prometheus":
-        from fleetops.jobs.disk.prometheus import render_prometheus
-
-        text = render_prometheus(rep)
-    elif fmt == "csv":
-        text = dr.render_csv(rep)
-    elif fmt == "html":
-        text = dr.render_html(rep, show_all)
-    else:
-        text = dr.render_table(rep, color=out is None and sys.stdout.isatty(), show_all=show_all)
-    _write(out, text)
+    _write(out, render(rep, fmt, color=out is None and sys.stdout.isatty(), show_all=show_all,
+                       run=run))
 
 
 def _fleet_step(opts: FleetOptions, work_for) -> None:

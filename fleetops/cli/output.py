@@ -270,7 +270,7 @@ def format_host(result: HostResult, color: bool = False) -> str:
     head = f"{name} | {result.status.upper()}"
     if result.rc is not None:
         head += f" | rc={result.rc}"
-    if result.reason and (result.status != "ok" or result.extra.get("truncated")):
+    if result.reason and (result.status != "ok" or result.truncated):
         head += f" | {clean(result.reason)}"
     out = [_paint(head, result.status, color)]
     for stream, text in (("", result.stdout), ("stderr: ", result.stderr)):
@@ -304,8 +304,8 @@ def format_recap(run: RunResult, color: bool = False, retry_file: str | None = N
 
 def truncated_note(run: RunResult) -> str | None:
     """One recap line naming the hosts whose output went over ``--max-output``."""
-    cut = [f"{clean(name)} ({', '.join(r.extra['truncated'])})"
-           for name, r in run.hosts.items() if r.extra.get("truncated")]
+    cut = [f"{clean(name)} ({', '.join(r.truncated)})"
+           for name, r in run.hosts.items() if r.truncated]
     if not cut:
         return None
     return "output cut at --max-output (the rest was read and discarded): " + ", ".join(cut)

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from fleetops.core import become
@@ -342,8 +342,7 @@ def _overdue(result: HostResult, deadline: float | None, session: Session | None
     reason = f"host deadline of {deadline:g}s exceeded"
     if result.reason:
         reason += f" ({result.reason})"
-    return HostResult(result.name, status, result.rc, result.stdout, result.stderr,
-                      reason=reason, extra=result.extra)
+    return replace(result, status=status, reason=reason, duration=0.0)
 
 
 def _fill_missing(hosts: list[Any], futures: dict[Future, str], run: RunResult) -> None:

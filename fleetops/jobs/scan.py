@@ -131,7 +131,7 @@ def host_data(result: HostResult | None) -> dict[str, Any] | None:
     """A program's ``data`` of one host; None unless the host ended ok or changed."""
     if result is None or result.status not in ("ok", "changed"):
         return None
-    return result.extra.get("data") or {}
+    return result.data_json
 
 
 def combine(sweep_run: RunResult, arp_run: RunResult | None) -> RunResult:

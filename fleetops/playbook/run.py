@@ -300,8 +300,8 @@ class Engine:
         state = self.states[result.name]
         record = TaskRecord(play.name, task.name, task.action, result.status, result.reason,
                             result.rc, result.stdout, result.stderr, result.duration,
-                            result.extra.get("summary"), result.extra.get("diff"),
-                            result.extra.get("data"))
+                            result.summary, result.diff,
+                            None if result.data is None else result.data.to_json())
         state.tasks.append(record)
         if result.failed:
             state.failed = True

@@ -25,7 +25,8 @@ from typing import Any
 
 from fleetops.config.targets import target_for
 from fleetops.core.runner import Fleet, RunOptions, Session
-from fleetops.results import HostResult, RunResult, human_bytes, truncation
+from fleetops.results import HostResult, RunResult, build_data, human_bytes, truncation
+from fleetops.ship import data as _typed  # noqa: F401  (registers each program's data class)
 from fleetops.ship import schemas
 from fleetops.ship.handshake import ABORT_MARKER, READY_MARKER, REQUEST_MARKER, Handshake
 from fleetops.ship.zipapp import Zipapp, build_zipapp
@@ -306,7 +307,8 @@ def _stderr_reason(stderr: str) -> str:
 
 def classify(name: str, rc: int | None, stdout: bytes, stderr: bytes,
              program: str | None = None, discarded: dict[str, int] | None = None) -> HostResult:
-    """Turn one program run into a HostResult (``extra['data']`` = the program's data).
+    """Turn one program run into a HostResult (``data``: the program's typed
+    :class:`~fleetops.results.ProgramData`, built once here from the checked document).
 
     The document is checked on arrival (:mod:`fleetops.ship.schemas`): a result that does
     not fit the contract or ``program``'s schema makes the host ``failed`` with the
@@ -343,7 +345,7 @@ def _judge(name: str, rc: int | None, stdout: bytes, out: str, err: str,
         schemas.check_contract(doc)
     except schemas.SchemaError as exc:
         return HostResult(name, "failed", rc, out, err, reason=f"bad result: {exc}",
-                          extra={"data": {}})
+                          data=build_data(None, {}))
     data = doc["data"] or {}
     try:
         if data or doc["ok"]:  # a failure's empty data needs none of the required keys
@@ -351,15 +353,15 @@ def _judge(name: str, rc: int | None, stdout: bytes, out: str, err: str,
     except schemas.SchemaError as exc:
         if doc["ok"]:
             return HostResult(name, "failed", rc, out, err, reason=f"bad result: {exc}",
-                              extra={"data": {}})
+                              data=build_data(None, {}))
         error = doc["error"] or "failed"
-        return HostResult(name, "failed", rc, out, err, extra={"data": {}},
+        return HostResult(name, "failed", rc, out, err, data=build_data(None, {}),
                           reason=f"{error} (its data was ignored: {exc})")
     if not doc["ok"]:
         return HostResult(name, "failed", rc, out, err, reason=doc["error"] or "failed",
-                          extra={"data": data})
+                          data=build_data(program, data))
     status = "changed" if doc["changed"] else "ok"
-    return HostResult(name, status, rc, out, err, extra={"data": data})
+    return HostResult(name, status, rc, out, err, data=build_data(program, data))
 
 
 def program_input(program: str, argv: Sequence[str],
@@ -414,7 +416,7 @@ def run_program(session: Session, program: str, argv: Sequence[str],
     host = classify(session.host.name, result.rc, result.stdout, result.stderr, program,
                     result.discarded)
     sent = conn.bytes_sent - sent_before
-    host.extra["uploaded_bytes"] = sent - len(stdin) if stdin and sent >= len(stdin) else sent
+    host.uploaded_bytes = sent - len(stdin) if stdin and sent >= len(stdin) else sent
     return host
 
 

@@ -165,11 +165,16 @@ def df_fallback(exec_: Callable[..., Any], name: str, argv: Sequence[str],
     return HostResult(name, "ok", 0, extra={"data": data})
 
 
-def fleet_disk_report(hosts: Iterable[Any], args_for: Callable[[Any], list[str]], options,
-                      on_result=None, on_tick=None, timeout: float | None = None):
-    """Like ``ship.fleet_program(hosts, "diskreport", ...)``, with the df fallback."""
+def fleet_disk_report(hosts: Iterable[Any], args_for: Callable[[Any], Sequence[str]], options,
+                      on_result=None, on_tick=None, timeout: float | None = None,
+                      connect=None, target_for=None):
+    """Like ``ship.fleet_program(hosts, "diskreport", ...)``, with the df fallback.
+
+    ``connect`` and ``target_for`` as :class:`fleetops.core.runner.Fleet` takes them
+    (default: SSH, the inventory's connection settings)."""
     from fleetops.core.runner import Fleet
-    from fleetops.ship.run import run_program, target_for
+    from fleetops.ship import run as ship
+    from fleetops.ship.run import run_program
     from fleetops.ship.zipapp import build_zipapp
 
     app = build_zipapp()
@@ -181,5 +186,5 @@ def fleet_disk_report(hosts: Iterable[Any], args_for: Callable[[Any], list[str]]
             return df_fallback(session.exec, session.host.name, argv, timeout, result)
         return result
 
-    with Fleet(options, target_for) as fleet:
+    with Fleet(options, target_for or ship.target_for, connect) as fleet:
         return fleet.run(hosts, work, on_result=on_result, on_tick=on_tick)
