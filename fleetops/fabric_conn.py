@@ -33,6 +33,7 @@ import functools
 import shlex
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -150,6 +151,35 @@ def connection_class() -> type:
                 self.channel.shutdown_write()
 
         stdin_eof_now = True
+        #: seconds between looks for dead IO threads while a command runs (Invoke: 0.01)
+        poll_s = 0.1
+
+        def start_timer(self, timeout: Any) -> None:
+            """Invoke starts a ``threading.Timer`` per command; here the command timeout
+            (seconds, None or 0: none) is a deadline :meth:`wait` enforces itself."""
+            self._deadline = time.monotonic() + timeout if timeout else None
+            self._expired = False
+
+        @property
+        def timed_out(self) -> bool:
+            return getattr(self, "_expired", False)
+
+        def wait(self) -> None:
+            """Invoke's ``Runner.wait`` (until the exit status arrives or an IO thread
+            died) without its 10 ms polling: sleeps on Paramiko's ``status_event`` (set
+            by the exit status and by the channel closing); at the command timeout it
+            ``kill()``s the command as Invoke's timer would (CommandTimedOut follows)."""
+            event = self.channel.status_event
+            while not (self.process_is_finished or self.has_dead_threads):
+                pause = self.poll_s
+                if self._deadline is not None:
+                    left = self._deadline - time.monotonic()
+                    if left <= 0:
+                        self._expired = True
+                        self.kill()
+                        return
+                    pause = min(pause, left)
+                event.wait(pause)
 
         def write_our_output(self, stream: Any, string: str) -> None:
             echo_to = self.context._echo_to
