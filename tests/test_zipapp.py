@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetops.zipapp import OPS_DIR, build_zipapp
+from fleetops.ship.zipapp import OPS_DIR, build_zipapp
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 
