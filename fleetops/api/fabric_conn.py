@@ -33,7 +33,6 @@ import functools
 import shlex
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,9 +140,12 @@ def connection_class() -> type:
     from fabric.runners import Remote
     from invoke.exceptions import Failure
 
-    class FleetRemote(Remote):
+    from fleetops.api.fabric_wait import InlineWait
+
+    class FleetRemote(InlineWait, Remote):
         """Fabric's Remote runner; with no ``in_stream`` the command's stdin is at EOF
-        at once (as ``ssh -n``): nothing waits for input that will never come."""
+        at once (as ``ssh -n``): nothing waits for input that will never come. Output
+        is read and the command awaited in the calling thread (fleetops.api.fabric_wait)."""
 
         def start(self, command: str, shell: str, env: dict, timeout: Any = None) -> None:
             super().start(command, shell, env, timeout)
@@ -151,35 +153,6 @@ def connection_class() -> type:
                 self.channel.shutdown_write()
 
         stdin_eof_now = True
-        #: seconds between looks for dead IO threads while a command runs (Invoke: 0.01)
-        poll_s = 0.1
-
-        def start_timer(self, timeout: Any) -> None:
-            """Invoke starts a ``threading.Timer`` per command; here the command timeout
-            (seconds, None or 0: none) is a deadline :meth:`wait` enforces itself."""
-            self._deadline = time.monotonic() + timeout if timeout else None
-            self._expired = False
-
-        @property
-        def timed_out(self) -> bool:
-            return getattr(self, "_expired", False)
-
-        def wait(self) -> None:
-            """Invoke's ``Runner.wait`` (until the exit status arrives or an IO thread
-            died) without its 10 ms polling: sleeps on Paramiko's ``status_event`` (set
-            by the exit status and by the channel closing); at the command timeout it
-            ``kill()``s the command as Invoke's timer would (CommandTimedOut follows)."""
-            event = self.channel.status_event
-            while not (self.process_is_finished or self.has_dead_threads):
-                pause = self.poll_s
-                if self._deadline is not None:
-                    left = self._deadline - time.monotonic()
-                    if left <= 0:
-                        self._expired = True
-                        self.kill()
-                        return
-                    pause = min(pause, left)
-                event.wait(pause)
 
         def write_our_output(self, stream: Any, string: str) -> None:
             echo_to = self.context._echo_to
@@ -191,6 +164,7 @@ def connection_class() -> type:
         """A Remote runner that answers sudo's prompt (stderr) before the command starts."""
 
         stdin_eof_now = False
+        inline_io = False  # the stderr handshake blocks: Invoke's IO threads
 
         def __init__(self, *args: Any, sudo: become.Become, host: str, login: str,
                      **kwargs: Any) -> None:
