@@ -244,6 +244,15 @@ def connection_class() -> type:
                       vars=dict(getattr(session.host, "vars", {}) or {}),
                       changed=False, output=Output(session.fleet.options.max_output))
 
+        def __setattr__(self, key: str, value: Any) -> None:
+            """Invoke's ``DataProxy.__setattr__`` (a real attribute is set, anything else
+            goes to the config) without its ``key in dir(self)`` per assignment: the
+            same test, on the instance's and its classes' ``__dict__``."""
+            if key in self.__dict__ or any(key in k.__dict__ for k in type(self).__mro__):
+                object.__setattr__(self, key, value)
+            else:
+                self[key] = value
+
         def open(self) -> None:
             if not self.is_connected:
                 raise ConnectionLost(f"the connection to {self.name} is closed")
