@@ -205,7 +205,8 @@ def test_consumers_go_on_with_the_other_hosts():
     states = {n: SimpleNamespace(tasks=[SimpleNamespace(action="sweep", status=r.status,
                                                         data=r.extra.get("data"))])
               for n, r in sweeps.hosts.items()}
-    assert [e["ip"] for e in network_inventory(states)] == ["10.0.0.1"]
+    assert [(e["ip"], e["state"]) for e in network_inventory(states)["addresses"]] == \
+        [("10.0.0.1", "answering"), ("10.0.0.2", "no-reply")]
 
 
 def test_json_output_is_strict():

@@ -43,6 +43,5 @@ def run(c, command, inventory=None, pattern="all", limit=None, forks=DEFAULT_FOR
         printer = None if json else Printer(len(hosts))
         with Fleet(options, common.target_for) as fleet:
             result = fleet.run(hosts, lambda s: exec_result(s.host.name, s.exec(command)),
-                               on_result=printer.host if printer else None,
-                               on_tick=printer.tick if printer else None)
+                               events=printer)
         common.finish(result, json, printer, retry_file)

@@ -5,17 +5,14 @@ from __future__ import annotations
 import getpass
 import math
 import os
-import sys
 from typing import Any
-
-from invoke.exceptions import Exit
 
 from fleetops.cli.exits import cli_errors  # noqa: F401  (re-exported for the tasks)
 from fleetops.config.targets import check_targets, target_for  # noqa: F401  (target_for: tasks)
+from fleetops.core.retry import write_retry  # noqa: F401  (re-exported; lives in core)
 from fleetops.core.runner import DEFAULT_FORKS, RunOptions
 from fleetops.errors import (
     DEFAULT_COMMAND_TIMEOUT,
-    FleetopsError,
     InputError,
     OptionError,
 )
@@ -169,41 +166,13 @@ def _secret(env: str, ask: bool, flag: str, prompt: str) -> str | None:
     return getpass.getpass(prompt)
 
 
-def write_retry(run: RunResult, path: str | None) -> str | None:
-    """Failed and unreachable hosts, one per line after a ``#`` header, for ``--limit @path``.
-
-    Written by :mod:`fleetops.safefile`'s rule. With nothing to retry, only a regular
-    file of ours that starts with the header is removed. A file that cannot be written
-    is one warning on stderr (the run's output and exit code are not lost).
-    """
-    from fleetops import safefile
-
-    if not path:
-        return None
-    names = run.names("failed", "unreachable")
-    try:
-        if not names:
-            safefile.remove_retry_file(path)
-            return None
-        safefile.write_text(path, safefile.RETRY_HEADER + "\n".join(names) + "\n")
-    except (OSError, FleetopsError) as exc:
-        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        print(f"fleetops: retry file {path} not written: {detail}", file=sys.stderr)
-        return None
-    return path
-
-
 def finish(run: RunResult, as_json: bool, printer: Any = None,
            retry_file: str | None = DEFAULT_RETRY_FILE, code: int | None = None,
            **json_extra: Any) -> None:
-    """Print the JSON document or the recap, write the retry file, exit with the code."""
-    retry = write_retry(run, retry_file)
-    if as_json:
-        run.write_json(sys.stdout, **json_extra)
-        sys.stdout.write("\n")
-        sys.stdout.flush()
-    elif printer is not None:
-        printer.recap(run, retry)
-    exit_code = run.exit_code if code is None else code
-    if exit_code:
-        raise Exit(code=exit_code)
+    """Print the JSON document or the recap, write the retry file, exit with the code
+    (:func:`fleetops.cli.output.finish` with the JSON reporter or ``printer``)."""
+    from fleetops.cli.output import JsonReporter
+    from fleetops.cli.output import finish as report_finish
+
+    reporter = JsonReporter() if as_json else printer
+    report_finish(run, reporter, retry_file, code, **json_extra)

@@ -10,8 +10,6 @@ The lead adds ``install``, ``remove`` and ``list_`` as collection ``cron``.
 
 from __future__ import annotations
 
-import sys
-import threading
 from typing import Any
 
 from fleetops.cli.authopts import ASK_HELP
@@ -84,29 +82,9 @@ def format_entry(row: dict[str, Any]) -> str:
     return clean(" ".join(part for part in text.split(" ") if part))
 
 
-class _Lines:
-    """Per-host lines as hosts finish, then the standard recap."""
-
-    def __init__(self, kind: str, show_diff: bool) -> None:
-        self.kind = kind
-        self.show_diff = show_diff
-        self.lock = threading.Lock()
-
-    def host(self, result: Any, run: Any) -> None:
-        with self.lock:
-            sys.stdout.write(describe(self.kind, result, self.show_diff))
-            sys.stdout.flush()
-
-    def recap(self, run: Any, retry_file: str | None = None) -> None:
-        from fleetops.cli.output import format_recap
-
-        sys.stdout.write(format_recap(run, sys.stdout.isatty(), retry_file))
-        sys.stdout.flush()
-
-
 def fleet_cron(kind: str, argv_factory: Any, opts: dict[str, Any], show_diff: bool) -> None:
     """Check the options, run ``ops/cron`` on the selected hosts and finish the task."""
-    from fleetops.cli import common
+    from fleetops.cli import common, output
     from fleetops.ship.run import fleet_program
 
     with common.cli_errors():
@@ -117,11 +95,11 @@ def fleet_cron(kind: str, argv_factory: Any, opts: dict[str, Any], show_diff: bo
                                         opts.get("ask_pass", False),
                                         max_output=opts.get("max_output"))
         hosts = common.targets(opts["inventory"], opts["pattern"], opts["limit"])
-        printer = None if opts["json"] else _Lines(kind, show_diff)
-        run = fleet_program(hosts, "cron", argv, options,
-                            on_result=printer.host if printer else None)
-        common.finish(run, opts["json"], printer, opts["retry_file"], program="cron",
-                      action=kind)
+        reporter = output.JsonReporter() if opts["json"] else output.Printer(
+            len(hosts), line=lambda result, color: describe(kind, result, show_diff),
+            progress=False)
+        run = fleet_program(hosts, "cron", argv, options, events=reporter)
+        output.finish(run, reporter, opts["retry_file"], program="cron", action=kind)
 
 
 @task(help=INSTALL_HELP)

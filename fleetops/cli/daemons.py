@@ -8,8 +8,6 @@ The lead adds ``watcher_ns`` and ``dirsync_ns`` to the root collection.
 
 from __future__ import annotations
 
-import sys
-import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -124,25 +122,6 @@ def describe(action: str, result: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
-class _Lines:
-    """Per-host lines as hosts finish, then the standard recap."""
-
-    def __init__(self, action: str) -> None:
-        self.action = action
-        self.lock = threading.Lock()
-
-    def host(self, result: Any, run: Any) -> None:
-        with self.lock:
-            sys.stdout.write(describe(self.action, result))
-            sys.stdout.flush()
-
-    def recap(self, run: Any, retry_file: str | None = None) -> None:
-        from fleetops.cli.output import format_recap
-
-        sys.stdout.write(format_recap(run, sys.stdout.isatty(), retry_file))
-        sys.stdout.flush()
-
-
 def add_status_fields(run: Any) -> None:
     """Copy running/pid/uptime_s/last_event from each host's data to its JSON entry."""
     for result in run.hosts.values():
@@ -176,7 +155,7 @@ def check_numbers(argv: Sequence[str]) -> None:
 
 def fleet_lifecycle(program: str, action: str, argv: list[str], opts: dict[str, Any]) -> None:
     """Run one lifecycle action of ``program`` on the selected hosts and finish the task."""
-    from fleetops.cli import common
+    from fleetops.cli import common, output
     from fleetops.ship.run import fleet_program
 
     with common.cli_errors():
@@ -185,13 +164,12 @@ def fleet_lifecycle(program: str, action: str, argv: list[str], opts: dict[str, 
                                         None, opts["accept_new"], opts["become"],
                                         "root", max_output=opts.get("max_output"))
         hosts = common.targets(opts["inventory"], opts["pattern"], opts["limit"])
-        printer = None if opts["json"] else _Lines(action)
-        run = fleet_program(hosts, program, argv, options,
-                            on_result=printer.host if printer else None)
+        reporter = output.JsonReporter() if opts["json"] else output.Printer(
+            len(hosts), line=lambda result, color: describe(action, result), progress=False)
+        run = fleet_program(hosts, program, argv, options, events=reporter)
         if action == "status":
             add_status_fields(run)
-        common.finish(run, opts["json"], printer, opts["retry_file"], program=program,
-                      action=action)
+        output.finish(run, reporter, opts["retry_file"], program=program, action=action)
 
 
 # -- watcher --------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from typing import Any
 
 from fleetops.core import become
 from fleetops.core.connect import connect
+from fleetops.core.events import Reporter
 from fleetops.core.hostkeys import KnownHosts, known_hosts_files
 from fleetops.core.jump import Bastions, hop_label
 from fleetops.core.ssh import CommandTimeout, Connection, Exec, Keys, Target, Unreachable
@@ -218,10 +219,17 @@ class Fleet:
         work: Callable[[Session], HostResult | None],
         on_result: Callable[[HostResult, RunResult], None] | None = None,
         on_tick: Callable[[RunResult], None] | None = None,
+        events: Reporter | None = None,
     ) -> RunResult:
         """Run ``work`` on every host; ``on_result`` gets each finished host and
-        ``on_tick`` is called a few times a second (both from this thread)."""
+        ``on_tick`` is called a few times a second (both from this thread). ``events``
+        (:class:`fleetops.core.events.Reporter`) instead gets ``run_started``,
+        ``host_started`` (from the host's worker), ``host_finished`` and ``tick``."""
         hosts = list(hosts)
+        if events is not None:
+            on_result, on_tick = events.host_finished, events.tick
+            events.run_started(len(hosts))
+            work = _announced(work, events)
         run = RunResult()
         started = time.monotonic()
         if not hosts:
@@ -285,6 +293,15 @@ class Fleet:
             result = _overdue(result, self.options.deadline_for_host(), session)
         result.duration = time.monotonic() - started
         return result
+
+
+def _announced(work: Callable[[Session], HostResult | None],
+               events: Reporter) -> Callable[[Session], HostResult | None]:
+    """``work`` that first tells ``events`` its host started."""
+    def announced(session: Session) -> HostResult | None:
+        events.host_started(session.host.name)
+        return work(session)
+    return announced
 
 
 class _Tracker:

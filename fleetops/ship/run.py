@@ -420,8 +420,9 @@ def run_program(session: Session, program: str, argv: Sequence[str],
 
 def fleet_program(hosts: Iterable[Any], program: str, args_for: ArgsFor,
                   options: RunOptions | Fleet, on_result=None,
-                  timeout: float | None = None, on_tick=None) -> RunResult:
-    """Run ``program`` on every host in parallel; ``args_for(host)`` gives per-host argv.
+                  timeout: float | None = None, on_tick=None, events=None) -> RunResult:
+    """Run ``program`` on every host in parallel; ``args_for(host)`` gives per-host argv;
+    ``events``: a :class:`fleetops.core.events.Reporter` (instead of the callbacks).
 
     ``options`` is either RunOptions (a Fleet is made and closed here) or an open Fleet
     whose connections are reused (playbooks)."""
@@ -432,6 +433,6 @@ def fleet_program(hosts: Iterable[Any], program: str, args_for: ArgsFor,
         return run_program(session, program, list(argv), app, timeout)
 
     if isinstance(options, Fleet):
-        return options.run(hosts, work, on_result=on_result, on_tick=on_tick)
+        return options.run(hosts, work, on_result=on_result, on_tick=on_tick, events=events)
     with Fleet(options, target_for) as fleet:
-        return fleet.run(hosts, work, on_result=on_result, on_tick=on_tick)
+        return fleet.run(hosts, work, on_result=on_result, on_tick=on_tick, events=events)
