@@ -117,3 +117,22 @@ def test_the_cipher_is_an_aead_one_openssh_offers_too(lab_inventory):
                          capture_output=True, text=True, check=True, timeout=10).stdout
     ciphers = next(ln.split()[1] for ln in ssh.splitlines() if ln.startswith("ciphers "))
     assert used[0] in ciphers.split(",")
+
+
+def test_run_works_with_file_descriptors_past_1024(lab_inventory):
+    import os
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip(f"RLIMIT_NOFILE hard limit {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]  # what a big run holds
+    try:
+        result = fleetops.Fleet(lab_inventory, pattern="lab07").run(
+            lambda c: c.run("echo high", hide=True).stdout)
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert result.succeeded == {"lab07": "high\n"}, result.failed

@@ -120,7 +120,8 @@ class InlineWait:
         assert self._inline is not None
         streams = ((self._inline["out"], chan.recv_ready, self.read_proc_stdout),  # type: ignore[attr-defined]
                    (self._inline["err"], chan.recv_stderr_ready, self.read_proc_stderr))  # type: ignore[attr-defined]
-        wake = chan.fileno()
+        wake = select.poll()  # not select(): a run of many hosts has fds past 1024
+        wake.register(chan.fileno(), select.POLLIN)
         while True:
             for io, ready, read in streams:
                 if not self._handle_ready(io, ready, read):
@@ -131,7 +132,7 @@ class InlineWait:
             pause = self._pause()
             if pause is None:
                 return False
-            select.select([wake], [], [], pause)
+            wake.poll(pause * 1000)
 
     def _handle_ready(self, io: InlineIO, ready: Any, read: Any) -> bool:
         """What one stream has ready, through Invoke's ``_handle_output``; False (the
