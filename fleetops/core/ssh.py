@@ -22,6 +22,10 @@ DEFAULT_MAX_OUTPUT = 4 * 1024 * 1024  # bytes kept per stream (RunOptions.max_ou
 DRAIN_CHUNKS = 64  # reads per drain before deadlines are checked again (a flood never ends)
 # Key exchange and host-key algorithms OpenSSH picks by default, fastest first.
 PREFERRED_KEX = ("curve25519-sha256", "curve25519-sha256@libssh.org")
+# AEAD ciphers of OpenSSH's default Ciphers list (ssh_config(5); its first choice,
+# chacha20-poly1305, is not in Paramiko): no separate MAC, whose check Paramiko does
+# in pure Python for every packet. A server without them gets Paramiko's order.
+PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
 
 
 class Unreachable(Exception):
@@ -292,6 +296,7 @@ def _handshake(
 ) -> None:
     options = transport.get_security_options()
     options.kex = _prefer(options.kex, PREFERRED_KEX)
+    options.ciphers = _prefer(options.ciphers, PREFERRED_CIPHERS)
     # Known key types (and certificates when a @cert-authority applies) first, exactly as
     # OpenSSH's order_hostkeyalgs: no false "changed key" for a host with several keys.
     options.key_types = known_hosts.host_key_algorithms(target, transport._key_info)
