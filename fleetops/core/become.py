@@ -22,6 +22,7 @@ import weakref
 from dataclasses import dataclass, field
 
 from fleetops.core.ssh import CommandTimeout, Exec
+from fleetops.core.transport import Stream
 
 _TOKEN = secrets.token_hex(8)
 PROMPT = f"[fleetops-sudo-{_TOKEN}]".encode()
@@ -85,8 +86,10 @@ def become_command(command: str, become: Become, pty: bool = False) -> str:
 
 
 class SudoHook:
-    """The ``hook`` of ``Connection.exec``: answers sudo's prompt before the command's
-    stdin flows, and puts sudo's own stderr lines back in front of the command's."""
+    """The ``hook`` of ``Transport.exec`` (:class:`fleetops.core.transport.Hook`): answers
+    sudo's prompt before the command's stdin flows, and puts sudo's own stderr lines back
+    in front of the command's. It talks to a :class:`~fleetops.core.transport.Stream`
+    only, so any transport (SSH, local, the fake with :mod:`fleetops.core.fakesudo`) runs it."""
 
     def __init__(self, become: Become, login: str, host: str, pty: bool) -> None:
         self.become = become
@@ -95,8 +98,8 @@ class SudoHook:
         self.pty = pty
         self.before = b""
 
-    def start(self, chan, deadline: float | None):
-        """Wait for PROMPT or OK; return the channel the command's stdin goes to."""
+    def start(self, chan: Stream, deadline: float | None) -> Stream:
+        """Wait for PROMPT or OK; return the stream the command's stdin goes to."""
         if self.pty:
             ready, recv = chan.recv_ready, chan.recv
         else:

@@ -10,11 +10,15 @@ the same ``max_output`` cap and ``discarded`` counts, the same exceptions and re
 ``abort`` (the runner's deadline or Ctrl-C closing ``sock``) that unblocks everything.
 
 Use: ``net = FakeNetwork({"h1": FakeHost(echo), ...})`` then
-``Fleet(options, net.target_for, connect=net.connect)``. Not for sudo (``hook``).
+``Fleet(options, net.target_for, connect=net.connect)``. A ``hook`` (sudo) talks to
+the command through a :class:`FakeStream`, with a pty when it asks for one (the program
+sees ``proc.pty``); :mod:`fleetops.core.fakesudo` plays sudo on a fake host.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -29,7 +33,7 @@ from fleetops.core.ssh import (
     Unreachable,
     keep_capped,
 )
-from fleetops.core.transport import Dialog
+from fleetops.core.transport import Dialog, Hook, Stream
 
 WINDOW = 1 << 20  # stdout/stderr bytes a program may write ahead of the reader (SSH window)
 POLL_S = 0.05
@@ -70,6 +74,8 @@ class FakeProcess:
         self.killed = False
         self.done = False
         self.rc: int | None = None
+        self.pty = False          # the transport asked for a pty (sudo's requiretty retry)
+        self.wake: int | None = None  # a pipe written on output (FakeStream.fileno)
 
     # --- the program's side --------------------------------------------------------
     def write(self, data: bytes, stream: str = "stdout") -> None:
@@ -82,6 +88,14 @@ class FakeProcess:
                 raise Killed()
             buf += data
             self._cond.notify_all()
+            if self.wake is not None:
+                with contextlib.suppress(OSError):
+                    os.write(self.wake, b"x")
+
+    def stdin_waiting(self) -> bool:
+        """Whether stdin bytes (or its EOF) arrived that the program has not read."""
+        with self._cond:
+            return bool(self._stdin) or self._stdin_eof
 
     def read(self, size: int = -1) -> bytes:
         """Up to ``size`` stdin bytes (-1: all until EOF); b"" at EOF. Blocks."""
@@ -124,6 +138,9 @@ class FakeProcess:
         with self._cond:
             self.rc, self.done = rc, True
             self._cond.notify_all()
+            if self.wake is not None:
+                with contextlib.suppress(OSError):
+                    os.write(self.wake, b"x")
 
     def feed(self, data: bytes) -> None:
         with self._cond:
@@ -149,6 +166,75 @@ class FakeProcess:
             self._err.clear()
             self._cond.notify_all()
             return out, err, self.done
+
+    def take_some(self, stream: str, size: int) -> bytes:
+        """Up to ``size`` bytes of ``stream`` (for :class:`FakeStream`), no waiting."""
+        with self._cond:
+            buf = self._out if stream == "stdout" else self._err
+            data = bytes(buf[:size])
+            del buf[:size]
+            self._cond.notify_all()
+            return data
+
+    def ready(self, stream: str) -> bool:
+        with self._cond:
+            return bool(self._out if stream == "stdout" else self._err)
+
+
+class FakeStream:
+    """The :class:`~fleetops.core.transport.Stream` of one fake command, for a hook."""
+
+    def __init__(self, proc: FakeProcess) -> None:
+        self._proc = proc
+        self._rfd, proc.wake = os.pipe()
+        os.set_blocking(self._rfd, False)
+        os.set_blocking(proc.wake, False)
+
+    @property
+    def eof_received(self) -> bool:
+        return self._proc.done
+
+    @property
+    def closed(self) -> bool:
+        return self._proc.transport.closed.is_set()
+
+    def fileno(self) -> int:
+        with contextlib.suppress(OSError):
+            os.read(self._rfd, 4096)  # ready again only after new output
+        if self._proc.ready("stdout") or self._proc.ready("stderr") or self._proc.done:
+            os.write(self._proc.wake, b"x")
+        return self._rfd
+
+    def recv_ready(self) -> bool:
+        return self._proc.ready("stdout")
+
+    def recv(self, nbytes: int) -> bytes:
+        return self._proc.take_some("stdout", nbytes)
+
+    def recv_stderr_ready(self) -> bool:
+        return self._proc.ready("stderr")
+
+    def recv_stderr(self, nbytes: int) -> bytes:
+        return self._proc.take_some("stderr", nbytes)
+
+    def sendall(self, data: bytes) -> None:
+        self._proc.feed(data)
+
+    def shutdown_write(self) -> None:
+        self._proc.close_stdin()
+
+    def exit_status_ready(self) -> bool:
+        return self._proc.done
+
+    def recv_exit_status(self) -> int:
+        return -1 if self._proc.rc is None else self._proc.rc
+
+    def close(self) -> None:
+        with self._proc._cond:  # the program writes to ``wake`` under this lock
+            wake, self._proc.wake = self._proc.wake, None
+        for fd in (self._rfd, wake):
+            with contextlib.suppress(OSError, TypeError):
+                os.close(fd)
 
 
 class FakeTransport:
@@ -190,33 +276,37 @@ class FakeTransport:
             raise Unreachable("connection lost")
 
     def exec(self, command: str, stdin: bytes | Dialog | None = None,
-             timeout: float | None = None, hook: Any = None) -> Exec:
+             timeout: float | None = None, hook: Hook | None = None) -> Exec:
         """Run ``command`` with the host's program (see ``ssh.Connection.exec``)."""
-        if hook is not None:
-            raise NotImplementedError("the fake transport does not run sudo")
         self._check()
+        started = time.monotonic()
+        deadline = None if timeout is None else started + timeout
         dialog = None if stdin is None or isinstance(stdin, bytes | bytearray) else stdin
         proc = FakeProcess(command, self)
+        proc.pty = hook is not None and hook.pty
+        stream = FakeStream(proc)
         self.network.started(self.target.name, command)
-        if stdin is not None and dialog is None:
-            self._send(proc, stdin)
-        if dialog is None:
-            proc.close_stdin()
         worker = threading.Thread(target=proc.run, args=(self.host.program,), daemon=True)
         worker.start()
         try:
-            return self._collect(proc, dialog, timeout)
+            chan: Stream = stream if hook is None else hook.start(stream, deadline)
+            if stdin is not None and dialog is None:
+                self._send(chan, stdin)
+            if dialog is None:
+                chan.shutdown_write()
+            result = self._collect(proc, chan, dialog, timeout, started)
+            return result if hook is None else hook.finish(result)
         finally:
             proc.kill()
+            stream.close()
             self.network.ended(self.target.name)
 
-    def _send(self, proc: FakeProcess, data: bytes) -> None:
-        proc.feed(data)
+    def _send(self, chan: Stream, data: bytes) -> None:
+        chan.sendall(data)
         self.bytes_sent += len(data)
 
-    def _collect(self, proc: FakeProcess, dialog: Dialog | None,
-                 timeout: float | None) -> Exec:
-        started = time.monotonic()
+    def _collect(self, proc: FakeProcess, chan: Stream, dialog: Dialog | None,
+                 timeout: float | None, started: float) -> Exec:
         out, err, cut = bytearray(), bytearray(), {}
         while True:
             room = 0 if dialog is None else dialog.room
@@ -224,8 +314,8 @@ class FakeTransport:
             keep_capped(out, got_out, self.max_output + room, "stdout", cut)
             keep_capped(err, got_err, self.max_output, "stderr", cut)
             if dialog is not None and out and (answer := dialog.reply(out)) is not None:
-                self._send(proc, answer)
-                proc.close_stdin()
+                self._send(chan, answer)
+                chan.shutdown_write()
                 dialog = None
                 keep_capped(out, b"", self.max_output, "stdout", cut)
             if self.closed.is_set():
