@@ -27,6 +27,7 @@ from typing import Any
 
 from fleetops.core.ssh import (
     DEFAULT_MAX_OUTPUT,
+    ChannelRefused,
     CommandTimeout,
     Exec,
     Target,
@@ -196,7 +197,7 @@ class FakeStream:
 
     @property
     def closed(self) -> bool:
-        return self._proc.transport.closed.is_set()
+        return not self._proc.transport.is_active()
 
     def fileno(self) -> int:
         with contextlib.suppress(OSError):
@@ -240,10 +241,12 @@ class FakeStream:
 class FakeTransport:
     """A :class:`~fleetops.core.transport.Transport` to one :class:`FakeHost`."""
 
-    def __init__(self, target: Target, host: FakeHost, network: FakeNetwork) -> None:
+    def __init__(self, target: Target, host: FakeHost, network: FakeNetwork,
+                 channel: FakeChannel | None = None) -> None:
         self.target = target
         self.host = host
         self.network = network
+        self.channel = channel  # the bastion's channel it runs over, if any
         self.bytes_sent = 0
         self.max_output = DEFAULT_MAX_OUTPUT
         self.closed = threading.Event()
@@ -253,7 +256,16 @@ class FakeTransport:
         return self  # abort() calls close(): running commands end as "connection lost"
 
     def is_active(self) -> bool:
-        return not self.closed.is_set()
+        return not self.closed.is_set() and (self.channel is None or self.channel.is_active())
+
+    def open_channel(self, address: str, port: int, timeout: float) -> FakeChannel:
+        """A channel from this host to a fake host (a bastion's ``direct-tcpip``)."""
+        self._check()
+        with self.network._lock:
+            self.network.channels.append((self.target.name, address))
+        if address not in self.network.hosts:
+            raise ChannelRefused("Connection refused")
+        return FakeChannel(self, address, port)
 
     def close(self) -> None:
         self.closed.set()
@@ -272,7 +284,7 @@ class FakeTransport:
         return data
 
     def _check(self) -> None:
-        if self.closed.is_set():
+        if not self.is_active():
             raise Unreachable("connection lost")
 
     def exec(self, command: str, stdin: bytes | Dialog | None = None,
@@ -318,7 +330,7 @@ class FakeTransport:
                 chan.shutdown_write()
                 dialog = None
                 keep_capped(out, b"", self.max_output, "stdout", cut)
-            if self.closed.is_set():
+            if not self.is_active():
                 raise Unreachable("connection lost while the command ran")
             if done and not got_out and not got_err:
                 return Exec(proc.rc, bytes(out), bytes(err), cut)
@@ -327,14 +339,35 @@ class FakeTransport:
                                      f"{time.monotonic() - started:.1f}s")
 
 
+class FakeChannel:
+    """A bastion's channel to a host behind it (``FakeTransport.open_channel``)."""
+
+    def __init__(self, bastion: FakeTransport, address: str, port: int) -> None:
+        self.bastion = bastion
+        self.address = address
+        self.port = port
+        self.closed = threading.Event()
+
+    def is_active(self) -> bool:
+        return not self.closed.is_set() and self.bastion.is_active()
+
+    def close(self) -> None:
+        self.closed.set()
+
+
 class FakeNetwork:
     """Fake hosts by name, the ``connect`` factory for ``Fleet`` and what happened:
-    ``connects`` (host names in order), ``commands`` ((host, command) in order),
-    ``peak`` (most commands running at once)."""
+    ``connects`` (host names in order, a host behind a bastion once its channel opened), ``routes`` ((host, via) in order: the bastion
+    label a host was reached through, None when direct), ``channels`` ((bastion, address)
+    in order), ``commands`` ((host, command) in order), ``peak`` (most commands running at
+    once). A bastion is any fake host: it opens channels to the fake hosts by name
+    (address), refusing unknown ones; a host reached through a channel is lost with it."""
 
     def __init__(self, hosts: dict[str, FakeHost]) -> None:
         self.hosts = hosts
         self.connects: list[str] = []
+        self.routes: list[tuple[str, str | None]] = []
+        self.channels: list[tuple[str, str]] = []
         self.commands: list[tuple[str, str]] = []
         self.running = 0
         self.peak = 0
@@ -344,14 +377,21 @@ class FakeNetwork:
     def target_for(host: Any) -> Target:
         return Target(name=host.name, address=host.name)
 
-    def connect(self, target: Target, on_socket: Callable[[Any], None]) -> FakeTransport:
+    def connect(self, target: Target, on_socket: Callable[[Any], None],
+                opener: Callable[[float], Any] | None = None,
+                via: str | None = None) -> FakeTransport:
         """The :data:`fleetops.core.transport.ConnectFactory` of the fake hosts."""
+        channel = None
+        if opener is not None:  # a host behind a bastion is only reached through it
+            channel = opener(target.connect_timeout or 10.0)
+            on_socket(channel)
         with self._lock:
             self.connects.append(target.name)
+            self.routes.append((target.name, via))
         host = self.hosts.get(target.name)
         if host is None:
-            raise Unreachable(f"{target.address}:22: Name or service not known")
-        conn = FakeTransport(target, host, self)
+            raise Unreachable(f"{target.address}:{target.port}: Name or service not known")
+        conn = FakeTransport(target, host, self, channel)
         on_socket(conn)
         if host.connect_s and conn.closed.wait(host.connect_s):
             raise Unreachable(f"{target.address}:22: connection closed while connecting")

@@ -22,12 +22,16 @@ from typing import Any, Protocol, runtime_checkable
 
 from fleetops.core.ssh import Exec, Target
 
-#: ``connect(target, on_socket) -> Transport``: open one host's connection within the
-#: target's/run's connect timeout. ``on_socket(obj)`` must see every socket-like object
-#: whose ``close()`` (or ``shutdown``) unblocks the connection: the runner's whole-host
-#: deadline and Ctrl-C close it; it raises ``Unreachable`` when the host is already
-#: aborted. Raises :class:`fleetops.core.ssh.Unreachable` with a worded reason.
-ConnectFactory = Callable[[Target, Callable[[Any], None]], "Transport"]
+#: ``connect(target, on_socket, opener=None, via=None) -> Transport``: open one host's
+#: connection within the target's/run's connect timeout. ``on_socket(obj)`` must see every
+#: socket-like object whose ``close()`` (or ``shutdown``) unblocks the connection: the
+#: runner's whole-host deadline and Ctrl-C close it; it raises ``Unreachable`` when the
+#: host is already aborted. ProxyJump (:mod:`fleetops.core.jump`): ``opener(timeout_s)``
+#: returns the stream to use instead of a direct connection (a channel of the previous
+#: hop, a :class:`Bastion`), ``via`` names that hop for reasons; the runner connects the
+#: hops with the same factory, so a hop the factory returns must be a :class:`Bastion`.
+#: Raises :class:`fleetops.core.ssh.Unreachable` with a worded reason.
+ConnectFactory = Callable[..., "Transport"]
 
 #: Files moved by ``put`` are created with this mode unless told otherwise.
 DEFAULT_MODE = 0o600
@@ -124,3 +128,12 @@ class Transport(Protocol):
     def is_active(self) -> bool: ...
 
     def close(self) -> None: ...
+
+
+class Bastion(Transport, Protocol):
+    """A transport that is a ProxyJump hop: it also opens channels to hosts behind it."""
+
+    def open_channel(self, address: str, port: int, timeout: float) -> Any:
+        """A stream to address:port from this host (SSH: a ``direct-tcpip`` channel).
+        Raises ``ChannelRefused`` when this host cannot connect there, ``Unreachable``
+        when the connection is lost or the channel does not open in ``timeout`` s."""
