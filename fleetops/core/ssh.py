@@ -100,7 +100,11 @@ def keep_capped(buf: bytearray, chunk: bytes, cap: int, stream: str,
 
 
 class Connection:
-    """A connected, authenticated transport; ``exec`` may be called many times."""
+    """A connected, authenticated transport; ``exec`` may be called many times.
+    ``remote_kill``: a command that times out keeps running on the host unless killed
+    there (no pty: no signal reaches it), see :mod:`fleetops.core.reap`."""
+
+    remote_kill = True
 
     def __init__(self, transport: paramiko.Transport, target: Target) -> None:
         self.transport = transport

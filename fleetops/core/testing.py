@@ -247,6 +247,8 @@ class FakeTransport:
         self.host = host
         self.network = network
         self.channel = channel  # the bastion's channel it runs over, if any
+        # like SSH, a timed-out command is killed by a second command (fleetops.core.reap)
+        self.remote_kill = network.remote_kill
         self.bytes_sent = 0
         self.max_output = DEFAULT_MAX_OUTPUT
         self.closed = threading.Event()
@@ -360,11 +362,13 @@ class FakeNetwork:
     ``connects`` (host names in order, a host behind a bastion once its channel opened), ``routes`` ((host, via) in order: the bastion
     label a host was reached through, None when direct), ``channels`` ((bastion, address)
     in order), ``commands`` ((host, command) in order), ``peak`` (most commands running at
-    once). A bastion is any fake host: it opens channels to the fake hosts by name
+    once). ``remote_kill``: transports ask for the kill of a timed-out command like SSH
+    (:mod:`fleetops.core.reap`); the fake itself ends it anyway. A bastion is any fake host: it opens channels to the fake hosts by name
     (address), refusing unknown ones; a host reached through a channel is lost with it."""
 
-    def __init__(self, hosts: dict[str, FakeHost]) -> None:
+    def __init__(self, hosts: dict[str, FakeHost], remote_kill: bool = False) -> None:
         self.hosts = hosts
+        self.remote_kill = remote_kill
         self.connects: list[str] = []
         self.routes: list[tuple[str, str | None]] = []
         self.channels: list[tuple[str, str]] = []
