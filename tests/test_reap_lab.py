@@ -10,10 +10,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from authlab import PASSWORDS, AuthSshd
 
 from fleetops.core.reap import GRACE_S
+from fleetops.core.runner import Fleet, RunOptions, exec_result
 
 pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parents[1]
@@ -59,3 +62,23 @@ def test_a_command_ignoring_sigterm_is_sigkilled(lab, host, options):
     assert "(" not in result["reason"], result["reason"]
     assert processes(lab, host, "sleep 30") == []
     assert elapsed >= 2 + GRACE_S - 0.5  # SIGTERM was not enough: the grace period passed
+
+
+@pytest.fixture(scope="module")
+def sshd(lab, tmp_path_factory):
+    server = AuthSshd(lab, "lab15", tmp_path_factory.mktemp("reapsshd"))
+    yield server
+    server.stop()
+
+
+def test_the_kill_answers_sudo_password_prompts_too(lab, sshd):
+    """alice's sudo asks for a password: the kill (as root) is let in the same way."""
+    target = sshd.target("alice", key_files=(str(sshd.client_key),))
+    options = RunOptions(command_timeout=2, become=True, become_password=PASSWORDS["alice"])
+    with Fleet(options, lambda host: target) as fleet:
+        result = fleet.run([SimpleNamespace(name=target.name)],
+                           lambda s: exec_result(s.host.name, s.exec("sleep 306")))
+    host = result.hosts[target.name]
+    assert host.status == "failed" and host.reason.startswith("command timed out after ")
+    assert "(" not in host.reason, host.reason
+    assert processes(lab, "lab15", "sleep 306") == []
