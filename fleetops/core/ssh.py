@@ -32,6 +32,10 @@ class Unreachable(Exception):
     """Connecting, verifying the host key or authenticating failed."""
 
 
+class ChannelRefused(Unreachable):
+    """A bastion could not open a channel to the host behind it (``str()``: its words)."""
+
+
 class CommandTimeout(Exception):
     """A command ran past its timeout; the channel was closed."""
 
@@ -100,7 +104,11 @@ def keep_capped(buf: bytearray, chunk: bytes, cap: int, stream: str,
 
 
 class Connection:
-    """A connected, authenticated transport; ``exec`` may be called many times."""
+    """A connected, authenticated transport; ``exec`` may be called many times.
+    ``remote_kill``: a command that times out keeps running on the host unless killed
+    there (no pty: no signal reaches it), see :mod:`fleetops.core.reap`."""
+
+    remote_kill = True
 
     def __init__(self, transport: paramiko.Transport, target: Target) -> None:
         self.transport = transport
@@ -118,6 +126,19 @@ class Connection:
     def sock(self):
         """The socket (or ProxyCommand, or ProxyJump channel) under the transport."""
         return self.transport.sock
+
+    def open_channel(self, address: str, port: int, timeout: float):
+        """A ``direct-tcpip`` channel from this host to address:port (RFC 4254 7.2, what
+        ``ssh -W`` asks for): a socket-like stream for the next hop's transport.
+        ChannelRefused when this host cannot connect there, Unreachable when the
+        connection is lost or the channel does not open within ``timeout`` seconds."""
+        try:
+            return self.transport.open_channel("direct-tcpip", (address, port),
+                                               ("127.0.0.1", 0), timeout=max(timeout, 0.1))
+        except paramiko.ChannelException as exc:
+            raise ChannelRefused(exc.text or str(exc.code)) from None
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise Unreachable(str(exc) or type(exc).__name__) from None
 
     def put(self, data: bytes, remote_path: str, mode: int = 0o600) -> None:
         """Write a file over SFTP (see :mod:`fleetops.core.transfer`)."""
