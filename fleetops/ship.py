@@ -240,12 +240,12 @@ try:
 except Exception:
     pass
 try:
-    from ops.__main__ import main
+    from ops.__main__ import main, finish
 except ImportError as e:
     os.unlink(p)
     sys.exit("fleetops: cached zipapp %s is broken (%s): removed it, the next run uploads a "
              "fresh copy" % (p, e))
-sys.exit(main())
+finish(main())
 '''
 
 

@@ -87,8 +87,8 @@ try:
         fleetops_bundle(_archive.read(), __loader__.archive)
 except (AttributeError, OSError, ValueError, EOFError, TypeError):
     pass
-from ops.__main__ import main
-sys.exit(main())
+from ops.__main__ import main, finish
+finish(main())
 """).encode()
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 _MODE = 0o100644 << 16

@@ -466,3 +466,34 @@ def test_text_and_html_renderings_of_the_program():
     page = diskreport.render_html(data)
     assert "web&lt;1&gt;" in page and "web<1>" not in page
     assert "http://" not in page and "https://" not in page
+
+
+# --- the end of a run: no interpreter teardown after diskreport's document -----------
+
+FINISH_DRIVER = """
+import atexit, sys
+import ops.__main__ as m
+if sys.argv[1] == "hook":
+    atexit.register(lambda: sys.stdout.write("teardown ran\\n"))
+if sys.argv[1] == "thread":
+    import threading
+# an object whose finaliser runs only in the interpreter's teardown
+class Witness:
+    def __del__(self):
+        sys.stdout.write("teardown ran\\n")
+sys.modules["ops"].witness = Witness()
+sys.argv[1:] = [sys.argv[2], "--include", "/"] if sys.argv[2] == "diskreport" else [sys.argv[2]]
+m.finish(m.main())
+"""
+
+
+@pytest.mark.parametrize("case, program, teardown", [
+    ("plain", "diskreport", False), ("hook", "diskreport", True),
+    ("thread", "diskreport", True), ("plain", "nosuch", True)])
+def test_finish_skips_the_teardown_only_when_nothing_needs_it(case, program, teardown):
+    proc = subprocess.run([sys.executable, "-S", "-c", FINISH_DRIVER, case, program],
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    lines = proc.stdout.splitlines()
+    assert json.loads(lines[0])["ok"] is (program == "diskreport")  # the document is whole
+    assert proc.returncode in ((0, 3) if program == "diskreport" else (2,))
+    assert ("teardown ran" in lines[1:]) is teardown, proc.stdout
