@@ -25,22 +25,22 @@ __all__ = [
 ]
 
 _LAZY = {
-    "Fleet": "fleetops.api",
-    "FleetResult": "fleetops.api",
+    "Fleet": "fleetops.api.fleet",
+    "FleetResult": "fleetops.api.fleet",
     "HostResult": "fleetops.results",
-    "ProgramFailed": "fleetops.fabric_conn",
-    "ProgramResult": "fleetops.fabric_conn",
-    "SudoFailed": "fleetops.fabric_conn",
-    "fleet_task": "fleetops.usertask",
-    "load_inventory": "fleetops.inventory",
+    "ProgramFailed": "fleetops.api.fabric_conn",
+    "ProgramResult": "fleetops.api.fabric_conn",
+    "SudoFailed": "fleetops.api.fabric_conn",
+    "fleet_task": "fleetops.cli.usertask",
+    "load_inventory": "fleetops.inventory.load",
 }
 
 if TYPE_CHECKING:
-    from fleetops.api import Fleet, FleetResult
-    from fleetops.fabric_conn import ProgramFailed, ProgramResult, SudoFailed
-    from fleetops.inventory import load_inventory
+    from fleetops.api.fabric_conn import ProgramFailed, ProgramResult, SudoFailed
+    from fleetops.api.fleet import Fleet, FleetResult
+    from fleetops.cli.usertask import fleet_task
+    from fleetops.inventory.load import load_inventory
     from fleetops.results import HostResult
-    from fleetops.usertask import fleet_task
 
 
 def __getattr__(name: str) -> Any:

@@ -20,8 +20,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from fleetops.lab_faults import NsPopen
-from fleetops.ssh import Target
+from fleetops.core.ssh import Target
+from fleetops.lab.faults import NsPopen
 
 USERS = ("alice", "bob", "carol", "dave", "erin", "frank", "gina")
 PASSWORDS = {u: f"pw-{u}-S3cret" for u in USERS}
@@ -205,7 +205,7 @@ def _free_port(address: str) -> int:
 
 
 def _openssh() -> tuple[int, int]:
-    from fleetops.lab_host import openssh_version
+    from fleetops.lab.host import openssh_version
 
     return openssh_version()
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: one real 16-host test lab per pytest session (see fleetops/lab.py).
+"""Shared fixtures: one real 16-host test lab per pytest session (see fleetops/lab/lab.py).
 
 The test lab lives beside a user's demo lab: state ``.lab-test``, inventory
 ``inventory/lab-test.ini``, addresses 127.78.0.x:2222. Tests that use ``lab``
@@ -110,8 +110,8 @@ def lab_slot():
 
 @pytest.fixture(scope="session")
 def lab(lab_slot):
-    """The session's running test lab (a :class:`fleetops.lab.Lab`)."""
-    from fleetops.lab import Lab
+    """The session's running test lab (a :class:`fleetops.lab.lab.Lab`)."""
+    from fleetops.lab.lab import Lab
 
     the_lab = Lab(*lab_slot.paths())
     the_lab.down()  # leftovers of a crashed session of this slot
@@ -126,9 +126,9 @@ def lab(lab_slot):
 
 @pytest.fixture(scope="session")
 def mixed_lab(lab_slot):
-    """The session's ``--profile mixed`` lab (a :class:`fleetops.lab.Lab`; facts via
+    """The session's ``--profile mixed`` lab (a :class:`fleetops.lab.lab.Lab`; facts via
     ``mixed_lab.mixed()``), started on first use only."""
-    from fleetops.lab import Lab
+    from fleetops.lab.lab import Lab
 
     for tool in ("ip", "openssl", "useradd", "sudo"):
         if not shutil.which(tool):

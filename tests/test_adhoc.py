@@ -221,9 +221,9 @@ def test_bad_option_values_exit_5(tmp_path):
 
 def test_one_connection_per_host_for_many_steps(lab):
     from fleetops.cli.common import target_for
-    from fleetops.inventory import load_inventory
+    from fleetops.core.runner import Fleet, RunOptions
+    from fleetops.inventory.load import load_inventory
     from fleetops.results import HostResult
-    from fleetops.runner import Fleet, RunOptions
 
     hosts = load_inventory(lab.inventory_path).select("lab07")
 

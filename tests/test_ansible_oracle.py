@@ -30,9 +30,9 @@ from typing import Any
 
 import pytest
 
-from fleetops import vault
 from fleetops.errors import InputError
-from fleetops.inventory import load_inventory
+from fleetops.inventory import vault
+from fleetops.inventory.load import load_inventory
 
 DATA = Path(__file__).parent / "data"
 CORPUS = DATA / "inventories"

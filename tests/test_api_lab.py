@@ -16,7 +16,7 @@ import pytest
 from authlab import PASSWORDS, Agent, AuthSshd
 
 import fleetops
-from fleetops.become import OK, PROMPT
+from fleetops.core.become import OK, PROMPT
 
 pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parents[1]

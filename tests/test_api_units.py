@@ -10,7 +10,7 @@ import sys
 import pytest
 
 import fleetops
-from fleetops.api import describe, run_options
+from fleetops.api.fleet import describe, run_options
 from fleetops.errors import OptionError
 
 

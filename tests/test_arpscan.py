@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from fleetops.scanlab import TARGETS_IF, ScanLab, unavailable_reason
+from fleetops.lab.scan import TARGETS_IF, ScanLab, unavailable_reason
 
 FAST = ["--timeout", "0.3", "--min-timeout", "0.1"]
 

@@ -17,9 +17,9 @@ from types import SimpleNamespace
 import pytest
 from authlab import PASSWORDS, Agent, AuthSshd, fingerprint, keygen, run_on_tty, sign
 
-from fleetops.auth import Keys, plan
-from fleetops.keyfiles import Agent as AgentConnection
-from fleetops.runner import Fleet, RunOptions, exec_result
+from fleetops.core.auth import Keys, plan
+from fleetops.core.keyfiles import Agent as AgentConnection
+from fleetops.core.runner import Fleet, RunOptions, exec_result
 
 pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parents[1]

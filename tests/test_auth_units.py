@@ -1,4 +1,4 @@
-"""Units of fleetops.auth and fleetops.become that need no server: key files made by
+"""Units of fleetops.core.auth and fleetops.core.become that need no server: key files made by
 ssh-keygen, the agent-certificate fix, passphrase prompting, sudo command lines."""
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import paramiko
 import pytest
 from authlab import Agent, keygen, pub_blob, run_on_tty, sign
 
-from fleetops import auth
-from fleetops.auth import Keys
-from fleetops.become import PROMPT, Become, become_command
-from fleetops.keyfiles import AgentIdentity, KeyUnavailable, agent_socket, openssh_public
-from fleetops.ssh import Target
+from fleetops.core import auth
+from fleetops.core.auth import Keys
+from fleetops.core.become import PROMPT, Become, become_command
+from fleetops.core.keyfiles import AgentIdentity, KeyUnavailable, agent_socket, openssh_public
+from fleetops.core.ssh import Target
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -145,7 +145,7 @@ def test_asking_without_a_terminal_is_one_line_and_exit_5(tmp_path, flag, env):
 
 def test_passphrase_is_asked_once_on_a_real_terminal(tmp_path):
     key = keygen(tmp_path / "k", passphrase="tty-pass")
-    script = ("import threading\nfrom fleetops.auth import Keys\nkeys, out = Keys(), []\n"
+    script = ("import threading\nfrom fleetops.core.auth import Keys\nkeys, out = Keys(), []\n"
               f"ts = [threading.Thread(target=lambda: out.append(keys.load({str(key)!r})))"
               " for _ in range(8)]\n[t.start() for t in ts]\n[t.join() for t in ts]\n"
               "print('LOADED', len(out))\n")

@@ -56,8 +56,8 @@ def test_endless_and_special_inventory_files_are_refused_without_blocking(tmp_pa
 
 
 def test_oversized_inventory_is_refused(tmp_path):
-    from fleetops.inventory import load_inventory
-    from fleetops.inventory_yaml import MAX_FILE_BYTES
+    from fleetops.inventory.load import load_inventory
+    from fleetops.inventory.source import MAX_FILE_BYTES
 
     big = tmp_path / "big.ini"
     with open(big, "wb") as handle:
@@ -92,7 +92,7 @@ def test_host_names_and_addresses_are_validated(tmp_path, text, words):
 
 
 def test_yaml_inventory_names_control_characters_and_aliases(tmp_path):
-    from fleetops.inventory import load_inventory
+    from fleetops.inventory.load import load_inventory
 
     cases = {
         "ctl.yml": ("all:\n  hosts:\n    h1:\n      x: \"a\x07\"\n", "ctl.yml:4:", "U+0007"),
@@ -169,7 +169,7 @@ def test_ssti_in_a_playbook_is_refused_before_anything_runs(tmp_path, inv):
 
 
 def test_sandbox_stops_what_the_load_time_check_cannot_see(tmp_path):
-    from fleetops.templating import Renderer, RenderError
+    from fleetops.playbook.templating import Renderer, RenderError
 
     renderer = Renderer([tmp_path])
     with pytest.raises(RenderError, match="SecurityError"):
@@ -180,7 +180,7 @@ def test_sandbox_stops_what_the_load_time_check_cannot_see(tmp_path):
 
 
 def test_csv_cells_are_neutralised_and_numbers_stay_numbers():
-    from fleetops.diskreport import build_report, csv_cell, render_csv
+    from fleetops.jobs.disk.report import build_report, csv_cell, render_csv
 
     for text in ("=HYPERLINK(\"http://x\")", "+cmd", "-2+3", "@SUM(A1)"):
         assert csv_cell(text) == "'" + text
@@ -294,8 +294,8 @@ def test_every_fleet_task_gets_a_finite_command_timeout_and_deadline(monkeypatch
                                                                      args):
     import importlib
 
-    from fleetops import playbook
     from fleetops.cli import common
+    from fleetops.playbook import load as playbook
 
     seen = []
     original = common.runner_options
@@ -321,8 +321,8 @@ def test_every_fleet_task_gets_a_finite_command_timeout_and_deadline(monkeypatch
 
 def test_a_play_task_timeout_sets_its_own_deadline():
     from fleetops.cli.common import runner_options
-    from fleetops.play import Engine
-    from fleetops.playbook import Task
+    from fleetops.playbook.load import Task
+    from fleetops.playbook.run import Engine
 
     engine = Engine.__new__(Engine)
     engine.options = runner_options()
@@ -332,7 +332,7 @@ def test_a_play_task_timeout_sets_its_own_deadline():
 
 
 def test_deep_json_vars_file_is_one_line(tmp_path):
-    from fleetops.inventory import load_inventory
+    from fleetops.inventory.load import load_inventory
 
     (tmp_path / "group_vars").mkdir()
     (tmp_path / "group_vars" / "all.json").write_text(

@@ -15,9 +15,9 @@ from types import SimpleNamespace
 import pytest
 from authlab import PASSWORDS, AuthSshd, run_on_tty
 
-from fleetops.become import OK, PROMPT
-from fleetops.runner import Fleet, RunOptions, exec_result
-from fleetops.ship import fleet_program
+from fleetops.core.become import OK, PROMPT
+from fleetops.core.runner import Fleet, RunOptions, exec_result
+from fleetops.ship.run import fleet_program
 
 pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parents[1]

@@ -16,10 +16,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from fleetops.connect import connect
-from fleetops.hostkeys import KnownHosts
-from fleetops.runner import Fleet, RunOptions, exec_result
-from fleetops.ssh import Keys, Target, Unreachable
+from fleetops.core.connect import connect
+from fleetops.core.hostkeys import KnownHosts
+from fleetops.core.runner import Fleet, RunOptions, exec_result
+from fleetops.core.ssh import Keys, Target, Unreachable
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("/usr/sbin/sshd") or not shutil.which("ssh"),

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from fleetops import cronspec
 from fleetops.errors import OptionError
+from fleetops.jobs import cron as cronspec
 from ops import _crontab as ct
 from tests.test_cron_local import (  # noqa: F401  (fixtures)
     _crontab,

@@ -33,7 +33,7 @@ def cron_lab(request):
 
 def ship(lab, pattern: str, argv: list[str]):
     from fleetops.cli import common
-    from fleetops.ship import fleet_program
+    from fleetops.ship.run import fleet_program
 
     hosts = common.targets(str(lab.inventory_path), pattern, None)
     return fleet_program(hosts, "cron", argv, common.runner_options(forks=16))

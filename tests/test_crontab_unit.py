@@ -11,8 +11,8 @@ import shlex
 
 import pytest
 
-from fleetops import cronspec
 from fleetops.errors import EXIT_BAD_OPTIONS, OptionError
+from fleetops.jobs import cron as cronspec
 from ops import _crontab as ct
 
 LOCK = "/run/lock"

@@ -71,7 +71,7 @@ def fleet(request):
         lab = request.getfixturevalue("lab")
     except pytest.FixtureLookupError:
         pytest.skip("the lab fixture (tests/conftest.py) is not available")
-    pytest.importorskip("fleetops.ship")
+    pytest.importorskip("fleetops.ship.run")
     return lab
 
 

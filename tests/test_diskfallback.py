@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetops.diskfallback import DF_INODES, DF_SPACE, df_data, parse_df
+from fleetops.jobs.disk.fallback import DF_INODES, DF_SPACE, df_data, parse_df
 
 DATA = Path(__file__).resolve().parent / "data"
 REPO = Path(__file__).resolve().parent.parent
@@ -75,7 +75,7 @@ def test_agrees_with_the_program_on_this_machine():
 
 
 def test_nothing_selected_is_an_error_as_in_df():
-    from fleetops.diskfallback import NoFilesystems
+    from fleetops.jobs.disk.fallback import NoFilesystems
 
     with pytest.raises(NoFilesystems, match="no file systems processed"):
         busy("--include", "/nowhere")

@@ -9,9 +9,9 @@ import stat
 
 import pytest
 
-from fleetops.diskchanges import describe
-from fleetops.diskforecast import DAY_S, forecast, theil_sen
-from fleetops.diskhistory import (
+from fleetops.jobs.disk.changes import describe
+from fleetops.jobs.disk.forecast import DAY_S, forecast, theil_sen
+from fleetops.jobs.disk.history import (
     MIGRATIONS,
     SCHEMA_VERSION,
     History,
@@ -19,8 +19,8 @@ from fleetops.diskhistory import (
     Sample,
     default_path,
 )
-from fleetops.diskreport import build_report, report_json_hosts
-from fleetops.disktrend import track
+from fleetops.jobs.disk.report import build_report, report_json_hosts
+from fleetops.jobs.disk.trend import track
 
 GIB = 1 << 30
 T0 = 1_700_000_000.0

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from fleetops.diskforecast import DAY_S
-from fleetops.diskreport import build_report, render_html
-from fleetops.disksummary import visible_groups
-from fleetops.disktrend import track
+from fleetops.jobs.disk.forecast import DAY_S
+from fleetops.jobs.disk.report import build_report, render_html
+from fleetops.jobs.disk.summary import visible_groups
+from fleetops.jobs.disk.trend import track
 from tests.test_diskhistory import T0, mount, results
 
 CHROMIUM = "/usr/bin/chromium"

@@ -85,7 +85,7 @@ def test_levels_and_crit_exit_code(lab_inventory):
 
 
 def test_zipapp_uploaded_once_then_reused(lab, lab_inventory):
-    from fleetops.zipapp import build_zipapp
+    from fleetops.ship.zipapp import build_zipapp
 
     size = build_zipapp().size
     for host in ("lab07", "lab08"):
@@ -123,7 +123,7 @@ def test_host_without_python_falls_back_to_df(lab, lab_inventory, tmp_path):
 
 
 def test_broken_zipapp_cache_is_replaced_in_the_same_run(lab, lab_inventory):
-    from fleetops.zipapp import build_zipapp
+    from fleetops.ship.zipapp import build_zipapp
 
     report_json(lab_inventory, "-p", "lab12")
     cached = f"/root/.cache/fleetops/{build_zipapp().name}"

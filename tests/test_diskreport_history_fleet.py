@@ -91,7 +91,7 @@ def test_warm_disk_report_costs_no_round_trip_more_than_adhoc(lab, lab_inventory
     when its arguments waited for the READY line)."""
     from fleetops.cli.diskbench import _exec_times
 
-    relay = Path(__file__).resolve().parents[1] / "fleetops" / "delayrelay.py"
+    relay = Path(__file__).resolve().parents[1] / "fleetops" / "lab" / "delayrelay.py"
     delayed = tmp_path / "delayed.ini"
     delayed.write_text(lab_inventory.read_text()
                        + f"fleetops_proxy_command={sys.executable} {relay} %h %p 100\n")

@@ -8,7 +8,7 @@ import re
 import types
 from html.parser import HTMLParser
 
-from fleetops.diskreport import (
+from fleetops.jobs.disk.report import (
     CSV_FIELDS,
     MOUNT_KEYS,
     HostOutcome,

@@ -130,7 +130,7 @@ def test_the_installed_job_runs_the_fleet_report(user, lab_inventory, tmp_path):
 
 
 def test_relative_history_and_limit_file_are_made_absolute(tmp_path, monkeypatch):
-    from fleetops.diskschedule_control import report_command
+    from fleetops.jobs.disk.schedule_control import report_command
 
     monkeypatch.chdir(tmp_path)
     command = report_command("inv.ini", "all", "web,@retry.txt", [], [], None, "h.sqlite",

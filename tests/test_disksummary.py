@@ -11,8 +11,9 @@ from html.parser import HTMLParser
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from fleetops.diskforecast import DAY_S
-from fleetops.diskreport import (
+from fleetops.jobs.disk.forecast import DAY_S
+from fleetops.jobs.disk.prometheus import render_prometheus
+from fleetops.jobs.disk.report import (
     build_report,
     render_csv,
     render_html,
@@ -20,10 +21,9 @@ from fleetops.diskreport import (
     render_text,
     subject,
 )
-from fleetops.disksummary import network_source, shared_filesystems, summary, visible_groups
-from fleetops.disktrend import track
-from fleetops.prometheus import render_prometheus
-from fleetops.sparkline import sparkline_points, sparkline_svg
+from fleetops.jobs.disk.sparkline import sparkline_points, sparkline_svg
+from fleetops.jobs.disk.summary import network_source, shared_filesystems, summary, visible_groups
+from fleetops.jobs.disk.trend import track
 from tests.test_diskhistory import GIB, T0, mount, results
 
 

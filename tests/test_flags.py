@@ -86,8 +86,8 @@ def test_disk_report_format_is_long_only():
 
 def test_remote_user_is_the_default_login_user(tmp_path, monkeypatch):
     from fleetops.cli import common
+    from fleetops.config.targets import target_for
     from fleetops.errors import OptionError
-    from fleetops.targets import target_for
 
     inv = tmp_path / "inv.ini"
     inv.write_text("[all]\nplain ansible_host=127.0.0.9 ansible_port=2222\n"

@@ -21,11 +21,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fleetops import cronspec
 from fleetops.errors import EXIT_BAD_INPUT, EXIT_BAD_OPTIONS, InputError, OptionError
-from fleetops.inventory import address_problem, load_inventory, name_problem
-from fleetops.inventory_ini import expand_host_pattern
-from fleetops.playbook import load_playbook
+from fleetops.inventory.ini import expand_host_pattern
+from fleetops.inventory.load import address_problem, load_inventory, name_problem
+from fleetops.jobs import cron as cronspec
+from fleetops.playbook.load import load_playbook
 from ops import _crontab
 
 FUZZ = settings(max_examples=150, deadline=2000, derandomize=True, database=None,

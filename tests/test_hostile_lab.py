@@ -195,7 +195,7 @@ def test_schedule_output_has_no_trace_of_the_smtp_settings(lab_inventory):
     import hashlib
     import os
 
-    from fleetops.diskschedule import mail_config_text
+    from fleetops.jobs.disk.schedule import mail_config_text
 
     env = dict(os.environ, FLEETOPS_SMTP_HOST="127.0.0.1", FLEETOPS_SMTP_PORT="2525",
                FLEETOPS_SMTP_SECURITY="none", FLEETOPS_SMTP_PASSWORD="hunter2-secret")

@@ -15,15 +15,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fleetops import diskreport as dr
-from fleetops import scan as netmap
 from fleetops.cli import cron as cli_cron
 from fleetops.cli import daemons as cli_daemons
 from fleetops.cli.scan import host_data, vantage_lines
-from fleetops.play import network_inventory
+from fleetops.jobs import scan as netmap
+from fleetops.jobs.disk import report as dr
+from fleetops.playbook.run import network_inventory
 from fleetops.results import RunResult
-from fleetops.schemas import SchemaError, check_result
-from fleetops.ship import classify, parse_document
+from fleetops.ship.run import classify, parse_document
+from fleetops.ship.schemas import SchemaError, check_result
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -259,7 +259,7 @@ class _FakeChannel:
 
 
 def test_drain_keeps_at_most_the_cap_and_counts_the_rest():
-    from fleetops.ssh import DRAIN_CHUNKS, Connection
+    from fleetops.core.ssh import DRAIN_CHUNKS, Connection
 
     chan = _FakeChannel(out_chunks=DRAIN_CHUNKS + 10, err_chunks=3)
     out, err, cut = bytearray(), bytearray(), {}

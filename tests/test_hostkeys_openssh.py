@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 from paramiko import Transport
 
-from fleetops.runner import Fleet, RunOptions
-from fleetops.ssh import Target
+from fleetops.core.runner import Fleet, RunOptions
+from fleetops.core.ssh import Target
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("ssh") or not os.path.exists("/usr/sbin/sshd"),
@@ -457,14 +457,14 @@ def test_strict_no_is_refused_with_its_reason(hk_lab, tmp_path):
     target = Target(name="h", address=ADDR, port=hk_lab.servers["multi"].port,
                     strict_host_key_checking="no",
                     source={"stricthostkeychecking": "/etc/ssh/ssh_config:7"})
-    key = __import__("fleetops.hostkeys", fromlist=["ServerKey"]).ServerKey(
+    key = __import__("fleetops.core.hostkeys", fromlist=["ServerKey"]).ServerKey(
         "ssh-ed25519", base64.b64decode(hk_lab.pub["multi.ed25519"].split()[1]))
     with pytest.raises(Exception, match="StrictHostKeyChecking=no in /etc/ssh/ssh_config:7"):
         known.verify(target, key)
 
 
 def fleet_target_known(users: list[Path], glob: Path):
-    from fleetops.hostkeys import KnownHosts
+    from fleetops.core.hostkeys import KnownHosts
 
     return KnownHosts(tuple(map(str, users)), (str(glob),))
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from fleetops.hostcert import check_host, parse_cert
-from fleetops.hostkeys import KnownHosts, ServerKey, known_hosts_files
-from fleetops.knownhosts import HostFile, hash_name
-from fleetops.ssh import Target
+from fleetops.core.hostcert import check_host, parse_cert
+from fleetops.core.hostkeys import KnownHosts, ServerKey, known_hosts_files
+from fleetops.core.knownhosts import HostFile, hash_name
+from fleetops.core.ssh import Target
 
 pytestmark = pytest.mark.skipif(not shutil.which("ssh-keygen"), reason="needs ssh-keygen")
 
@@ -201,7 +201,7 @@ def test_files_from_target():
 def test_tampered_certificate_is_refused(keys):
     import paramiko
 
-    from fleetops.hostkeys import HostKeyError
+    from fleetops.core.hostkeys import HostKeyError
 
     base = Path(keys["base"])
     subprocess.run(["ssh-keygen", "-q", "-s", str(base / "ed25519"), "-h", "-I", "host-AAAA",

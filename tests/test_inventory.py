@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from fleetops.errors import InputError
-from fleetops.inventory import Host, load_inventory, resolve_ssh
+from fleetops.inventory.load import Host, load_inventory, resolve_ssh
 
 FLEET = Path(__file__).parent / "data" / "inventory" / "fleet"
 ALL_HOSTS = [

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from fleetops.config.targets import target_for
 from fleetops.errors import InputError
-from fleetops.inventory import load_inventory
-from fleetops.targets import target_for
+from fleetops.inventory.load import load_inventory
 
 ROOT = Path(__file__).resolve().parent.parent
 INVOKE = str(Path(sys.executable).parent / "invoke")

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from fleetops import vault
 from fleetops.errors import InputError
-from fleetops.inventory import load_inventory
+from fleetops.inventory import vault
+from fleetops.inventory.load import load_inventory
 
 CORPUS = Path(__file__).parent / "data" / "inventories" / "syn-vault"
 PASSWORD_FILE = CORPUS / "vault-pass.txt"

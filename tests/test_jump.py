@@ -18,8 +18,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from fleetops.runner import Fleet, RunOptions, exec_result
-from fleetops.ssh import Target
+from fleetops.core.runner import Fleet, RunOptions, exec_result
+from fleetops.core.ssh import Target
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -201,7 +201,7 @@ def test_target_dropping_before_banner_behind_a_bastion_is_retried(lab, tmp_path
 def _home_with_jump(lab, tmp_path):
     """(environment, inventory): the lab's hosts behind lab01 by an ssh_config read as
     ~/.ssh/config ($HOME) and as ``-F`` (ansible_ssh_common_args)."""
-    from fleetops.bench import inventory_with_ssh_config, jump_ssh_config
+    from fleetops.lab.bench import inventory_with_ssh_config, jump_ssh_config
 
     bastion = lab.host("lab01")
     config = tmp_path / "home" / ".ssh" / "config"

@@ -4,8 +4,8 @@ tests/test_jump.py::test_cli_*.)"""
 
 from __future__ import annotations
 
-from fleetops.jump import hop_label
-from fleetops.ssh import Target
+from fleetops.core.jump import hop_label
+from fleetops.core.ssh import Target
 
 
 def test_hop_label():

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from invoke import Context, Exit
 
-from fleetops import lab_proc
 from fleetops.cli import lab as lab_cli
-from fleetops.lab import Lab, LabError
+from fleetops.lab import proc as lab_proc
+from fleetops.lab.lab import Lab, LabError
 
 pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parents[1]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetops.lab_mixed import GROUPS, KINDS, NOISY_LINES
+from fleetops.lab.mixed import GROUPS, KINDS, NOISY_LINES
 
 pytestmark = pytest.mark.lab
 
@@ -169,8 +169,8 @@ def test_inventory_groups_and_vars(mixed_lab, facts):
 
 
 def test_mixed_down_removes_namespace_and_veth(lab_slot):
-    from fleetops.lab import Lab
-    from fleetops.lab_mixed import netns_name
+    from fleetops.lab.lab import Lab
+    from fleetops.lab.mixed import netns_name
 
     small = Lab(*lab_slot.paths("-mixed-down"))
     small.down()

@@ -12,10 +12,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from fleetops.local import LocalConnection
-from fleetops.runner import Fleet, RunOptions, exec_result
-from fleetops.ship import fleet_program
-from fleetops.ssh import Target
+from fleetops.core.local import LocalConnection
+from fleetops.core.runner import Fleet, RunOptions, exec_result
+from fleetops.core.ssh import Target
+from fleetops.ship.run import fleet_program
 
 
 def local(name: str = "here", **fields) -> Target:

@@ -312,7 +312,7 @@ def test_program_refuses_a_world_readable_config(tmp_path):
 
 
 def test_control_side_report_email(server_ctx, ca_file):
-    from fleetops.diskreport import build_report, send_report_email
+    from fleetops.jobs.disk.report import build_report, send_report_email
 
     data = {"hostname": "web1", "mounts": [
         {"mountpoint": "/srv", "device": "/dev/vdb", "fstype": "xfs", "size_bytes": 100 << 30,

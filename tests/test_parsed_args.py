@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from fleetops.ship import program_input
-from fleetops.zipapp import build_zipapp
+from fleetops.ship.run import program_input
+from fleetops.ship.zipapp import build_zipapp
 from ops._contract import PARSED_ARGS_FLAG, ProgramError
 
 ARGV = ["--warn", "70", "--crit", "95", "--include", "/", "--exclude", "/srv",
@@ -50,7 +50,7 @@ def test_parsed_arguments_give_the_same_document_as_argv(tmp_path):
 
 
 def test_parsed_arguments_on_stdin_still_work(tmp_path, monkeypatch):
-    import fleetops.ship as ship
+    import fleetops.ship.run as ship
 
     monkeypatch.setattr(ship, "ARGV_FRAME_LIMIT", 10)  # too long for argv: framed on stdin
     argv, stdin = ship.program_input("diskreport", ARGV, None)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from fleetops.errors import InputError
-from fleetops.inventory import load_inventory
+from fleetops.inventory.load import load_inventory
 
 FLEET = Path(__file__).parent / "data" / "inventory" / "fleet"
 WEB = ["web01.example.com", "web02.example.com", "web03.example.com", "web04.example.com"]

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from fleetops.errors import InputError, OptionError
-from fleetops.extravars import parse_extra_vars
-from fleetops.playbook import load_playbook
-from fleetops.playbook_keys import should_run, split_tags
+from fleetops.playbook.extravars import parse_extra_vars
+from fleetops.playbook.keys import should_run, split_tags
+from fleetops.playbook.load import load_playbook
 
 ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
 

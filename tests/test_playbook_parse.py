@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from fleetops.argspec import Arg, ArgError, coerce
 from fleetops.errors import InputError
-from fleetops.play import batches
-from fleetops.playbook import load_playbook
-from fleetops.templating import Renderer, RenderError
+from fleetops.playbook.argspec import Arg, ArgError, coerce
+from fleetops.playbook.load import load_playbook
+from fleetops.playbook.run import batches
+from fleetops.playbook.templating import Renderer, RenderError
 
 REPO = Path(__file__).resolve().parents[1]
 PLAY_CLI = ("import sys; from invoke import Collection, Program; from fleetops.cli.play import "
@@ -328,7 +328,7 @@ def test_a_single_expression_keeps_the_text_around_it(tmp_path):
 
 
 def test_host_status_and_merged_network_from_task_records():
-    from fleetops.play import HostState, TaskRecord, network_inventory
+    from fleetops.playbook.run import HostState, TaskRecord, network_inventory
 
     def state(name, *records):
         return HostState(name, tasks=[TaskRecord("p", f"t{i}", action, status, data=data)

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from fleetops.cli.common import targets
-from fleetops.runner import Fleet, RunOptions, exec_result
-from fleetops.targets import target_for
+from fleetops.config.targets import target_for
+from fleetops.core.runner import Fleet, RunOptions, exec_result
 
 pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parents[1]

@@ -1,7 +1,7 @@
 """The remote side trusts nothing it did not check: the zipapp cache and its handshake.
 
 Run locally through ``/bin/sh`` (the same command fleetops sends), with the handshake
-driven like ``fleetops.ssh.Connection`` drives it; ``test_remote_trust_lab.py`` does the
+driven like ``fleetops.core.ssh.Connection`` drives it; ``test_remote_trust_lab.py`` does the
 same over real sshd with shell start-up files that print text.
 """
 
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from fleetops import ship
-from fleetops.handshake import _MARKER_LINE, ABORT_MARKER, READY_MARKER, REQUEST_MARKER
-from fleetops.zipapp import build_zipapp
+from fleetops.ship import run as ship
+from fleetops.ship.handshake import _MARKER_LINE, ABORT_MARKER, READY_MARKER, REQUEST_MARKER
+from fleetops.ship.zipapp import build_zipapp
 
 NOBODY = 65534
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chown to nobody)")

@@ -55,7 +55,7 @@ def write(lab, path: str, text: str) -> None:
 
 def diskreport(lab):
     from fleetops.cli import common
-    from fleetops.ship import fleet_program
+    from fleetops.ship.run import fleet_program
 
     hosts = common.targets(str(lab.inventory_path), HOST, None)
     run = fleet_program(hosts, "diskreport", ["--include", "/srv/data"],

@@ -1,7 +1,7 @@
 """Files fleetops reads the way ssh does (key files, known_hosts, ssh_config) named by an
 inventory: ``/dev/zero``, a FIFO or a huge file is refused at once, never read forever.
 
-Before fleetops.boundedread, ``ansible_ssh_private_key_file=/dev/zero`` grew the control
+Before fleetops.core.boundedread, ``ansible_ssh_private_key_file=/dev/zero`` grew the control
 process past 20 GB and ignored ``--deadline``; a FIFO or ``/dev/zero`` as known_hosts or
 ``-F`` hung the run. ``/dev/null`` still reads as empty (``ssh -F /dev/null``).
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetops.boundedread import read_bounded
+from fleetops.core.boundedread import read_bounded
 
 REPO = Path(__file__).resolve().parents[1]
 

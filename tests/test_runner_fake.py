@@ -1,4 +1,4 @@
-"""The runner on the in-process fake transport (fleetops.testing): seconds, no sshd.
+"""The runner on the in-process fake transport (fleetops.core.testing): seconds, no sshd.
 
 Bounded pool, one result per host whatever happens, whole-host deadline and Ctrl-C
 keeping what finished, output caps, the retry file. The same behaviour against real
@@ -11,12 +11,12 @@ import time
 import pytest
 
 from fleetops.cli.common import write_retry
+from fleetops.core.runner import Fleet, RunOptions, exec_result
+from fleetops.core.ssh import Unreachable
+from fleetops.core.testing import FakeHost, FakeNetwork, hosts
+from fleetops.core.transport import Transport
 from fleetops.results import EXIT_INTERRUPTED
-from fleetops.runner import Fleet, RunOptions, exec_result
 from fleetops.safefile import RETRY_HEADER
-from fleetops.ssh import Unreachable
-from fleetops.testing import FakeHost, FakeNetwork, hosts
-from fleetops.transport import Transport
 
 
 def echo(proc):

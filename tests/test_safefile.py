@@ -205,7 +205,7 @@ def test_disk_report_output_with_a_non_utf8_mount_name(tmp_path, capsys):
     the host sends it: surrogate-escaped) writes it losslessly, escaped as ``\\xe9`` like
     every human-readable host text (fleetops.sanitize), and does not crash."""
     from fleetops.cli.diskreport import _emit
-    from fleetops.diskreport import build_report
+    from fleetops.jobs.disk.report import build_report
     from fleetops.results import RunResult
 
     point = b"/mnt/caf\xe9".decode("utf-8", "surrogateescape")

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fleetops import diskreport as dr
 from fleetops.cli.output import format_host, format_recap
+from fleetops.jobs.disk import report as dr
 from fleetops.results import HostResult, RunResult
 from fleetops.sanitize import clean, csv_cell, decode, escape_char, lines, safe_str
 

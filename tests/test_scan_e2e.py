@@ -1,7 +1,7 @@
 """`invoke scan` end to end: the real CLI, real SSH to two vantage hosts, real probes.
 
 The vantages are sshds inside their own network namespaces on the scan lab's
-target network (fleetops/scanlab_vantage.py), reached through the netns relay
+target network (fleetops/lab/scan_vantage.py), reached through the netns relay
 ProxyCommand. Every probe goes to the lab range, from inside a vantage namespace;
 the root namespace routes none of it.
 """
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from fleetops.scanlab import _ip, assert_unrouted, unavailable_reason, wait_gone
-from fleetops.scanlab_vantage import RELAY, VantageLab, cleanup_stale
+from fleetops.lab.scan import _ip, assert_unrouted, unavailable_reason, wait_gone
+from fleetops.lab.scan_vantage import RELAY, VantageLab, cleanup_stale
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.lab

@@ -10,8 +10,8 @@ import pytest
 from invoke import Context
 from invoke.exceptions import Exit
 
-from fleetops import scan as netmap
 from fleetops.errors import OptionError
+from fleetops.jobs import scan as netmap
 from fleetops.results import HostResult, RunResult
 
 # Per-vantage ``data`` as the ops programs emit it (shapes taken from lab runs).
@@ -127,9 +127,9 @@ def fake_fleet(monkeypatch, tmp_path):
             run.add(result(host.name, recorded[program][host.name]))
         return run
 
-    import fleetops.ship
+    import fleetops.ship.run
 
-    monkeypatch.setattr(fleetops.ship, "fleet_program", fleet_program)
+    monkeypatch.setattr(fleetops.ship.run, "fleet_program", fleet_program)
     monkeypatch.chdir(tmp_path)
     return inventory, calls
 
@@ -189,12 +189,12 @@ def test_scan_task_rejects_bad_options_before_connecting(fake_fleet, capsys, kwa
 @pytest.mark.parametrize("interrupted_phase", ["sweep", "arpscan"])
 def test_ctrl_c_in_either_phase_ends_the_scan_as_interrupted(fake_fleet, capsys, monkeypatch,
                                                             interrupted_phase):
-    import fleetops.ship
+    import fleetops.ship.run
     from fleetops.cli.scan import scan
     from fleetops.errors import EXIT_INTERRUPTED
 
     inventory, calls = fake_fleet
-    replay = fleetops.ship.fleet_program
+    replay = fleetops.ship.run.fleet_program
 
     def fleet_program(hosts, program, args_for, options, on_result=None, timeout=None):
         run = replay(hosts, program, args_for, options, on_result, timeout)
@@ -202,7 +202,7 @@ def test_ctrl_c_in_either_phase_ends_the_scan_as_interrupted(fake_fleet, capsys,
         run.interrupted = program == interrupted_phase
         return run
 
-    monkeypatch.setattr(fleetops.ship, "fleet_program", fleet_program)
+    monkeypatch.setattr(fleetops.ship.run, "fleet_program", fleet_program)
     with pytest.raises(Exit) as info:
         scan(Context(), inventory=str(inventory), pattern="web", arp=True,
              targets="10.250.7.0/29")

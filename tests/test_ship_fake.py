@@ -8,17 +8,17 @@ import json
 
 import pytest
 
-from fleetops import ship
-from fleetops.handshake import (
+from fleetops.core.runner import Fleet, RunOptions
+from fleetops.core.testing import FakeHost, FakeNetwork, hosts
+from fleetops.ship import run as ship
+from fleetops.ship.handshake import (
     ABORT_MARKER,
     READY_MARKER,
     REQUEST_MARKER,
     FramingError,
     Handshake,
 )
-from fleetops.runner import Fleet, RunOptions
-from fleetops.testing import FakeHost, FakeNetwork, hosts
-from fleetops.zipapp import build_zipapp
+from fleetops.ship.zipapp import build_zipapp
 
 ARGV = ["--dest", "/etc/motd", "--size", "5", "--sha256", "ab" * 32]
 

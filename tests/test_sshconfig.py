@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from fleetops.sshconfig import ConfigError, Resolved, option_line, resolve
-from fleetops.sshjump import format_jump
+from fleetops.config.jump import format_jump
+from fleetops.config.sshconfig import ConfigError, Resolved, option_line, resolve
 
 CORPUS = Path(__file__).parent / "data" / "ssh_config"
 FIELDS = ("hostname", "port", "user", "identityfile", "certificatefile", "userknownhostsfile",

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from test_sshconfig import HOME
 
-from fleetops.inventory import load_inventory
-from fleetops.targets import target_for
+from fleetops.config.targets import target_for
+from fleetops.inventory.load import load_inventory
 
 pytestmark = pytest.mark.skipif(shutil.which("ssh") is None, reason="needs OpenSSH ssh")
 

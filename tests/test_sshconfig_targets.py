@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from test_sshconfig import HOME, ssh_g
 
+from fleetops.config.targets import target_for
 from fleetops.errors import InputError
-from fleetops.inventory import load_inventory
-from fleetops.targets import target_for
+from fleetops.inventory.load import load_inventory
 
 CONFIG = """\
 Host web
@@ -342,7 +342,7 @@ def test_refused_proxycommand_value_names_the_config_line(tmp_path):
 
 
 def test_check_targets_resolves_once_and_tells_file_errors_from_host_refusals(tmp_path, config):
-    from fleetops.targets import HostRefused, check_targets
+    from fleetops.config.targets import HostRefused, check_targets
 
     inv = inventory(tmp_path, f"[all:vars]\nansible_ssh_common_args='-F {config}'\n"
                               "[h]\nweb\nspecial\n")

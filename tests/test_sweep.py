@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from fleetops.scanlab import (
+from fleetops.lab.scan import (
     LabError,
     ScanLab,
     assert_unrouted,
@@ -141,7 +141,7 @@ def test_deadline_stops_the_sweep(scanlab):
 
 
 def test_process_mode_from_the_real_zipapp(scanlab, tmp_path):
-    from fleetops.zipapp import build_zipapp
+    from fleetops.ship.zipapp import build_zipapp
 
     app = build_zipapp(tmp_path)
     data = sweep(scanlab, str(scanlab.cidr), "--mode", "process", "--workers", "3", *FAST,

@@ -8,17 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from fleetops.local import LocalConnection
+from fleetops.core.local import LocalConnection
+from fleetops.core.runner import Fleet, RunOptions
+from fleetops.core.ssh import Target
+from fleetops.core.transport import Transport
 from fleetops.results import HostResult
-from fleetops.runner import Fleet, RunOptions
-from fleetops.ssh import Target
-from fleetops.transport import Transport
 
 
 @pytest.mark.lab
 def test_put_and_get_over_sftp(lab, lab_ssh):
     from fleetops.cli.common import target_for
-    from fleetops.inventory import load_inventory
+    from fleetops.inventory.load import load_inventory
 
     hosts = load_inventory(lab.inventory_path).select("lab09")
     payload = bytes(range(256)) * 1000  # binary, 256 KB: several SFTP blocks
@@ -45,7 +45,7 @@ def test_put_and_get_over_sftp(lab, lab_ssh):
 
 def test_local_put_and_get(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setattr("fleetops.local._home", lambda: str(tmp_path))
+    monkeypatch.setattr("fleetops.core.local._home", lambda: str(tmp_path))
     conn = LocalConnection(Target(name="localhost", address="localhost", connection="local"))
     assert isinstance(conn, Transport)
     conn.put(b"one\n", "sub-file", 0o600)

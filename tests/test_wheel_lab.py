@@ -68,7 +68,7 @@ def venv(tmp_path_factory):
 
 def test_wheel_has_the_api_ops_and_templates(venv, tmp_path):
     python, purelib = venv
-    probe = _run([str(python), "-c", "import fleetops, ops, fleetops.diskreport as d; "
+    probe = _run([str(python), "-c", "import fleetops, ops, fleetops.jobs.disk.report as d; "
                   "print(fleetops.__file__); print(ops.__file__); print(d.TEMPLATES); "
                   "print(sorted(fleetops.__all__))"], cwd=tmp_path)
     assert probe.returncode == 0, probe.stderr

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetops.zipapp import BUNDLE, OPS_DIR, build_zipapp
+from fleetops.ship.zipapp import BUNDLE, OPS_DIR, build_zipapp
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 
@@ -117,7 +117,7 @@ def test_bundled_bytecode_is_used_and_other_versions_fall_back(tmp_path: Path):
     import marshal
     import sys
 
-    from fleetops.zipapp import FINDER
+    from fleetops.ship.zipapp import FINDER
 
     app = build_zipapp(tmp_path)
     with zipfile.ZipFile(app.path) as archive:

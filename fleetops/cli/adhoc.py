@@ -33,7 +33,7 @@ def run(c, command, inventory=None, pattern="all", limit=None, forks=DEFAULT_FOR
     """Run an ad-hoc shell command on every selected host, in parallel."""
     from fleetops.cli import common
     from fleetops.cli.output import Printer
-    from fleetops.runner import Fleet, exec_result
+    from fleetops.core.runner import Fleet, exec_result
 
     with common.cli_errors():
         options = common.runner_options(forks, timeout, command_timeout, deadline,

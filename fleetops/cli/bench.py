@@ -22,7 +22,7 @@ def log(line: str) -> None:
 @contextmanager
 def lab_of(hosts: int):
     """Use the running lab if it has exactly ``hosts`` hosts, else start one (and stop it)."""
-    from fleetops.lab import Lab
+    from fleetops.lab.lab import Lab
 
     lab = Lab(REPO / ".lab", LAB_INVENTORY, os.environ.get("FLEETOPS_LAB_PREFIX") or "127.77")
     started = False
@@ -76,7 +76,7 @@ def count_ok_outputs(sample, marker: bytes) -> int:
 @task(help={"hosts": "lab hosts (default 100)", "runs": "measured runs each (default 5)"})
 def adhoc(c, hosts=100, runs=5):
     """Median wall time of `invoke run 'df -P'` vs OpenSSH + xargs -P N, in the same run."""
-    from fleetops.bench import Series, interleave, invoke_argv, measure
+    from fleetops.lab.bench import Series, interleave, invoke_argv, measure
 
     with lab_of(hosts) as lab:
         fleet = Series("fleetops")
@@ -105,7 +105,7 @@ def jump(c, hosts=16, runs=5, command="df -P"):
     OpenSSH ``ssh -J`` + ``xargs -P N``, both reading the same ssh_config, same run."""
     import tempfile
 
-    from fleetops.bench import (
+    from fleetops.lab.bench import (
         Series,
         interleave,
         inventory_with_ssh_config,
@@ -162,8 +162,8 @@ def history_seconds(report_json: bytes, history: Path) -> float:
     the bench's own history file, from that report's JSON."""
     import time
 
-    from fleetops.diskreport import build_report
-    from fleetops.disktrend import track
+    from fleetops.jobs.disk.report import build_report
+    from fleetops.jobs.disk.trend import track
 
     doc = json.loads(report_json)
     results = {name: (h["status"], h.get("reason"), {"mounts": h.get("mounts")})
@@ -180,7 +180,7 @@ def history_seconds(report_json: bytes, history: Path) -> float:
       help={"hosts": "lab hosts (default 100)", "runs": "measured runs each (default 5)"})
 def disk_report(c, hosts=100, runs=5):
     """Fleet disk report cold (zipapp uploaded) and warm (cached) vs ad-hoc `df -P`."""
-    from fleetops.bench import Series, interleave, invoke_argv, measure
+    from fleetops.lab.bench import Series, interleave, invoke_argv, measure
 
     with lab_of(hosts) as lab:
         inv = str(lab.inventory_path)
@@ -217,7 +217,7 @@ def disk_report(c, hosts=100, runs=5):
             "max-output": "passed to invoke run (default: its default, 4M)"})
 def flood(c, mb=400, hosts=8, max_output=None):
     """Peak RSS of the control process while one host prints MB MiB (issue 11: <= 300 MiB)."""
-    from fleetops.bench import flood_command, invoke_argv, measure
+    from fleetops.lab.bench import flood_command, invoke_argv, measure
 
     mb, hosts = int(mb), int(hosts)
     with lab_of(hosts) as lab:

@@ -14,14 +14,14 @@ from invoke.exceptions import Exit
 def fabric(c, hosts=100, runs=5):
     """Median wall time of one `run` + one 1 KiB `put` per host: fleetops.Fleet (bounded
     pool, strict host keys) vs Fabric's ThreadingGroup (one thread per host), same run."""
-    from fleetops.bench import Series, interleave, measure
     from fleetops.cli.bench import lab_of, log
+    from fleetops.lab.bench import Series, interleave, measure
 
     hosts = int(hosts)
     with lab_of(hosts) as lab, tempfile.TemporaryDirectory(prefix="fleetops-bench-") as tmp:
         local = Path(tmp) / "payload"
         local.write_bytes(b"x" * 1024)
-        child = [sys.executable, "-m", "fleetops.bench_fabric"]
+        child = [sys.executable, "-m", "fleetops.lab.bench_fabric"]
         fleet_argv = [*child, "fleetops", str(lab.inventory_path), str(local)]
         fabric_argv = [*child, "fabric", str(lab.known_hosts), str(lab.client_key),
                        str(lab.hosts[0].port), str(local), *(h.address for h in lab.hosts)]

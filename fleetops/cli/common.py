@@ -2,47 +2,26 @@
 
 from __future__ import annotations
 
-import contextlib
 import getpass
 import math
 import os
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 from invoke.exceptions import Exit
 
+from fleetops.cli.exits import cli_errors  # noqa: F401  (re-exported for the tasks)
+from fleetops.config.targets import check_targets, target_for  # noqa: F401  (target_for: tasks)
+from fleetops.core.runner import DEFAULT_FORKS, RunOptions
 from fleetops.errors import (
     DEFAULT_COMMAND_TIMEOUT,
-    EXIT_BROKEN_PIPE,
-    EXIT_INTERRUPTED,
     FleetopsError,
     InputError,
     OptionError,
 )
 from fleetops.results import RunResult
-from fleetops.runner import DEFAULT_FORKS, RunOptions
-from fleetops.targets import check_targets, target_for  # noqa: F401  (target_for: tasks)
 
 DEFAULT_RETRY_FILE = "fleetops.retry"
-
-
-@contextlib.contextmanager
-def cli_errors() -> Iterator[None]:
-    """User mistakes become one line on stderr and the documented exit code."""
-    try:
-        yield
-    except FleetopsError as exc:
-        from fleetops.sanitize import clean
-
-        raise Exit(f"fleetops: {clean(str(exc))}", code=exc.exit_code) from None
-    except KeyboardInterrupt:
-        raise Exit("fleetops: interrupted", code=EXIT_INTERRUPTED) from None
-    except BrokenPipeError:  # stdout closed by its reader (``| head``): end quietly
-        from fleetops.cli.program import quiet_broken_pipe
-
-        quiet_broken_pipe()
-        raise Exit(code=EXIT_BROKEN_PIPE) from None
 
 
 def need(value: Any, flag: str) -> Any:
@@ -53,7 +32,7 @@ def need(value: Any, flag: str) -> Any:
 
 def targets(inventory: str | None, pattern: str = "all", limit: str | None = None) -> list:
     """Hosts selected by pattern and limit; InputError (exit 4) on bad inventory/pattern."""
-    from fleetops.inventory import load_inventory
+    from fleetops.inventory.load import load_inventory
 
     loaded = load_inventory(need(inventory, "-i/--inventory"))
     if not len(loaded):

@@ -2,7 +2,7 @@
 
 Schedule, name, target and command are checked here first (exit 5, nothing
 touched); then ``ops/cron`` runs on every selected host through
-:func:`fleetops.ship.fleet_program`. Each host is ``changed`` or ``ok``; its
+:func:`fleetops.ship.run.fleet_program`. Each host is ``changed`` or ``ok``; its
 program data (target, name, path, action, diff, backup) is in the JSON entry
 under ``data``. ``--check`` changes nothing and prints every host's diff.
 The lead adds ``install``, ``remove`` and ``list_`` as collection ``cron``.
@@ -107,7 +107,7 @@ class _Lines:
 def fleet_cron(kind: str, argv_factory: Any, opts: dict[str, Any], show_diff: bool) -> None:
     """Check the options, run ``ops/cron`` on the selected hosts and finish the task."""
     from fleetops.cli import common
-    from fleetops.ship import fleet_program
+    from fleetops.ship.run import fleet_program
 
     with common.cli_errors():
         argv = argv_factory()  # OptionError (exit 5) before any inventory or host is touched
@@ -131,7 +131,7 @@ def install(c, inventory=None, name=None, schedule=None, job=None, target="user"
             retry_file="fleetops.retry",
             ask_become_pass=False, ask_pass=False, max_output=None):
     """Install or update the named cron job on every selected host (same twice: ok)."""
-    from fleetops import cronspec
+    from fleetops.jobs import cron as cronspec
 
     fleet_cron("install", lambda: cronspec.install_argv(name, schedule, job, target, user, check),
                _common(locals()), show_diff=check)
@@ -143,7 +143,7 @@ def remove(c, inventory=None, name=None, target="user", user=None, check=False, 
            accept_new=False, become=False, retry_file="fleetops.retry",
            ask_become_pass=False, ask_pass=False, max_output=None):
     """Remove the named cron job from every selected host (absent: ok)."""
-    from fleetops import cronspec
+    from fleetops.jobs import cron as cronspec
 
     fleet_cron("remove", lambda: cronspec.remove_argv(name, target, user, check),
                _common(locals()), show_diff=check)
@@ -155,7 +155,7 @@ def list_(c, inventory=None, user=None, pattern="all", limit=None, json=False,
           become=False, retry_file="fleetops.retry",
           ask_become_pass=False, ask_pass=False, max_output=None):
     """List fleetops-, Ansible-managed and foreign cron jobs on every selected host."""
-    from fleetops import cronspec
+    from fleetops.jobs import cron as cronspec
 
     fleet_cron("list", lambda: cronspec.list_argv(user), _common(locals()), show_diff=False)
 

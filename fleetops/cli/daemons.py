@@ -1,7 +1,7 @@
 """``invoke watcher.*`` and ``invoke dirsync.*``: the daemons' lifecycle across a fleet.
 
 Each task runs ``ops/<program> <action> --name NAME [...]`` on every selected host
-through :func:`fleetops.ship.fleet_program`. ``status`` copies ``running``, ``pid``,
+through :func:`fleetops.ship.run.fleet_program`. ``status`` copies ``running``, ``pid``,
 ``uptime_s`` and ``last_event`` from each host's program data into its JSON entry.
 The lead adds ``watcher_ns`` and ``dirsync_ns`` to the root collection.
 """
@@ -177,7 +177,7 @@ def check_numbers(argv: Sequence[str]) -> None:
 def fleet_lifecycle(program: str, action: str, argv: list[str], opts: dict[str, Any]) -> None:
     """Run one lifecycle action of ``program`` on the selected hosts and finish the task."""
     from fleetops.cli import common
-    from fleetops.ship import fleet_program
+    from fleetops.ship.run import fleet_program
 
     with common.cli_errors():
         check_numbers(argv)

@@ -16,7 +16,7 @@ from invoke.exceptions import Exit
             "days": "daily runs already stored (default 90)"})
 def disk_history(c, hosts=1000, mounts=10, days=90):
     """Time to append one run and to forecast every mount, on a filled history (target < 1 s)."""
-    from fleetops import diskbench
+    from fleetops.lab import diskbench
 
     hosts, mounts, days = int(hosts), int(mounts), int(days)
     with tempfile.TemporaryDirectory(prefix="fleetops-bench-") as tmp:
@@ -40,11 +40,11 @@ def disk_history(c, hosts=1000, mounts=10, days=90):
 def disk_rtt(c, delay_ms=25, runs=15):
     """Round trips of one warm disk report vs one ad-hoc `df -P` on an open connection:
     (time with an added RTT - time without) / RTT, fastest of RUNS, lab host lab01,
-    the delay added by a ProxyCommand relay (fleetops/delayrelay.py)."""
+    the delay added by a ProxyCommand relay (fleetops/lab/delayrelay.py)."""
     from fleetops.cli.bench import lab_of
 
     delay_ms, runs = float(delay_ms), int(runs)
-    relay = Path(__file__).resolve().parent.parent / "delayrelay.py"
+    relay = Path(__file__).resolve().parents[1] / "lab" / "delayrelay.py"
     with lab_of(2) as lab, tempfile.TemporaryDirectory(prefix="fleetops-rtt-") as tmp:
         host = lab.hosts[0].name
         delayed = Path(tmp) / "delayed.ini"
@@ -65,11 +65,11 @@ def _exec_times(inventory: Path, host: str, runs: int) -> dict[str, float]:
     """Fastest wall time of ``df -P`` and of a warm ``diskreport`` on one connection."""
     from fleetops.cli import common
     from fleetops.cli.diskreport import program_args
+    from fleetops.config.targets import target_for
+    from fleetops.core.runner import Fleet
     from fleetops.results import HostResult
-    from fleetops.runner import Fleet
-    from fleetops.ship import run_program
-    from fleetops.targets import target_for
-    from fleetops.zipapp import build_zipapp
+    from fleetops.ship.run import run_program
+    from fleetops.ship.zipapp import build_zipapp
 
     app = build_zipapp()
     argv = program_args(80, 90, 80, 90, [], False, [], [])

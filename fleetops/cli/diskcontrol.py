@@ -1,5 +1,5 @@
 """``invoke disk-report.schedule|unschedule --on control``: the fleet report's crontab
-entry on the control machine (see :mod:`fleetops.diskschedule_control`)."""
+entry on the control machine (see :mod:`fleetops.jobs.disk.schedule_control`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from fleetops.errors import OptionError
 def schedule_control(inventory, pattern, limit, when, report_args, email, mail_config,
                       email_when, user, history, check, diff, as_json) -> None:
     """``--on control``: one crontab entry on this machine running the fleet report."""
-    from fleetops import diskschedule_control as dc
+    from fleetops.jobs.disk import schedule_control as dc
 
     if not inventory:
         raise OptionError("--on control needs -i INVENTORY (the cron job reads it)")
@@ -46,7 +46,7 @@ def control_step(work, user, check: bool, diff: bool, as_json: bool) -> None:
     (ok/changed) or 2 (failed)."""
     import json as jsonlib
 
-    from fleetops import diskschedule_control as dc
+    from fleetops.jobs.disk import schedule_control as dc
     from ops._contract import ProgramError
     from ops._crontab import CronError
 

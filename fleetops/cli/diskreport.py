@@ -149,10 +149,10 @@ def report(c, inventory=None, pattern="all", limit=None, warn="80", crit="90", i
     Exit codes: 0 all fine, 2/3 some host failed/unreachable, 8 every host answered but
     some mount is over the critical threshold, 6 the mail could not be sent (the report is
     saved under ./reports), 4 bad inventory, 5 bad option."""
-    from fleetops import diskreport as dr
     from fleetops.cli import common
     from fleetops.cli.output import Printer
-    from fleetops.diskfallback import fleet_disk_report
+    from fleetops.jobs.disk import report as dr
+    from fleetops.jobs.disk.fallback import fleet_disk_report
 
     with common.cli_errors():
         if format not in FORMATS:
@@ -194,8 +194,8 @@ def report(c, inventory=None, pattern="all", limit=None, warn="80", crit="90", i
 
 def _track(rep, path: str | None, window: float, fill_days: float) -> None:
     """History, forecast and changes; a history error is one line on stderr, not fatal."""
-    from fleetops.diskhistory import default_path
-    from fleetops.disktrend import track
+    from fleetops.jobs.disk.history import default_path
+    from fleetops.jobs.disk.trend import track
 
     error = track(rep, path or default_path(), window, fill_days)
     if error:
@@ -204,7 +204,7 @@ def _track(rep, path: str | None, window: float, fill_days: float) -> None:
 
 def _mail(rep, to: list[str], settings) -> bool:
     """Send the report once; on failure keep it on disk (0600) and say where."""
-    from fleetops import diskreport as dr
+    from fleetops.jobs.disk import report as dr
     from fleetops.sanitize import clean
     from ops._mail import MailError
 
@@ -253,16 +253,16 @@ def _mail_settings(path: str | None):
 
 
 def _emit(run, rep, fmt: str, out: Path | None, show_all: bool = False) -> None:
-    from fleetops import diskreport as dr
+    from fleetops.jobs.disk import report as dr
 
     if fmt == "json":
-        from fleetops.disksummary import summary
+        from fleetops.jobs.disk.summary import summary
 
         text = run.dumps(report={"warn": rep.warn, "crit": rep.crit, "totals": rep.totals,
                                  "worst_level": rep.worst_level, "summary": summary(rep)},
                          history=rep.history, changes=rep.changes)
     elif fmt == "prometheus":
-        from fleetops.prometheus import render_prometheus
+        from fleetops.jobs.disk.prometheus import render_prometheus
 
         text = render_prometheus(rep)
     elif fmt == "csv":
@@ -279,8 +279,8 @@ def _fleet_step(inventory, pattern, limit, forks, timeout, accept_new, as_json, 
     """Run ``work_for(app)(session)`` on the selected hosts with the usual output and exits."""
     from fleetops.cli import common
     from fleetops.cli.output import Printer
-    from fleetops.runner import Fleet
-    from fleetops.zipapp import build_zipapp
+    from fleetops.core.runner import Fleet
+    from fleetops.ship.zipapp import build_zipapp
 
     options = common.runner_options(forks, timeout, "120", None, accept_new, *auth,
                                     max_output=max_output)
@@ -332,8 +332,8 @@ def schedule(c, inventory=None, pattern="all", limit=None, when="@daily", email=
     """Schedule the disk report: on every host (zipapp, mail settings 0600, cron.d entry)
     or, with --on control, one fleet report from this machine's crontab."""
     from fleetops.cli import common
-    from fleetops.cronspec import validate_schedule
-    from fleetops.diskschedule import Schedule, mail_config_text, schedule_host
+    from fleetops.jobs.cron import validate_schedule
+    from fleetops.jobs.disk.schedule import Schedule, mail_config_text, schedule_host
 
     with common.cli_errors():
         when = validate_schedule(when)
@@ -375,11 +375,11 @@ def unschedule(c, inventory=None, pattern="all", limit=None, check=False, json=F
     """Remove the disk report's cron entry, zipapp and mail settings from every host
     (or, with --on control, the fleet report's entry from this machine's crontab)."""
     from fleetops.cli import common
-    from fleetops.diskschedule import unschedule_host
+    from fleetops.jobs.disk.schedule import unschedule_host
 
     with common.cli_errors():
         if _on(on) == "control":
-            from fleetops import diskschedule_control as dc
+            from fleetops.jobs.disk import schedule_control as dc
 
             return _control_step(lambda u: dc.remove(u, check), user, check, diff, json)
         _fleet_step(inventory, pattern, limit, forks, timeout, accept_new, json, retry_file,

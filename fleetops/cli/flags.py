@@ -44,6 +44,8 @@ from typing import Any
 from invoke.parser import Argument
 from invoke.tasks import Task
 
+from fleetops.cli.exits import cli_errors
+
 ANSIBLE_SHORT: dict[str, str] = {
     "inventory": "i", "limit": "l", "forks": "f", "extra_vars": "e", "become": "b",
     "ask_become_pass": "K", "ask_pass": "k", "check": "C", "diff": "D",
@@ -54,6 +56,8 @@ LONG_ONLY = frozenset({"format", "user"})  # "user": cron.*'s crontab owner; -u 
 RESERVED = frozenset(ANSIBLE_SHORT.values())
 REMOTE_USER_HELP = ("login user for hosts whose inventory sets none (ansible_user wins; "
                     "default: ~/.ssh/config, else the local user)")
+
+
 _REMOTE_USER: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "fleetops_remote_user", default=None)
 
@@ -126,9 +130,8 @@ def _vault_options(password_file: str | None, ask: bool) -> None:
         return
     import os
 
-    from fleetops import vault
-    from fleetops.cli.common import cli_errors
     from fleetops.errors import OptionError
+    from fleetops.inventory import vault
 
     with cli_errors():
         if ask:

@@ -20,7 +20,7 @@ _HELP = {
 
 
 def _lab(root: str | None = None, inventory: str | None = None, prefix: str | None = None):
-    from fleetops.lab import Lab
+    from fleetops.lab.lab import Lab
 
     state = root or os.environ.get("FLEETOPS_LAB_DIR") or REPO / ".lab"
     inv = inventory or os.environ.get("FLEETOPS_LAB_INVENTORY") or REPO / "inventory" / "lab.ini"
@@ -33,7 +33,7 @@ def _one_line_errors(func):
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         from fleetops.errors import FleetopsError
-        from fleetops.lab import require_root
+        from fleetops.lab.lab import require_root
 
         try:
             require_root()

@@ -103,7 +103,7 @@ def play_pattern(book: Any, play: Any, extra_vars: dict[str, Any]) -> str:
     """A play's ``hosts``; a templated one (``"{{ target | default('all') }}"``) is rendered
     with the play's vars and the extra vars, as Ansible does (no host vars exist yet)."""
     from fleetops.errors import InputError
-    from fleetops.templating import RenderError, templated
+    from fleetops.playbook.templating import RenderError, templated
 
     if not templated(play.hosts):
         return play.hosts
@@ -125,7 +125,7 @@ def select_hosts(book: Any, inventory_path: str, limit: str | None,
     """Every play's hosts, resolved before anything runs (errors name the play's line)."""
     from fleetops.cli.common import need, with_remote_user
     from fleetops.errors import InputError
-    from fleetops.inventory import load_inventory
+    from fleetops.inventory.load import load_inventory
 
     inventory = load_inventory(need(inventory_path, "-i/--inventory"))
     if not len(inventory):
@@ -179,10 +179,10 @@ def play(c, playbook, inventory=None, limit=None, check=False, diff=False, forks
          ask_pass=False, max_output=None, extra_vars=None, tags=None, skip_tags=None):
     """Run a playbook: plays of tasks (run, template, copy, cron, disk_report, sweep, ...)."""
     from fleetops.cli import common
-    from fleetops.extravars import parse_extra_vars
-    from fleetops.play import Engine, Reporter, network_inventory
-    from fleetops.playbook import load_playbook
-    from fleetops.playbook_keys import split_tags
+    from fleetops.playbook.extravars import parse_extra_vars
+    from fleetops.playbook.keys import split_tags
+    from fleetops.playbook.load import load_playbook
+    from fleetops.playbook.run import Engine, Reporter, network_inventory
 
     with common.cli_errors():
         options = common.runner_options(forks, timeout, command_timeout, deadline,

@@ -95,9 +95,9 @@ def scan(c, inventory=None, pattern="all", limit=None, targets="auto", arp=False
          command_timeout=None, accept_new=False, become=False, retry_file="fleetops.retry",
          ask_become_pass=False, ask_pass=False, max_output=None):
     """Sweep networks from every selected host and merge what they see into one map."""
-    from fleetops import scan as netmap
     from fleetops.cli import common
     from fleetops.errors import OptionError
+    from fleetops.jobs import scan as netmap
 
     with common.cli_errors():
         if format not in FORMATS:
@@ -109,7 +109,7 @@ def scan(c, inventory=None, pattern="all", limit=None, targets="auto", arp=False
                                         become, "root", ask_become_pass, ask_pass,
                                         max_output=max_output)
         hosts = common.targets(inventory, pattern, limit)
-        from fleetops.ship import fleet_program
+        from fleetops.ship.run import fleet_program
 
         def sweep_args(host: Any) -> list[str]:
             return [*targets_args(host, targets), "--backend", backend]

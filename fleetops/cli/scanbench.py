@@ -56,8 +56,8 @@ def contenders(lab) -> list[tuple[str, list[str], Callable[[bytes], list[str]], 
 
 
 def bench(runs: int = 5) -> dict[str, float | bool]:
-    from fleetops.bench import Series, interleave, measure
-    from fleetops.scanlab import ScanLab
+    from fleetops.lab.bench import Series, interleave, measure
+    from fleetops.lab.scan import ScanLab
 
     lab = ScanLab.up(prefix=24)
     try:
