@@ -91,7 +91,8 @@ def test_cache_is_created_private_and_used_after_its_hash_is_checked(home: Path)
     assert stat.S_IMODE((home / ".cache").stat().st_mode) == 0o700
     assert stat.S_IMODE(cached.stat().st_mode) == 0o600
     assert cached.read_bytes() == app.data
-    assert [p.name for p in cache(home).iterdir()] == [app.name]  # no temp file left
+    assert sorted(p.name for p in cache(home).iterdir()) == [app.name, app.name + ".ok"]
+    # (no temp file left; the .ok stamp spares the next runs the hash)
     marker, rc, out, err = drive(str(home))
     assert (marker, rc) == (READY_MARKER, 0), err
     ok_doc(out)
@@ -275,24 +276,27 @@ def stamp_of(home: Path) -> Path:
     return cache(home) / (build_zipapp().name + ".ok")
 
 
-def test_first_warm_run_writes_a_stamp_the_next_ones_use_it(home: Path):
-    assert drive(str(home))[:2] == (REQUEST_MARKER, 0)
-    assert not stamp_of(home).exists()  # an upload is hashed from stdin, not from the file
-    assert drive(str(home))[:2] == (READY_MARKER, 0)
-    info = os.lstat(stamp_of(home))
-    assert stat.S_ISREG(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o600
+def stamp_line(home: Path) -> str:
     app = build_zipapp()
     st = os.stat(cache(home) / app.name)
-    assert stamp_of(home).read_text() == (f"{app.blake2b} {st.st_ino} {st.st_size} "
-                                          f"{st.st_mtime_ns} {st.st_ctime_ns}\n")
+    return f"{app.blake2b} {st.st_ino} {st.st_size} {st.st_mtime_ns} {st.st_ctime_ns}\n"
+
+
+def test_an_upload_writes_the_stamp_the_next_runs_use_it(home: Path):
+    assert drive(str(home))[:2] == (REQUEST_MARKER, 0)
+    assert stamp_of(home).read_text() == stamp_line(home)  # hashed from stdin, then stamped
+    stamp_of(home).unlink()
+    assert drive(str(home))[:2] == (READY_MARKER, 0)  # no stamp: hashed, stamped again
+    info = os.lstat(stamp_of(home))
+    assert stat.S_ISREG(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o600
+    assert stamp_of(home).read_text() == stamp_line(home)
     marker, rc, out, err = drive(str(home))
     assert (marker, rc, err) == (READY_MARKER, 0, "")
     ok_doc(out)
 
 
 def test_a_file_changed_in_place_after_its_stamp_is_hashed_again(home: Path):
-    drive(str(home))
-    drive(str(home))  # stamped
+    drive(str(home))  # uploaded and stamped
     target = cache(home) / build_zipapp().name
     before = os.stat(target)
     data = bytearray(target.read_bytes())
@@ -328,3 +332,4 @@ def test_a_stamp_that_is_not_the_users_own_file_is_ignored(home: Path, kind: str
     marker, rc, out, err = drive(str(home))
     assert (marker, rc) == (REQUEST_MARKER, 0), err
     assert "forged" not in ok_doc(out)["data"] and "failed its check: removed it" in err
+    assert stamp_of(home).read_text() == stamp_line(home)  # the upload's own stamp

@@ -51,12 +51,13 @@ ArgsFor = Callable[[Any], Sequence[str]] | Sequence[str]
 #    user's) and uploaded again. The hash is BLAKE2b-256, not the SHA-256 that names the
 #    file: the hosts' built-in blake2b takes 0.27 ms for the 240 KB archive, sha256 0.75
 #    ms, and OpenSSL's (hashlib) costs 3 ms just to import (python3.11, this machine).
-#    Verified once per cache entry: a pass writes the stamp NAME.ok (0600, O_EXCL, then
-#    renamed) = "BLAKE2B INODE SIZE MTIME_NS CTIME_NS" of the very fd it hashed; a later
+#    Verified once per cache entry: an upload (checked from stdin) or a pass writes the
+#    stamp NAME.ok (0600, O_EXCL, then renamed) = "BLAKE2B INODE SIZE MTIME_NS CTIME_NS"
+#    of the very fd it wrote (fstat after its rename) or hashed; a later
 #    run whose fstat of NAME (opened O_NOFOLLOW) gives the same line, from a stamp that
 #    is the user's regular file not writable by others, skips the hash. Any write,
 #    rename or replacement of NAME changes its ctime (which no user can set back), so a
-#    changed file is hashed again. The first run after an upload hashes once more.
+#    changed file is hashed again.
 # 2b. The archive's bytecode bundle (``fleetops.ship.zipapp.FINDER``) then imports ``ops`` from
 #    those verified bytes (zipimport, reading the file again per module, is the fallback).
 # 3. The handshake line (after a newline: an rc file may have left half a line) asks for
@@ -131,19 +132,23 @@ SLOW_HASH = """
 exec(SLOW_BLAKE2B)
 if blake2b(data, digest_size=32).hexdigest() == SUM:
     ok = True
-    tmp = ".stamp.%d" % os.getpid()
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    exec(SLOW_STAMP)
+"""
+SLOW_STAMP = """
+mark = "%s %d %d %d %d\\n" % (SUM, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+tmp = ".stamp.%d" % os.getpid()
+flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+try:
     try:
-        try:
-            t = os.open(tmp, flags, 0o600, dir_fd=fd)
-        except FileExistsError:
-            os.unlink(tmp, dir_fd=fd)
-            t = os.open(tmp, flags, 0o600, dir_fd=fd)
-        with os.fdopen(t, "w") as w:
-            w.write(mark)
-        os.rename(tmp, NAME + ".ok", src_dir_fd=fd, dst_dir_fd=fd)
-    except OSError:
-        pass
+        t = os.open(tmp, flags, 0o600, dir_fd=fd)
+    except FileExistsError:
+        os.unlink(tmp, dir_fd=fd)
+        t = os.open(tmp, flags, 0o600, dir_fd=fd)
+    with os.fdopen(t, "w") as w:
+        w.write(mark)
+    os.rename(tmp, NAME + ".ok", src_dir_fd=fd, dst_dir_fd=fd)
+except OSError:
+    pass
 """
 SLOW_UPLOAD = """
 exec(SLOW_BLAKE2B)
@@ -167,7 +172,10 @@ if h.hexdigest() == SUM:
         t = os.open(tmp, flags, 0o600, dir_fd=fd)
     with os.fdopen(t, "wb") as w:
         w.write(data)
-    os.rename(tmp, NAME, src_dir_fd=fd, dst_dir_fd=fd)
+        w.flush()
+        os.rename(tmp, NAME, src_dir_fd=fd, dst_dir_fd=fd)
+        st = os.fstat(t)  # the inode just written from the checked bytes, as renamed
+    exec(SLOW_STAMP)
     import time
     old = time.time() - 86400
     for name in os.listdir(fd):
