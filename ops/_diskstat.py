@@ -4,7 +4,8 @@ Mounts that cannot wait on anything but memory (local block and memory filesyste
 reached through such filesystems only: ``ops._mounts.can_hang`` says which) are
 stat'ed right here, in order: no fork, no pipe, no ``select`` import. For the others
 one forked child stats the mounts in order and streams one record per mount through
-a pipe (4-byte length + marshal: no json/re import on the host's hot path). The parent waits at most ``timeout`` seconds for each line; past
+a pipe (4-byte length + marshal: no json/re import on the host's hot path). The
+parent waits at most ``timeout`` seconds for each line; past
 that it SIGKILLs the child (which may stay stuck in D state: it is abandoned, never
 waited for), records the mount as timed out and forks a fresh child for the rest.
 The child's stdin/stdout/stderr point at /dev/null, so an abandoned child never
@@ -54,10 +55,10 @@ def stat_mounts(paths, timeout, stat=None, in_process=None):
         else:
             forked.append(index)
     if forked:
-        others = [None] * len(forked)
+        chosen, others = [paths[i] for i in forked], [None] * len(forked)
         start = 0
-        while start < len(forked):
-            start = _run_worker([paths[i] for i in forked], start, timeout, stat, others)
+        while start < len(chosen):
+            start = _run_worker(chosen, start, timeout, stat, others)
         for index, record in zip(forked, others):
             results[index] = record
         _reap_abandoned()
