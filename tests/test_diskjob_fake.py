@@ -69,7 +69,7 @@ def test_host_data_is_typed_and_converted_once():
                                                    for m in web1.disk.mounts)
     assert [m.mountpoint for m in web1.disk.mounts] == ["/", "/srv", "/home"]
     assert web1.disk.mounts[1].level == "crit" and web1.disk.over == ("/srv", "/home")
-    assert "data" not in web1.result.extra and web1.result.extra["uploaded_bytes"] > 0
+    assert "data" not in web1.result.extra and web1.result.uploaded_bytes > 0
     assert result.hosts["db2"].disk is None and result.hosts["db1"].disk is None
     old1 = result.hosts["old1"].disk  # no python3: the df fallback's figures
     assert old1.source == "df" and [m.mountpoint for m in old1.mounts] == ["/", "/srv/data"]

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-import select
 import shlex
 import time
 import weakref
 from dataclasses import dataclass, field
 
 from fleetops.core import reap
+from fleetops.core.pollfd import readable
 from fleetops.core.ssh import CommandTimeout, Exec
 from fleetops.core.transport import Stream
 
@@ -192,7 +192,7 @@ def _wait(chan, deadline: float | None) -> None:
     if left <= 0:
         raise CommandTimeout("sudo did not answer before the command timeout")
     started = time.monotonic()
-    select.select([chan.fileno()], [], [], min(left, 0.5))
+    readable([chan.fileno()], min(left, 0.5))
     if time.monotonic() - started < 0.002:  # readable, but only on the other stream
         time.sleep(0.005)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import select
 import socket
 import time
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ import paramiko
 
 from fleetops.core.auth import AuthFailed, Keys, authenticate
 from fleetops.core.hostkeys import HostKeyError, KnownHosts
+from fleetops.core.pollfd import readable
 
 if TYPE_CHECKING:
     from fleetops.core.transport import Dialog
@@ -219,7 +219,7 @@ class Connection:
             if wait <= 0:
                 raise CommandTimeout(f"command timed out after {time.monotonic() - started:.1f}s")
             if not busy:
-                select.select([fd], [], [], min(wait, 5.0))
+                readable([fd], min(wait, 5.0))
         if not chan.status_event.wait(_remaining(deadline, 5.0)):
             raise CommandTimeout("no exit status from the remote command")
         rc = chan.recv_exit_status()

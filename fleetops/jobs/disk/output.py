@@ -27,7 +27,7 @@ def json_run(run: RunResult, report: FleetDiskReport) -> RunResult:
     """A copy of ``run`` whose host entries carry the report's per-host disk fields
     (after the host's own extra keys, before status/rc/...); ``run`` is not modified."""
     per_host = report_json_hosts(report)
-    hosts = {name: dataclasses.replace(result, extra={
+    hosts = {name: dataclasses.replace(result, data=None, extra={
         **{k: v for k, v in result.extra.items() if k != "data"}, **per_host.get(name, {})})
         for name, result in run.hosts.items()}
     return RunResult(hosts, run.interrupted, run.elapsed)
