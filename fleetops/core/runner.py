@@ -123,7 +123,7 @@ class Fleet:
         self._warned: set[str] = set()
         self._connections: dict[str, Transport] = {}
         self._lock = threading.Lock()
-        self.bastions = Bastions(self._connect)
+        self.bastions = Bastions(self._connect_hop)
         # Paramiko logs every failed handshake with a traceback; our results carry the reason.
         logging.getLogger("paramiko").addHandler(logging.NullHandler())
         logging.getLogger("paramiko").propagate = False
@@ -180,13 +180,28 @@ class Fleet:
             session._sock = conn.sock
             session.connected = True
             return conn
-        conn = self._open(session.target, session.on_socket)
+        conn = self._open_target(session.target, session.on_socket)
         with self._lock:
             self._connections[name] = conn
         session.connected = True
         return conn
 
-    def _ssh_or_local(self, target: Target, on_socket: Callable[[Any], None]) -> Transport:
+    def _open_target(self, target: Target, on_socket: Callable[[Any], None]) -> Transport:
+        """A host's transport from the factory; through its bastions (shared per chain,
+        never a direct connection) when it has ProxyJump hops."""
+        if target.jump and target.connection != "local":
+            opener = self.bastions.opener(target)  # Unreachable naming a dead bastion
+            return self._open(target, on_socket, opener=opener,
+                              via=hop_label(target.jump[-1]))
+        return self._open(target, on_socket)
+
+    def _connect_hop(self, hop: Target, opener: Any, via: str | None,
+                     on_socket: Callable[[Any], None]) -> Any:
+        """One bastion hop, by the run's connect factory (see :mod:`fleetops.core.jump`)."""
+        return self._open(hop, on_socket, opener=opener, via=via)
+
+    def _ssh_or_local(self, target: Target, on_socket: Callable[[Any], None],
+                      opener: Any = None, via: str | None = None) -> Transport:
         """The default :data:`~fleetops.core.transport.ConnectFactory`."""
         if target.connection == "local":
             from fleetops.core.local import LocalConnection
@@ -194,9 +209,7 @@ class Fleet:
             conn = LocalConnection(target)
             on_socket(conn)  # abort() closes it: running commands are killed
             return conn
-        opener = self.bastions.opener(target) if target.jump else None
-        return self._connect(target, opener, hop_label(target.jump[-1]) if opener else None,
-                             on_socket)
+        return self._connect(target, opener, via, on_socket)
 
     def _connect(self, target: Target, opener: Any, via: str | None,
                  on_socket: Callable[[Any], None]) -> Connection:
