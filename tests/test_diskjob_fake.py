@@ -18,9 +18,11 @@ from test_mail import smtp_server
 
 from fleetops.core.runner import RunOptions
 from fleetops.core.testing import hosts
-from fleetops.jobs.disk.data import DiskMount, HostDisk, host_disk
+from fleetops.jobs.disk.model import build_report, disk_data
 from fleetops.jobs.disk.output import FORMATS, render
-from fleetops.jobs.disk.run import DiskReportSettings, disk_report
+from fleetops.jobs.disk.run import DiskReportSettings, disk_report, typed_hosts
+from fleetops.results import HostResult, ProgramData, RunResult
+from fleetops.ship.data import DiskreportData, Mount
 from ops._mail import MailSettings
 
 ARGV = ["--warn", "80", "--crit", "90"]
@@ -65,17 +67,34 @@ def test_every_host_ends_with_a_status_and_the_run_goes_on(capsys):
 def test_host_data_is_typed_and_converted_once():
     result = report()
     web1 = result.hosts["web1"]
-    assert isinstance(web1.disk, HostDisk) and all(isinstance(m, DiskMount)
-                                                   for m in web1.disk.mounts)
+    assert type(web1.disk) is DiskreportData and all(type(m) is Mount for m in web1.disk.mounts)
     assert [m.mountpoint for m in web1.disk.mounts] == ["/", "/srv", "/home"]
-    assert web1.disk.mounts[1].level == "crit" and web1.disk.over == ("/srv", "/home")
-    assert "data" not in web1.result.extra and web1.result.uploaded_bytes > 0
+    assert web1.disk.mounts[1].level == "crit" and web1.disk.over == ["/srv", "/home"]
+    assert web1.result.data is None and web1.result.uploaded_bytes > 0  # data moved to disk
+    assert "data" not in web1.result.to_json()
     assert result.hosts["db2"].disk is None and result.hosts["db1"].disk is None
-    old1 = result.hosts["old1"].disk  # no python3: the df fallback's figures
+    old1 = result.hosts["old1"].disk  # no python3: the df fallback builds the same class
+    assert type(old1) is DiskreportData and all(type(m) is Mount for m in old1.mounts)
     assert old1.source == "df" and [m.mountpoint for m in old1.mounts] == ["/", "/srv/data"]
     assert result.report.hosts["old1"].source == "df"
     with pytest.raises(AttributeError):
         web1.disk.mounts[0].level = "ok"  # frozen: nobody edits it downstream
+
+
+def test_the_job_takes_the_programs_object_as_built():
+    doc = document([mount("/", 50), mount("/srv", 95, "crit", ["space_crit"])])["data"]
+    data = DiskreportData.from_json(doc)
+    runner = HostResult("h", "ok", 0, data=data, uploaded_bytes=7)
+    typed = typed_hosts(RunResult({"h": runner}))["h"]
+    assert typed.disk is data  # not converted a second time
+    assert runner.data is data  # the runner's result is not modified
+    assert typed.result.data is None and typed.result.uploaded_bytes == 7
+    # every accepted input shape gives the same report
+    shapes = [{"h": typed}, {"h": runner}, {"h": ("ok", None, doc)},
+              {"h": {"status": "ok", "data": doc}},
+              {"h": HostResult("h", "ok", 0, data=ProgramData.from_json(doc))}]
+    rows = [[r.as_json() for r in build_report(s, generated="t").rows] for s in shapes]
+    assert all(r == rows[0] for r in rows) and rows[0][0]["level"] == "crit"
 
 
 def test_every_format_renders_from_the_typed_result():
@@ -170,8 +189,14 @@ def test_history_error_is_reported_not_raised(tmp_path):
     assert all(r.full_in_days is None for r in result.report.rows)
 
 
-def test_host_disk_is_lenient_with_hand_made_documents():
-    assert host_disk(None) is None and host_disk({"hostname": "x"}) is None
-    disk = host_disk({"mounts": [{"mountpoint": "/"}, "junk"], "skipped": "junk"})
-    assert disk.mounts == (DiskMount("/"),) and disk.skipped == ()
-    assert disk.mounts[0].get("over") == [] and disk.mounts[0].get("growth_bytes_per_day") is None
+def test_disk_data_is_lenient_with_hand_made_documents():
+    assert disk_data(None) is None and disk_data({"hostname": "x"}) is None
+    assert disk_data({"mounts": "all"}) is None and disk_data(ProgramData.from_json({})) is None
+    disk = disk_data({"mounts": [{"mountpoint": "/"}, "junk"], "skipped": "junk"})
+    assert type(disk) is DiskreportData and len(disk.mounts) == 1
+    assert type(disk.mounts[0]) is Mount and disk.mounts[0].mountpoint == "/"
+    assert disk.mounts[0].over is None and disk.mounts[0].get("growth_bytes_per_day") is None
+    built = disk_data(DiskreportData(mounts=[{"mountpoint": "/a"}, Mount(mountpoint="/b")]))
+    assert [type(m) for m in built.mounts] == [Mount, Mount]
+    report = build_report({"h": ("ok", None, {"mounts": [{"mountpoint": "/", "use_pct": 95}]})})
+    assert report.rows[0].level == "crit" and report.rows[0].over == ["space_crit"]

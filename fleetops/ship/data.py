@@ -4,7 +4,8 @@ One class per ``ops/`` program, its fields named and ordered as the program writ
 ``data`` object (the keys :mod:`fleetops.ship.schemas` checks); registered by program
 name so :func:`fleetops.ship.run.classify` builds it once from the checked document.
 A key a program adds later still round-trips (kept untyped, in its place). The disk
-report job (``fleetops/jobs/disk/``) builds its fleet report from :class:`DiskreportData`.
+report job (``fleetops/jobs/disk/``) builds its fleet report from :class:`DiskreportData`
+as built here (the df fallback builds the same class): it has no copy of these fields.
 """
 
 from __future__ import annotations
@@ -24,7 +25,11 @@ record = dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 
 @record
 class Mount(ProgramData):
-    """One filesystem of ``ops/diskreport`` (df's figures, bytes and percent)."""
+    """One filesystem of ``ops/diskreport`` (``data.mounts[i]``; README "Disk report on a
+    host"): sizes in bytes, percentages as df computes them (``ceil(used * 100 / (used +
+    avail))``), ``level`` one of ``ok``/``unknown``/``warn``/``crit`` (None: not
+    classified, the control side judges it), ``over`` the limits crossed
+    (``space_warn``...), ``dev`` the ``st_dev`` bind mounts were merged by."""
 
     mountpoint: str | None = None
     device: str | None = None
@@ -44,6 +49,8 @@ class Mount(ProgramData):
 
 @record
 class SkippedMount(ProgramData):
+    """A mount the program left out on purpose (``data.skipped[i]``) and why."""
+
     mountpoint: str | None = None
     fstype: str | None = None
     reason: str | None = None
@@ -52,7 +59,9 @@ class SkippedMount(ProgramData):
 @program_data("diskreport")
 @record
 class DiskreportData(ProgramData):
-    """``ops/diskreport``: space and inode use of every filesystem, levels and limits."""
+    """``ops/diskreport``: space and inode use of every filesystem, levels and limits.
+    ``source``: ``"df"`` when the control side's ``df -P`` fallback
+    (:mod:`fleetops.jobs.disk.fallback`) measured a host without python3, else absent."""
 
     NESTED = {"mounts": Mount, "skipped": SkippedMount}
     hostname: str | None = None

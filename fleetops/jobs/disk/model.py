@@ -2,22 +2,26 @@
 
 Pure (no SSH, no rendering): :func:`build_report` takes host name -> outcome, where an
 outcome is a :class:`HostOutcome`, an object with ``status``, ``reason`` and a typed
-``disk`` (:class:`fleetops.jobs.disk.data.HostDisk`, e.g. ``jobs.disk.run.HostDiskResult``),
-a ``(status, reason, data)`` tuple, a mapping with those keys, or a runner ``HostResult``
-(``data`` attribute or ``extra["data"]``); ``data`` is the remote program's ``data``
-document, converted once by :func:`fleetops.jobs.disk.data.host_disk`. Every host
-appears in the report: hosts that failed, were unreachable or skipped are listed with
-their reason.
+``disk`` (e.g. ``jobs.disk.run.HostDiskResult``), a ``(status, reason, data)`` tuple, a
+mapping with those keys, or a runner ``HostResult`` (its ``data``). The host's disk data
+has one declaration, the program's own: :class:`fleetops.ship.data.DiskreportData` (its
+``mounts`` are :class:`fleetops.ship.data.Mount`), which ``ship.run.classify`` and the df
+fallback build once per host; :func:`disk_data` only accepts it as is, or types a
+hand-made document. Every host appears in the report: hosts that failed, were
+unreachable or skipped are listed with their reason.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from fleetops.jobs.disk.data import DiskMount, HostDisk, host_disk
+from fleetops.results import ProgramData
+from fleetops.ship.data import DiskreportData
+from fleetops.ship.data import Mount as DataMount
 from ops._mounts import LEVELS, Mount, classify, is_network, tidy_number
 
 MOUNT_KEYS = ("mountpoint", "device", "fstype", "size_bytes", "used_bytes", "avail_bytes",
@@ -29,6 +33,31 @@ REPORT_LEVELS = ("ok", "unknown", "soon", "warn", "crit")
 PROBLEM_STATUSES = ("failed", "unreachable", "skipped")
 
 
+def disk_data(data: Mapping[str, Any] | None) -> DiskreportData | None:
+    """The host's :class:`DiskreportData`, or None when it sent no ``mounts`` list.
+
+    The program's checked data (``HostResult.data``) is returned as it is, not copied. A
+    hand-made document (a dict, or untyped :class:`~fleetops.results.ProgramData`; tests
+    and ``cli/bench.py`` feed those) is typed here, leniently: a mount that is not an
+    object is dropped, a missing field is None."""
+    if isinstance(data, DiskreportData):
+        typed = data
+    elif isinstance(data, ProgramData):
+        typed = data.cast(DiskreportData)
+    elif isinstance(data, Mapping):
+        typed = DiskreportData.from_json(data)
+    else:
+        return None
+    mounts = typed.mounts
+    if not isinstance(mounts, tuple | list):
+        return None
+    if all(type(m) is DataMount for m in mounts):
+        return typed
+    kept = tuple(m if isinstance(m, DataMount) else DataMount.from_json(m)
+                 for m in mounts if isinstance(m, Mapping))
+    return dataclasses.replace(typed, mounts=kept)
+
+
 @dataclass
 class HostOutcome:
     """One host's outcome; ``disk`` is the typed form of ``data`` (made from it if not given)."""
@@ -36,12 +65,12 @@ class HostOutcome:
     name: str
     status: str
     reason: str | None = None
-    data: dict[str, Any] = field(default_factory=dict)
-    disk: HostDisk | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+    disk: DiskreportData | None = None
 
     def __post_init__(self) -> None:
         if self.disk is None:
-            self.disk = host_disk(self.data)
+            self.disk = disk_data(self.data)
 
 
 @dataclass
@@ -132,11 +161,11 @@ def outcome_from(name: str, value: Any) -> HostOutcome:
     data = getattr(value, "data", None)
     if data is None:
         data = (getattr(value, "extra", None) or {}).get("data")
-    return HostOutcome(name, value.status, getattr(value, "reason", None), dict(data or {}))
+    return HostOutcome(name, value.status, getattr(value, "reason", None), data or {})
 
 
-def _row(host: str, mount: DiskMount, limits: tuple[float, float]) -> MountRow:
-    level, over = mount.level, list(mount.over)
+def _row(host: str, mount: DataMount, limits: tuple[float, float]) -> MountRow:
+    level, over = mount.level, list(mount.over or ())
     if level not in LEVELS:
         if mount.use_pct is None:
             level = "unknown"

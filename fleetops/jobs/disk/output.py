@@ -25,11 +25,12 @@ FORMATS = ("table", "json", "csv", "html", "prometheus")
 
 def json_run(run: RunResult, report: FleetDiskReport) -> RunResult:
     """A copy of ``run`` whose host entries carry the report's per-host disk fields
-    (after the host's own extra keys, before status/rc/...); ``run`` is not modified."""
+    (after the host's own extra keys, before status/rc/...) instead of the program's
+    ``data`` (the report's ``mounts`` replace it); ``run`` is not modified."""
     per_host = report_json_hosts(report)
-    hosts = {name: dataclasses.replace(result, data=None, extra={
-        **{k: v for k, v in result.extra.items() if k != "data"}, **per_host.get(name, {})})
-        for name, result in run.hosts.items()}
+    hosts = {name: dataclasses.replace(result, data=None,
+                                       extra={**result.extra, **per_host.get(name, {})})
+             for name, result in run.hosts.items()}
     return RunResult(hosts, run.interrupted, run.elapsed)
 
 

@@ -1,9 +1,9 @@
 """The fleet disk report as one library call: :func:`disk_report`.
 
 It runs the ``diskreport`` program on every host (with the ``df -P`` fallback for hosts
-without python3, :mod:`fleetops.jobs.disk.fallback`), converts each host's checked data
-document once into typed data (:mod:`fleetops.jobs.disk.data`), aggregates the fleet
-report (:mod:`fleetops.jobs.disk.model`), adds history, forecast and changes
+without python3, :mod:`fleetops.jobs.disk.fallback`), takes each host's typed data as
+``classify`` (or the fallback) built it once (:class:`fleetops.ship.data.DiskreportData`),
+aggregates the fleet report (:mod:`fleetops.jobs.disk.model`), adds history, forecast and changes
 (:mod:`fleetops.jobs.disk.trend`), mails it with its spool fallback
 (:mod:`fleetops.jobs.disk.mailing`) and decides the exit status. It never prints and
 never raises for a host's failure (each host ends ok/failed/unreachable/skipped with a
@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fleetops.jobs.disk.data import HostDisk, host_disk
 from fleetops.jobs.disk.mailing import DEFAULT_SPOOL, MailOutcome, mail_report
-from fleetops.jobs.disk.model import FleetDiskReport, build_report
+from fleetops.jobs.disk.model import FleetDiskReport, build_report, disk_data
 from fleetops.results import HostResult, RunResult
+from fleetops.ship.data import DiskreportData
 
 if TYPE_CHECKING:
     from fleetops.core.runner import RunOptions
@@ -61,12 +61,13 @@ class DiskReportSettings:
 
 @dataclass(slots=True)
 class HostDiskResult:
-    """One host: ``result`` is its run outcome (status, rc, output, duration, reason;
-    ``extra`` holds the transport's notes such as ``uploaded_bytes``, never the
-    program's data) and ``disk`` its typed disk data (None when it sent none)."""
+    """One host: ``result`` is its run outcome (status, rc, output, duration, reason,
+    the transport's notes such as ``uploaded_bytes``; ``data`` None: the program's data
+    moved to ``disk``) and ``disk`` the program's typed data, the very object
+    ``ship.run.classify`` built (None when the host sent no disk data)."""
 
     result: HostResult
-    disk: HostDisk | None
+    disk: DiskreportData | None
 
     @property
     def name(self) -> str:
@@ -107,15 +108,11 @@ class DiskReportRun:
 
 
 def typed_hosts(run: RunResult) -> dict[str, HostDiskResult]:
-    """Each runner result split into its outcome and its typed disk data (the data
-    document is converted here, once; the runner's objects are not modified)."""
-    out = {}
-    for name, result in run.hosts.items():
-        extra = {k: v for k, v in result.extra.items() if k != "data"}
-        data = getattr(result, "data", None) or result.extra.get("data")
-        disk = data if isinstance(data, HostDisk) else host_disk(data)
-        out[name] = HostDiskResult(dataclasses.replace(result, extra=extra), disk)
-    return out
+    """Each runner result split into its outcome and its typed disk data (``data`` is
+    taken as built, not converted again; the runner's objects are not modified)."""
+    return {name: HostDiskResult(dataclasses.replace(result, data=None),
+                                 disk_data(result.data))
+            for name, result in run.hosts.items()}
 
 
 def track_history(report: FleetDiskReport, settings: DiskReportSettings,
