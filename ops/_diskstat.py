@@ -1,7 +1,11 @@
 """``statvfs`` many mounts without ever hanging on one (a dead NFS server, say).
 
-One forked child stats the mounts in order and streams one record per mount through
-a pipe (4-byte length + marshal: no json/re import on the host's hot path). The parent waits at most ``timeout`` seconds for each line; past
+Mounts that cannot wait on anything but memory (local block and memory filesystems
+reached through such filesystems only: ``ops._mounts.can_hang`` says which) are
+stat'ed right here, in order: no fork, no pipe, no ``select`` import. For the others
+one forked child stats the mounts in order and streams one record per mount through
+a pipe (4-byte length + marshal: no json/re import on the host's hot path). The
+parent waits at most ``timeout`` seconds for each line; past
 that it SIGKILLs the child (which may stay stuck in D state: it is abandoned, never
 waited for), records the mount as timed out and forks a fresh child for the rest.
 The child's stdin/stdout/stderr point at /dev/null, so an abandoned child never
@@ -10,7 +14,6 @@ holds an SSH session's pipes open.
 import _signal  # signal without its enum wrappers: start-up time matters here
 import marshal
 import os
-import select
 import time
 
 _ABANDONED = []
@@ -36,15 +39,42 @@ def default_stat(path):
 STAT = default_stat  # test hook: replace in-process; the forked child inherits it
 
 
-def stat_mounts(paths, timeout, stat=None):
-    """One result per path: the :func:`default_stat` dict, or ``{"error": reason}``."""
+def stat_mounts(paths, timeout, stat=None, in_process=None):
+    """One result per path: the :func:`default_stat` dict, ``{"hidden": True}``,
+    ``{"denied": True}`` or ``{"error": reason}``.
+
+    ``in_process`` (a sequence of booleans, one per path; default all False) marks the
+    paths whose statvfs cannot hang: those are stat'ed in this process, the others in
+    an abandonable child with the per-mount ``timeout`` (seconds)."""
     stat = stat or STAT
     results = [None] * len(paths)
-    start = 0
-    while start < len(paths):
-        start = _run_worker(paths, start, timeout, stat, results)
-    _reap_abandoned()
+    forked = []
+    for index, path in enumerate(paths):
+        if in_process and in_process[index]:
+            results[index] = _stat_one(stat, path)
+        else:
+            forked.append(index)
+    if forked:
+        chosen, others = [paths[i] for i in forked], [None] * len(forked)
+        start = 0
+        while start < len(chosen):
+            start = _run_worker(chosen, start, timeout, stat, others)
+        for index, record in zip(forked, others):
+            results[index] = record
+        _reap_abandoned()
     return results
+
+
+def _stat_one(stat, path):
+    """``stat(path)``, its expected errors turned into records (as df treats them)."""
+    try:
+        return stat(path)
+    except FileNotFoundError:
+        return {"hidden": True}
+    except PermissionError:
+        return {"denied": True}  # df skips EACCES mounts silently when listing all
+    except OSError as exc:
+        return {"error": "statvfs failed: %s" % (exc.strerror or exc)}
 
 
 def _run_worker(paths, start, timeout, stat, results):
@@ -68,15 +98,7 @@ def _child(paths, start, stat, wfd):  # pragma: no cover - runs in the child
         for fd in (0, 1, 2):
             os.dup2(null, fd)
         for index in range(start, len(paths)):
-            try:
-                record = stat(paths[index])
-            except FileNotFoundError:
-                record = {"hidden": True}
-            except PermissionError:
-                record = {"denied": True}  # df skips EACCES mounts silently when listing all
-            except OSError as exc:
-                record = {"error": "statvfs failed: %s" % (exc.strerror or exc)}
-            body = marshal.dumps((index, record), 4)
+            body = marshal.dumps((index, _stat_one(stat, paths[index])), 4)
             _write_all(wfd, len(body).to_bytes(4, "big") + body)
         code = 0
     finally:
@@ -85,6 +107,8 @@ def _child(paths, start, stat, wfd):  # pragma: no cover - runs in the child
 
 def _collect(pid, rfd, paths, start, timeout, results):
     """Read results until all are in (returns len) or one hangs/dies (returns next index)."""
+    import select  # an extension module (a dlopen): only when some mount may hang
+
     buffer = b""
     index = start
     deadline = time.monotonic() + timeout

@@ -4,6 +4,7 @@ import sys
 from ops._contract import emit, result
 
 PROGRAMS = ("diskreport", "sweep", "arpscan", "cron", "watcher", "dirsync", "files")
+RAN = None  # the program dispatched (read by ops.__main__.finish)
 
 
 def _usage():
@@ -11,6 +12,7 @@ def _usage():
 
 
 def dispatch(argv):
+    global RAN
     if not argv or argv[0] in ("-h", "--help"):
         sys.stderr.write(_usage() + "\n")
         return 0 if argv else 2
@@ -24,4 +26,5 @@ def dispatch(argv):
     except ImportError as exc:
         emit(result(False, error="program %r is not available: %s" % (name, exc)))
         return 2
+    RAN = name
     return module.PROGRAM.main(argv[1:])

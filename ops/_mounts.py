@@ -53,6 +53,11 @@ NETWORK_FSTYPES = frozenset((
     "fuse.glusterfs", "ceph", "fuse.ceph", "cephfs", "9p", "afs", "ncpfs", "lustre", "gpfs",
     "beegfs", "davfs", "fuse.davfs2", "fuse.s3fs", "fuse.rclone", "fuse.gcsfuse", "coda",
 ))
+#: Filesystems whose statvfs the kernel answers from memory (the superblock's counters):
+#: no server, daemon or automount behind them, so they are stat'ed without a child.
+#: vfat/exfat are not among them (the first statfs may scan the FAT on the device).
+LOCAL_FSTYPES = frozenset(("ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "ramfs",
+                           "overlay"))
 LEVELS = ("ok", "unknown", "warn", "crit")  # ascending severity
 _OCTAL = "01234567"
 
@@ -131,6 +136,39 @@ def is_network(mount):
         return True
     device = mount.device
     return device.startswith("//") or (":" in device and not device.startswith("/"))
+
+
+def _walk_safe(mount):
+    """A filesystem a path lookup can cross without waiting on anything: a local one, or
+    a kernel pseudo filesystem other than autofs (which mounts on demand)."""
+    fstype = mount.fstype
+    if fstype not in LOCAL_FSTYPES and (fstype not in PSEUDO_FSTYPES or fstype == "autofs"):
+        return False
+    return not is_network(mount)
+
+
+def unsafe_points(mounts):
+    """The mountpoints of ``mounts`` (the whole table) whose filesystem a lookup or a
+    statvfs may wait on: network, FUSE, autofs and unknown types."""
+    return frozenset(m.mountpoint for m in mounts if not _walk_safe(m))
+
+
+def can_hang(mount, unsafe):
+    """Whether ``statvfs(mount.mountpoint)`` may block: unless the mount is of a
+    :data:`LOCAL_FSTYPES` type and no mountpoint on its path (``/``, each parent
+    directory, itself) is in ``unsafe`` (see :func:`unsafe_points`: an NFS parent
+    revalidates its dentries on lookup, an autofs one mounts)."""
+    if mount.fstype not in LOCAL_FSTYPES or is_network(mount):
+        return True
+    point = mount.mountpoint
+    if point in unsafe or "/" in unsafe:
+        return True
+    at = point.find("/", 1)
+    while at > 0:
+        if point[:at] in unsafe:
+            return True
+        at = point.find("/", at + 1)
+    return False
 
 
 def glob_match(path, pattern):

@@ -23,6 +23,7 @@ _DIRS = dict((t, "/etc/" + t) for t in ct.FILE_TARGETS)
 _FILE_MODES = {"cron.d": 0o644}
 _SCRIPT_MODE = 0o755
 _KEEP = object()  # a plan's "leave the file exactly as it is"
+DIFF_MAX_CHARS = 512 * 1024  # as ops/files: over it (or binary) the diff is one line
 
 
 def add_arguments(parser):
@@ -122,10 +123,20 @@ def _wrapped(args, inline_env):
     return ct.wrap(args.job, args.name, lock_dir, _flock(), inline_env, owner)
 
 
+def _diff(old, new, label):
+    """The unified diff, or one line when either side is binary (NUL) or large."""
+    old, new = old or "", new or ""
+    if old == new:
+        return ""
+    if "\0" in old or "\0" in new or max(len(old), len(new)) > DIFF_MAX_CHARS:
+        return "binary or large content differs: %d -> %d characters\n" % (len(old), len(new))
+    return ct.diff(old, new, label)
+
+
 def _data(args, path, action, old, new, extra=""):
     label = path if not path.startswith("crontab:") else "crontab." + args.user
     return {"target": args.target, "name": args.name, "path": path, "action": action,
-            "diff": extra + ct.diff(old or "", new or "", label.lstrip("/")),
+            "diff": extra + _diff(old, new, label.lstrip("/")),
             "backup": None, "user": args.user}
 
 

@@ -1,14 +1,14 @@
 """Report space and inode use of every real filesystem, with df -P figures and thresholds.
 
 Reads the mount table, skips pseudo filesystems (node_exporter's defaults), counts
-bind mounts of one device once, stats each mount in an abandonable child with a
-per-mount timeout and flags mounts over the warn/crit thresholds. Optionally mails
+bind mounts of one device once, stats each mount that may hang (network, FUSE, unknown
+types, or under such a mount) in an abandonable child with a per-mount timeout, the
+local ones directly, and flags mounts over the warn/crit thresholds. Optionally mails
 the report (cron use).
 """
 import os
 import stat
 import time
-import types
 
 from ops import _diskstat, _mounts
 from ops._argspec import Arg, add_to_parser, converter
@@ -151,7 +151,9 @@ def collect(args, limits):
     selected, skipped = _mounts.select_mounts(
         mounts, args.local, args.include, args.exclude, fstypes, args.include_containers)
     skipped = [_skip(m, reason) for m, reason in skipped if reason not in _SILENT]
-    stats = _diskstat.stat_mounts([m.mountpoint for m in selected], args.stat_timeout)
+    unsafe = _mounts.unsafe_points(mounts)
+    stats = _diskstat.stat_mounts([m.mountpoint for m in selected], args.stat_timeout,
+                                  in_process=[not _mounts.can_hang(m, unsafe) for m in selected])
     records = []
     for index, mount in enumerate(selected):
         if stats[index].get("hidden"):
@@ -215,6 +217,13 @@ def _skip(mount, reason):
     return {"mountpoint": mount.mountpoint, "fstype": mount.fstype, "reason": reason}
 
 
+class _Statvfs(object):
+    """The ``f_*`` fields of a stat record as attributes (``types`` costs an import)."""
+
+    def __init__(self, record):
+        self.__dict__.update((k, v) for k, v in record.items() if k.startswith("f_"))
+
+
 def _record(mount, result, limits):
     record = {
         "mountpoint": mount.mountpoint, "device": mount.device, "fstype": mount.fstype,
@@ -226,8 +235,7 @@ def _record(mount, result, limits):
     if "error" in result:
         record["error"] = result["error"]
         return record
-    fields = {k: v for k, v in result.items() if k.startswith("f_")}
-    numbers = _mounts.df_numbers(types.SimpleNamespace(**fields))
+    numbers = _mounts.df_numbers(_Statvfs(result))
     if numbers["size_bytes"] == 0:
         return None
     record.update(numbers)

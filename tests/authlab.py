@@ -205,7 +205,7 @@ def _free_port(address: str) -> int:
 
 
 def _openssh() -> tuple[int, int]:
-    from fleetops.lab.host import openssh_version
+    from fleetops.lab.sshd import openssh_version
 
     return openssh_version()
 

@@ -75,8 +75,10 @@ def test_fleet_task_signature_and_refusals():
     made = fleetops.fleet_task(deploy)
     params = list(inspect.signature(made.body).parameters)
     assert params[:3] == ["c", "version", "restart"]
+    options = [arg.name for arg in made.get_arguments()]
+    assert options[:2] == ["version", "restart"]
     assert {"inventory", "pattern", "limit", "forks", "json", "accept_new", "become",
-            "retry_file", "deadline", "command_timeout"} <= set(params)
+            "retry_file", "deadline", "command_timeout"} <= set(options)
     assert made.positional == ["version"] and made.fleet_function is deploy
 
     def clash(c, limit):

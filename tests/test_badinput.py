@@ -310,9 +310,11 @@ def test_every_fleet_task_gets_a_finite_command_timeout_and_deadline(monkeypatch
     monkeypatch.setattr(common, "runner_options", record)
     monkeypatch.setattr(common, "targets", stop)
     monkeypatch.setattr(playbook, "load_playbook", stop)
+    from invoke import Context
+
     task = getattr(importlib.import_module(f"fleetops.cli.{module}"), name)
     with pytest.raises(_Stop):
-        task.body(None, inventory="x.ini", **args)
+        task(Context(), inventory="x.ini", **args)
     assert seen, "the task never built its runner options"
     for options in seen:
         assert 0 < options.command_timeout <= DEFAULT_COMMAND_TIMEOUT

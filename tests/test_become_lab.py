@@ -122,9 +122,9 @@ def test_shipped_program_under_sudo(sshd, lab):
             run_ = fleet_program(hosts, "diskreport", ["--warn", "80", "--crit", "90"], fleet)
             for name, host in run_.hosts.items():
                 assert host.status in ("ok", "changed"), (name, host.reason)
-                assert host.extra["data"]["mounts"], name
+                assert host.data["mounts"], name
             if round_ == "cached":
-                assert {h.extra["uploaded_bytes"] for h in run_.hosts.values()} == {0}
+                assert {h.uploaded_bytes for h in run_.hosts.values()} == {0}
 
 
 def invoke(*args, env=None, timeout=90):

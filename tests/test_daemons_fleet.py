@@ -78,9 +78,11 @@ def fleet(request):
 def lifecycle(lab, capsys, program: str, action: str, argv: list[str],
               pattern: str = "all") -> tuple[int, dict]:
     """One fleet task run with --json: (exit code, the JSON document)."""
-    opts = {"inventory": str(lab.inventory_path), "pattern": pattern, "limit": None,
-            "json": True, "forks": 16, "timeout": "10", "command_timeout": "30",
-            "accept_new": False, "become": False, "retry_file": None}
+    from fleetops.cli.options import option_set
+
+    opts = option_set().resolve({"inventory": str(lab.inventory_path), "pattern": pattern,
+                                 "json": True, "forks": 16, "command_timeout": "30",
+                                 "retry_file": None})
     code = 0
     try:
         daemons.fleet_lifecycle(program, action, argv, opts)

@@ -221,8 +221,11 @@ def test_unreadable_mount_table_is_a_clean_failure():
 
 # --- a hung statvfs never hangs the program --------------------------------------
 
-def write_mounts(path: Path, points: list[Path]) -> Path:
-    lines = [f"/dev/fake{i} {str(p).replace(' ', chr(92) + '040')} ext4 rw 0 0"
+def write_mounts(path: Path, points: list[Path], fstype: str = "nfs4") -> Path:
+    """A mounts(5) table of ``points``: NFS by default (only a filesystem that may hang
+    is stat'ed in a child with a timeout; local ones are stat'ed in-process)."""
+    device = "srv{i}:/export" if fstype.startswith("nfs") else "/dev/fake{i}"
+    lines = [f"{device.format(i=i)} {str(p).replace(' ', chr(92) + '040')} {fstype} rw 0 0"
              for i, p in enumerate(points)]
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -304,6 +307,77 @@ def test_hung_worker_does_not_hold_the_output_pipe(tmp_path):
     doc = json.loads(proc.stdout)
     errors = [m["error"] for m in doc["data"]["mounts"]]
     assert errors[0] == "statvfs timed out after 0.5s"
+
+
+# --- which mounts get a child: only those that may hang ----------------------------
+
+def mounts_of(*entries: str) -> list:
+    return _mounts.parse_mounts("\n".join(entries) + "\n")
+
+
+def test_only_local_filesystems_reached_through_local_ones_skip_the_child():
+    table = mounts_of("/dev/vda1 / ext4 rw 0 0", "proc /proc proc rw 0 0",
+                      "tmpfs /run tmpfs rw 0 0", "nas:/export /mnt/nas nfs4 rw 0 0",
+                      "/dev/vdb1 /mnt/nas/local xfs rw 0 0", "systemd-1 /auto autofs rw 0 0",
+                      "/dev/vdc1 /auto/disk ext4 rw 0 0", "sshfs#u@h: /home/u/remote fuse.sshfs "
+                      "rw 0 0", "/dev/vdd1 /srv/data btrfs rw 0 0",
+                      "nas:/x /srv/nfs-ext4 ext4 rw 0 0", "/dev/sdz1 /media/stick vfat rw 0 0",
+                      "/dev/vde1 /mnt/nas2 ext4 rw 0 0")
+    unsafe = _mounts.unsafe_points(table)
+    hangs = {m.mountpoint: _mounts.can_hang(m, unsafe) for m in table}
+    assert hangs == {"/": False, "/proc": True, "/run": False, "/mnt/nas": True,
+                     "/mnt/nas/local": True, "/auto": True, "/auto/disk": True,
+                     "/home/u/remote": True, "/srv/data": False, "/srv/nfs-ext4": True,
+                     "/media/stick": True, "/mnt/nas2": False}
+
+
+def test_a_network_root_makes_every_mount_forked():
+    table = mounts_of("srv:/root / nfs rw 0 0", "tmpfs /run tmpfs rw 0 0")
+    unsafe = _mounts.unsafe_points(table)
+    assert [_mounts.can_hang(m, unsafe) for m in table] == [True, True]
+
+
+def test_in_process_paths_are_stated_here_the_others_in_a_child(tmp_path):
+    seen = {}
+
+    def stat(path):
+        seen[path] = os.getpid()
+        if path.endswith("gone"):
+            raise FileNotFoundError(2, "No such file or directory")
+        if path.endswith("denied"):
+            raise PermissionError(13, "Permission denied")
+        return _diskstat.default_stat(str(tmp_path))
+
+    paths = ["/local", "/remote", "/local-gone", "/local-denied"]
+    results = _diskstat.stat_mounts(paths, 5.0, stat, in_process=[True, False, True, True])
+    assert seen == {"/local": os.getpid(), "/local-gone": os.getpid(),
+                    "/local-denied": os.getpid()}  # the child's record is not seen here
+    assert results[0]["f_blocks"] > 0 and results[1]["f_blocks"] > 0
+    assert results[2] == {"hidden": True} and results[3] == {"denied": True}
+
+
+def test_a_local_mount_under_a_hung_network_parent_still_times_out(tmp_path, monkeypatch,
+                                                                   capsys):
+    nfs, local = tmp_path / "nfs", tmp_path / "nfs" / "local-hang"
+    local.mkdir(parents=True)
+
+    def stat(path):
+        if "hang" in path:
+            time.sleep(60)
+        result = _diskstat.default_stat(path)
+        result["dev"] = hash(path)
+        return result
+
+    monkeypatch.setattr(_diskstat, "STAT", stat)
+    table = tmp_path / "mounts"
+    table.write_text(f"srv:/export {nfs} nfs4 rw 0 0\n/dev/fake1 {local} ext4 rw 0 0\n")
+    started = time.monotonic()
+    rc = diskreport.PROGRAM.main(["--mounts-file", str(table), "--stat-timeout", "0.5"])
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 0 and time.monotonic() - started < 5
+    by_point = {m["mountpoint"]: m for m in doc["data"]["mounts"]}
+    assert by_point[str(local)]["error"] == "statvfs timed out after 0.5s"
+    assert by_point[str(nfs)]["error"] is None
 
 
 # --- real tmpfs mounts in a private mount namespace --------------------------------
@@ -392,3 +466,34 @@ def test_text_and_html_renderings_of_the_program():
     page = diskreport.render_html(data)
     assert "web&lt;1&gt;" in page and "web<1>" not in page
     assert "http://" not in page and "https://" not in page
+
+
+# --- the end of a run: no interpreter teardown after diskreport's document -----------
+
+FINISH_DRIVER = """
+import atexit, sys
+import ops.__main__ as m
+if sys.argv[1] == "hook":
+    atexit.register(lambda: sys.stdout.write("teardown ran\\n"))
+if sys.argv[1] == "thread":
+    import threading
+# an object whose finaliser runs only in the interpreter's teardown
+class Witness:
+    def __del__(self):
+        sys.stdout.write("teardown ran\\n")
+sys.modules["ops"].witness = Witness()
+sys.argv[1:] = [sys.argv[2], "--include", "/"] if sys.argv[2] == "diskreport" else [sys.argv[2]]
+m.finish(m.main())
+"""
+
+
+@pytest.mark.parametrize("case, program, teardown", [
+    ("plain", "diskreport", False), ("hook", "diskreport", True),
+    ("thread", "diskreport", True), ("plain", "nosuch", True)])
+def test_finish_skips_the_teardown_only_when_nothing_needs_it(case, program, teardown):
+    proc = subprocess.run([sys.executable, "-S", "-c", FINISH_DRIVER, case, program],
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    lines = proc.stdout.splitlines()
+    assert json.loads(lines[0])["ok"] is (program == "diskreport")  # the document is whole
+    assert proc.returncode in ((0, 3) if program == "diskreport" else (2,))
+    assert ("teardown ran" in lines[1:]) is teardown, proc.stdout

@@ -88,7 +88,7 @@ BAD = [  # (program, data or raw bytes, the field the reason must name)
 def test_good_results_pass(program):
     result = classify("h", 0, doc(GOOD[program]), b"", program)
     assert result.status == "ok", result.reason
-    assert result.extra["data"] == GOOD[program]
+    assert result.data == GOOD[program]
 
 
 @pytest.mark.parametrize(("program", "data", "field"), BAD)
@@ -96,7 +96,7 @@ def test_bad_results_fail_naming_the_field(program, data, field):
     result = classify("h", 0, doc(data), b"", program)
     assert result.status == "failed"
     assert field in result.reason
-    assert result.extra["data"] == {}  # nothing unchecked reaches a consumer
+    assert result.data == {}  # nothing unchecked reaches a consumer
 
 
 @pytest.mark.parametrize("raw", [
@@ -135,7 +135,7 @@ def test_a_failed_result_with_bad_data_keeps_its_error():
     result = classify("h", 1, doc({"mounts": 3}, ok=False, error="mail failed"), b"",
                       "diskreport")
     assert result.status == "failed" and result.reason.startswith("mail failed")
-    assert "result.data.mounts" in result.reason and result.extra["data"] == {}
+    assert "result.data.mounts" in result.reason and result.data == {}
 
 
 def test_schema_error_message_shape():
@@ -158,13 +158,13 @@ def test_schema_error_message_shape():
 def test_truncated_program_output_is_a_clear_failure():
     result = classify("h", 0, b'{"ok": true, "chan', b"", "diskreport", {"stdout": 123})
     assert result.status == "failed"
-    assert "over --max-output" in result.reason and result.extra["truncated"] == ["stdout"]
+    assert "over --max-output" in result.reason and result.truncated == ("stdout",)
 
 
 def test_cut_stderr_is_noted_and_the_result_still_judged():
     result = classify("h", 0, doc(GOOD["cron"]), b"warning\n" * 10, "cron", {"stderr": 99})
-    assert result.status == "ok" and result.extra["truncated"] == ["stderr"]
-    assert result.extra["discarded_bytes"] == {"stderr": 99} and "stderr cut" in result.reason
+    assert result.status == "ok" and result.truncated == ("stderr",)
+    assert result.discarded_bytes == {"stderr": 99} and "stderr cut" in result.reason
 
 
 def _run(program: str, datas: dict) -> RunResult:
@@ -203,9 +203,10 @@ def test_consumers_go_on_with_the_other_hosts():
     assert "bad | FAILED" in vantage_lines(sweeps)
     # playbook network summary
     states = {n: SimpleNamespace(tasks=[SimpleNamespace(action="sweep", status=r.status,
-                                                        data=r.extra.get("data"))])
+                                                        data=r.data)])
               for n, r in sweeps.hosts.items()}
-    assert [e["ip"] for e in network_inventory(states)] == ["10.0.0.1"]
+    assert [(e["ip"], e["state"]) for e in network_inventory(states)["addresses"]] == \
+        [("10.0.0.1", "answering"), ("10.0.0.2", "no-reply")]
 
 
 def test_json_output_is_strict():
@@ -322,7 +323,7 @@ def _consume(program: str, run: RunResult) -> None:
         netmap.render(network, "csv")
         netmap.render(network, "json")
         states = {n: SimpleNamespace(tasks=[SimpleNamespace(action=program, status=r.status,
-                                                            data=r.extra.get("data"))])
+                                                            data=r.data)])
                   for n, r in run.hosts.items()}
         network_inventory(states)
     run.dumps()

@@ -96,9 +96,9 @@ def test_shipped_program_runs_locally(private_home):
     for result in (first, second):
         host = result.hosts["here"]
         assert host.status in ("ok", "changed"), host.reason
-        assert any(m["mountpoint"] == "/" for m in host.extra["data"]["mounts"])
-    assert first.hosts["here"].extra["uploaded_bytes"] > 0
-    assert second.hosts["here"].extra["uploaded_bytes"] == 0
+        assert any(m["mountpoint"] == "/" for m in host.data["mounts"])
+    assert first.hosts["here"].uploaded_bytes > 0
+    assert second.hosts["here"].uploaded_bytes == 0
     assert list((tmp_path / ".cache" / "fleetops").glob("fleetops-*.pyz"))
 
 

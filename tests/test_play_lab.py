@@ -300,7 +300,9 @@ def test_watchers_playbook_starts_then_stops(lab, tmp_path):
 def test_network_inventory_playbook_merges_loopback_scans(lab, tmp_path):
     doc = _green_then_check_clean(lab, lab.inventory_path, "network-inventory.yml",
                                   "lab05:lab06", tmp_path)
-    network = {entry["ip"]: entry for entry in doc["network"]}
+    network = {entry["ip"]: entry for entry in doc["network"]["addresses"]}  # scan's map
     assert set(network) <= {"127.0.0.1", "127.0.0.2"}
-    assert network["127.0.0.1"]["seen_by"] == ["lab05", "lab06"]
+    assert sorted(s["host"] for s in network["127.0.0.1"]["seen_by"]) == ["lab05", "lab06"]
+    assert network["127.0.0.1"]["state"] == "answering"
+    assert sorted(doc["network"]["vantages"]) == ["lab05", "lab06"]
     assert task_statuses(doc, "lab06") == ["ok", "ok"]

@@ -346,8 +346,13 @@ def test_host_status_and_merged_network_from_task_records():
     assert [states[h].overall(False).status for h in states] == \
         ["ok", "changed", "skipped", "failed"]
     assert states["h4"].overall(False).reason == "task 't1': failed"
-    assert network_inventory(states) == [
-        {"ip": "127.0.0.1", "rtt_ms": 0.1, "macs": ["aa:bb"], "seen_by": ["h1", "h2"],
-         "arp_by": ["h1"]},
-        {"ip": "127.0.0.2", "rtt_ms": 0.5, "macs": [], "seen_by": ["h1"], "arp_by": []},
+    network = network_inventory(states)  # the map of invoke scan --json (fleetops.jobs.scan)
+    assert network["addresses"] == [
+        {"ip": "127.0.0.1", "seen_by": [{"host": "h2", "rtt_ms": 0.1},
+                                        {"host": "h1", "rtt_ms": 0.2}],
+         "no_reply_from": [], "macs": [{"mac": "aa:bb", "hosts": ["h1"]}], "mac": "aa:bb",
+         "state": "answering"},
+        {"ip": "127.0.0.2", "seen_by": [{"host": "h1", "rtt_ms": 0.5}], "no_reply_from": [],
+         "macs": [], "mac": None, "state": "answering"},
     ]
+    assert sorted(network["vantages"]) == ["h1", "h2"]  # h3, h4 ran neither action

@@ -94,7 +94,8 @@ def test_cache_is_created_private_and_used_after_its_hash_is_checked(home: Path)
     assert stat.S_IMODE((home / ".cache").stat().st_mode) == 0o700
     assert stat.S_IMODE(cached.stat().st_mode) == 0o600
     assert cached.read_bytes() == app.data
-    assert [p.name for p in cache(home).iterdir()] == [app.name]  # no temp file left
+    assert sorted(p.name for p in cache(home).iterdir()) == [app.name, app.name + ".ok"]
+    # (no temp file left; the .ok stamp spares the next runs the hash)
     marker, rc, out, err = drive(str(home))
     assert (marker, rc) == (READY_MARKER, 0), err
     ok_doc(out)
@@ -270,3 +271,68 @@ def test_csh_login_shell_with_a_noisy_cshrc(home: Path, shell: str):
         marker, rc, out, err = drive(str(home), shell=shell)
         assert (marker, rc) == (expected, 0), err
         ok_doc(out)
+
+
+# -- the stamp: a cached zipapp is hashed once, then trusted while its inode is unchanged ----
+
+def stamp_of(home: Path) -> Path:
+    return cache(home) / (build_zipapp().name + ".ok")
+
+
+def stamp_line(home: Path) -> str:
+    app = build_zipapp()
+    st = os.stat(cache(home) / app.name)
+    return f"{app.blake2b} {st.st_ino} {st.st_size} {st.st_mtime_ns} {st.st_ctime_ns}\n"
+
+
+def test_an_upload_writes_the_stamp_the_next_runs_use_it(home: Path):
+    assert drive(str(home))[:2] == (REQUEST_MARKER, 0)
+    assert stamp_of(home).read_text() == stamp_line(home)  # hashed from stdin, then stamped
+    stamp_of(home).unlink()
+    assert drive(str(home))[:2] == (READY_MARKER, 0)  # no stamp: hashed, stamped again
+    info = os.lstat(stamp_of(home))
+    assert stat.S_ISREG(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o600
+    assert stamp_of(home).read_text() == stamp_line(home)
+    marker, rc, out, err = drive(str(home))
+    assert (marker, rc, err) == (READY_MARKER, 0, "")
+    ok_doc(out)
+
+
+def test_a_file_changed_in_place_after_its_stamp_is_hashed_again(home: Path):
+    drive(str(home))  # uploaded and stamped
+    target = cache(home) / build_zipapp().name
+    before = os.stat(target)
+    data = bytearray(target.read_bytes())
+    data[-30] ^= 1  # same size, mtime put back: only the ctime tells
+    target.write_bytes(bytes(data))
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    marker, rc, out, err = drive(str(home))
+    assert (marker, rc) == (REQUEST_MARKER, 0), err
+    assert "failed its check: removed it" in err
+    ok_doc(out)
+    assert target.read_bytes() == build_zipapp().data
+
+
+@pytest.mark.parametrize("kind", ["symlink", "group-writable", "other-user"])
+def test_a_stamp_that_is_not_the_users_own_file_is_ignored(home: Path, kind: str):
+    """A forged stamp naming a planted file's inode never spares it the hash."""
+    cache(home).mkdir(parents=True, mode=0o700)
+    planted = cache(home) / build_zipapp().name
+    forged_zipapp(planted)
+    planted.chmod(0o600)
+    st = os.stat(planted)
+    line = (f"{build_zipapp().blake2b} {st.st_ino} {st.st_size} {st.st_mtime_ns} "
+            f"{st.st_ctime_ns}\n")
+    if kind == "symlink":
+        (home / "elsewhere").write_text(line)
+        stamp_of(home).symlink_to(home / "elsewhere")
+    else:
+        stamp_of(home).write_text(line)
+        stamp_of(home).chmod(0o620 if kind == "group-writable" else 0o600)
+        if kind == "other-user":
+            os.chown(stamp_of(home), NOBODY, NOBODY)
+    assert os.stat(planted).st_ctime_ns == st.st_ctime_ns
+    marker, rc, out, err = drive(str(home))
+    assert (marker, rc) == (REQUEST_MARKER, 0), err
+    assert "forged" not in ok_doc(out)["data"] and "failed its check: removed it" in err
+    assert stamp_of(home).read_text() == stamp_line(home)  # the upload's own stamp

@@ -70,11 +70,11 @@ def test_rc_files_that_print_text_do_not_break_shipped_programs(trust_lab):
     sh(lab, "rm -rf /root/.cache/fleetops")
     cold = diskreport(lab)
     assert cold.status == "ok", cold.reason
-    assert cold.extra["uploaded_bytes"] > 100_000
-    assert [m["mountpoint"] for m in cold.extra["data"]["mounts"]] == ["/srv/data"]
+    assert cold.uploaded_bytes > 100_000
+    assert [m["mountpoint"] for m in cold.data["mounts"]] == ["/srv/data"]
     warm = diskreport(lab)
     assert warm.status == "ok", warm.reason
-    assert warm.extra["uploaded_bytes"] < 5_000
+    assert warm.uploaded_bytes < 5_000
 
 
 def test_noise_is_really_printed_over_ssh(trust_lab, lab_ssh):
@@ -117,7 +117,7 @@ def test_csh_login_shell_with_a_noisy_cshrc(trust_lab, lab_ssh, shell):
         for uploaded in (True, False):
             result = diskreport(lab)
             assert result.status == "ok", result.reason
-            assert (result.extra["uploaded_bytes"] > 100_000) is uploaded
+            assert (result.uploaded_bytes > 100_000) is uploaded
     finally:
         write(lab, "/etc/passwd", passwd)
         sh(lab, "rm -f /root/.cshrc")

@@ -164,8 +164,8 @@ def test_output_over_max_output_is_drained_and_counted():
     net = FakeNetwork({"f": FakeHost(floods)})
     result = run(net, ["f"], max_output=1000).hosts["f"]
     assert result.status == "ok" and len(result.stdout) == 1000 and len(result.stderr) == 1000
-    assert result.extra["truncated"] == ["stdout", "stderr"]
-    assert result.extra["discarded_bytes"] == {"stdout": 80 * 65536 - 1000, "stderr": 4000}
+    assert result.truncated == ("stdout", "stderr")
+    assert result.discarded_bytes == {"stdout": 80 * 65536 - 1000, "stderr": 4000}
 
 
 def test_retry_file_lists_failed_and_unreachable_hosts_in_order(tmp_path):

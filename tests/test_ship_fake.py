@@ -63,13 +63,13 @@ def test_zipapp_sent_once_then_cached():
     first = run_files(net, ["a"]).hosts["a"]
     assert first.status == "changed", first.reason
     assert seen["cached"] == app.data
-    assert first.extra["uploaded_bytes"] == app.size
+    assert first.uploaded_bytes == app.size
     second = run_files(net, ["a"]).hosts["a"]
-    assert second.status == "changed" and second.extra["uploaded_bytes"] == 0
+    assert second.status == "changed" and second.uploaded_bytes == 0
     # the argument document came first, before the handshake; then the content, whole
     assert seen["args"][0] == seen["args"][1] and b'"dest":"/etc/motd"' in seen["args"][0]
     assert seen["stdin"][0] == seen["stdin"][1] == b"hello"
-    assert first.extra["data"]["size"] == len(seen["stdin"][0])
+    assert first.data["size"] == len(seen["stdin"][0])
 
 
 def test_marker_line_is_not_the_programs_output():
@@ -94,10 +94,10 @@ def test_no_handshake_line_then_exit_reports_the_output():
     result = run_files(net, ["np", "odd"])
     assert result.hosts["np"].status == "failed"
     assert result.hosts["np"].reason.startswith("no usable python3 on the host: no python3")
-    assert result.hosts["np"].extra["uploaded_bytes"] == 0  # an abort gets nothing
+    assert result.hosts["np"].uploaded_bytes == 0  # an abort gets nothing
     odd = result.hosts["odd"]
     assert odd.status == "failed" and "rc=3" in odd.reason
-    assert odd.extra["uploaded_bytes"] == 0
+    assert odd.uploaded_bytes == 0
 
 
 def test_start_up_noise_before_the_marker_is_dropped():
@@ -139,7 +139,7 @@ def test_program_output_over_max_output_fails_the_host():
     result = run_files(net, ["a"], max_output=1000).hosts["a"]
     assert result.status == "failed"
     assert result.reason.startswith("program output is over --max-output")
-    assert len(result.stdout) == 1000 and result.extra["discarded_bytes"] == {"stdout": 49001}
+    assert len(result.stdout) == 1000 and result.discarded_bytes == {"stdout": 49001}
     assert app.size > 1000  # the upload itself is not capped
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetops.ship.zipapp import OPS_DIR, build_zipapp
+from fleetops.ship.zipapp import BUNDLE, OPS_DIR, build_zipapp
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 
@@ -49,13 +49,14 @@ def test_entries_are_normalised(ops_copy: Path, tmp_path: Path):
         infos = archive.infolist()
         assert archive.testzip() is None
     names = [i.filename for i in infos]
-    expected = ["__main__.py"]
-    for source in sorted(ops_copy.glob("*.py")):
-        expected += [f"ops/{source.name}", f"ops/{source.stem}.pyc"]
+    expected = [BUNDLE, "__main__.py"]
+    expected += [f"ops/{source.name}" for source in sorted(ops_copy.glob("*.py"))]
     assert names == expected
     for info in infos:
         assert info.date_time == (1980, 1, 1, 0, 0, 0)
-        assert info.compress_type == zipfile.ZIP_DEFLATED
+        # the bundle is read in place by the loader; everything else is deflated
+        stored = zipfile.ZIP_STORED if info.filename == BUNDLE else zipfile.ZIP_DEFLATED
+        assert info.compress_type == stored
         assert stat.S_IMODE(info.external_attr >> 16) == 0o644
 
 
@@ -99,17 +100,50 @@ def test_runs_standalone_on_system_python(ops_copy: Path, tmp_path: Path):
     assert unknown.returncode == 2 and json.loads(unknown.stdout)["ok"] is False
 
 
+FINDER_PROBE = """
+import sys
+{before}
+path = sys.argv[1]
+sys.path.insert(0, path)
+used = fleetops_bundle(open(path, "rb").read(), path)
+import ops._contract as c
+print(used, type(c.__spec__.loader).__name__, c.__spec__.loader.__name__ if used else "-",
+      c.__file__, c.emit.__code__.co_filename)
+"""
+
+
 def test_bundled_bytecode_is_used_and_other_versions_fall_back(tmp_path: Path):
     import importlib.util
+    import marshal
     import sys
+
+    from fleetops.ship.zipapp import FINDER
 
     app = build_zipapp(tmp_path)
     with zipfile.ZipFile(app.path) as archive:
-        pyc = archive.read("ops/_contract.pyc")
-    assert pyc[:4] == importlib.util.MAGIC_NUMBER
-    assert int.from_bytes(pyc[4:8], "little") == 1  # unchecked hash-based: no clock involved
-    code = ("import sys; sys.path[0] = sys.argv[1]; import ops._contract as c; "
-            "print(c.__spec__.origin)")
-    out = subprocess.run([sys.executable, "-S", "-c", code, str(app.path)],
-                         capture_output=True, text=True, check=True).stdout
-    assert out.strip().endswith("ops/_contract.pyc")
+        bundle = archive.read(BUNDLE)
+    assert bundle[:4] == importlib.util.MAGIC_NUMBER
+    assert sorted(marshal.loads(bundle[4:])) == ["ops"] + sorted(
+        f"ops.{p.stem}" for p in OPS_DIR.glob("*.py") if p.stem != "__init__")
+    same = FINDER + FINDER_PROBE.format(before="")
+    out = subprocess.run([sys.executable, "-S", "-c", same, str(app.path)],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", "type", "FleetopsBundle", f"{app.path}/ops/_contract.py",
+                   "ops/_contract.py"]
+    # a python with another bytecode magic compiles the sources through zipimport
+    other = FINDER + FINDER_PROBE.format(
+        before="sys.modules['_frozen_importlib_external'].MAGIC_NUMBER = b'\\0\\0\\r\\n'")
+    out = subprocess.run([sys.executable, "-S", "-c", other, str(app.path)],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out[:3] == ["False", "zipimporter", "-"]
+    assert out[3] == f"{app.path}/ops/_contract.py"
+
+
+@pytest.mark.skipif(not Path(SYSTEM_PYTHON).exists(), reason="no /usr/bin/python3")
+def test_python_app_pyz_imports_from_the_bundle(tmp_path: Path):
+    app = build_zipapp(tmp_path)
+    proc = subprocess.run([SYSTEM_PYTHON, "-I", "-v", str(app.path), "nosuch"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and json.loads(proc.stdout)["ok"] is False
+    imports = [line for line in proc.stderr.splitlines() if line.startswith("import 'ops.")]
+    assert imports and all("FleetopsBundle" in line for line in imports), imports

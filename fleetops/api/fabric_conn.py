@@ -140,9 +140,12 @@ def connection_class() -> type:
     from fabric.runners import Remote
     from invoke.exceptions import Failure
 
-    class FleetRemote(Remote):
+    from fleetops.api.fabric_wait import InlineWait
+
+    class FleetRemote(InlineWait, Remote):
         """Fabric's Remote runner; with no ``in_stream`` the command's stdin is at EOF
-        at once (as ``ssh -n``): nothing waits for input that will never come."""
+        at once (as ``ssh -n``): nothing waits for input that will never come. Output
+        is read and the command awaited in the calling thread (fleetops.api.fabric_wait)."""
 
         def start(self, command: str, shell: str, env: dict, timeout: Any = None) -> None:
             super().start(command, shell, env, timeout)
@@ -161,6 +164,7 @@ def connection_class() -> type:
         """A Remote runner that answers sudo's prompt (stderr) before the command starts."""
 
         stdin_eof_now = False
+        inline_io = False  # the stderr handshake blocks: Invoke's IO threads
 
         def __init__(self, *args: Any, sudo: become.Become, host: str, login: str,
                      **kwargs: Any) -> None:
@@ -239,6 +243,15 @@ def connection_class() -> type:
                       _fleet_app=app, name=session.host.name,
                       vars=dict(getattr(session.host, "vars", {}) or {}),
                       changed=False, output=Output(session.fleet.options.max_output))
+
+        def __setattr__(self, key: str, value: Any) -> None:
+            """Invoke's ``DataProxy.__setattr__`` (a real attribute is set, anything else
+            goes to the config) without its ``key in dir(self)`` per assignment: the
+            same test, on the instance's and its classes' ``__dict__``."""
+            if key in self.__dict__ or any(key in k.__dict__ for k in type(self).__mro__):
+                object.__setattr__(self, key, value)
+            else:
+                self[key] = value
 
         def open(self) -> None:
             if not self.is_connected:
@@ -319,7 +332,7 @@ def connection_class() -> type:
             app = self._fleet_app or build_zipapp()  # built once per process, on first use
             host = run_program(self._fleet_session, name, [str(a) for a in argv], app,
                                timeout=timeout, stdin=stdin)
-            result = ProgramResult(name, host.status, dict(host.extra.get("data") or {}),
+            result = ProgramResult(name, host.status, host.data_json,
                                    host.reason, host.rc, host.stderr)
             if result.changed:
                 self.changed = True

@@ -5,17 +5,20 @@ from __future__ import annotations
 import getpass
 import math
 import os
-import sys
 from typing import Any
 
-from invoke.exceptions import Exit
-
+from fleetops.cli.checks import (  # noqa: F401  (parse_size, check_login_user: re-exported)
+    check_login_user,
+    number,
+    parse_size,
+    seconds,
+)
 from fleetops.cli.exits import cli_errors  # noqa: F401  (re-exported for the tasks)
 from fleetops.config.targets import check_targets, target_for  # noqa: F401  (target_for: tasks)
+from fleetops.core.retry import write_retry  # noqa: F401  (re-exported; lives in core)
 from fleetops.core.runner import DEFAULT_FORKS, RunOptions
 from fleetops.errors import (
     DEFAULT_COMMAND_TIMEOUT,
-    FleetopsError,
     InputError,
     OptionError,
 )
@@ -51,62 +54,16 @@ def with_remote_user(hosts: list) -> list:
     sets none; OptionError (exit 5) for a name with blanks or control characters."""
     import dataclasses
 
-    from fleetops.cli.flags import remote_user
+    from fleetops.cli.checks import remote_user
 
     user = remote_user()
     if not user:
         return hosts
-    if any(c.isspace() or ord(c) < 32 or c == "\x7f" for c in user):
-        raise OptionError(f"-u/--remote-user: invalid user name {user!r}")
+    check_login_user(user)
     return [h if h.user else dataclasses.replace(h, user=user) for h in hosts]
 
 
-def _number(value: Any, flag: str, minimum: float = 0.0, integer: bool = False) -> Any:
-    """A finite number > ``minimum`` (``nan``, ``inf``, words: OptionError, exit 5)."""
-    if value in (None, ""):
-        return None
-    try:
-        number = int(value) if integer else float(value)
-    except (TypeError, ValueError, OverflowError):
-        raise OptionError(f"{flag} must be a number, not {value!r}") from None
-    if not math.isfinite(number):
-        raise OptionError(f"{flag} must be a finite number, not {value!r}")
-    if number <= minimum:
-        raise OptionError(f"{flag} must be > {minimum:g}, not {value!r}")
-    return number
-
-
-MAX_OUTPUT_HELP = ("bytes of stdout and of stderr kept per host and command, K/M/G suffixes "
-                   "(default 4M); the rest is read and discarded, the host marked truncated")
-_SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
-
-
-def parse_size(value: Any, flag: str = "--max-output") -> int | None:
-    """``4096``, ``64K``, ``4M``, ``1G`` (binary units, optional ``B``/``iB``) -> bytes;
-    OptionError (exit 5) unless a whole number >= 1; None/"" -> None."""
-    if value in (None, ""):
-        return None
-    text = str(value).strip().upper().removesuffix("B").removesuffix("I")
-    unit = text[-1:] if text[-1:] in ("K", "M", "G") else ""
-    digits = text[: len(text) - len(unit)]
-    if not digits.isascii() or not digits.isdigit() or int(digits) < 1:
-        raise OptionError(f"{flag} must be a size in bytes such as 65536, 64K or 4M, "
-                          f"not {value!r}")
-    return int(digits) * _SIZE_UNITS[unit]
-
-
-def _bound(value: Any, flag: str, default: float | None) -> float | None:
-    """A time bound in seconds: unset -> ``default``, ``0`` -> none (``inf``), else > 0."""
-    if value in (None, ""):
-        return default
-    try:
-        number = float(value)
-    except (TypeError, ValueError, OverflowError):
-        raise OptionError(f"{flag} must be a number of seconds, not {value!r}") from None
-    if not math.isfinite(number) or number < 0:
-        raise OptionError(f"{flag} must be a finite number of seconds >= 0 (0 = no limit), "
-                          f"not {value!r}")
-    return math.inf if number == 0 else number
+_number = number  # the name the daemons' task module imports
 
 
 def runner_options(
@@ -128,16 +85,16 @@ def runner_options(
     by the runner (connect timeout + command timeout + 5 s); ``0`` for either: no limit.
     Bad values (words, ``nan``, ``inf``, negative): OptionError (exit 5).
     """
-    command = _bound(command_timeout, "--command-timeout", DEFAULT_COMMAND_TIMEOUT)
-    host_deadline = _bound(deadline, "--deadline", None)
+    command = seconds(command_timeout, "--command-timeout", DEFAULT_COMMAND_TIMEOUT)
+    host_deadline = seconds(deadline, "--deadline", None)
     if command == math.inf:  # runner: None is "no timeout"; its derived deadline is then none
         command = None
     password = _secret("FLEETOPS_BECOME_PASSWORD", ask_become_pass, "--ask-become-pass",
                        "BECOME password: ")
     ssh_password = _secret("FLEETOPS_PASSWORD", ask_pass, "--ask-pass", "SSH password: ")
     options = RunOptions(
-        forks=_number(forks, "--forks", integer=True) or DEFAULT_FORKS,
-        connect_timeout=_number(timeout, "--timeout") or 10.0,
+        forks=number(forks, "--forks", integer=True) or DEFAULT_FORKS,
+        connect_timeout=number(timeout, "--timeout") or 10.0,
         command_timeout=command,
         host_deadline=host_deadline,
         accept_new=accept_new,
@@ -146,7 +103,7 @@ def runner_options(
         become_password=password,
         password=ssh_password,
         # --connection-attempts, else FLEETOPS_CONNECTION_ATTEMPTS (every task), else 3
-        connection_attempts=_number(
+        connection_attempts=number(
             connection_attempts or os.environ.get("FLEETOPS_CONNECTION_ATTEMPTS"),
             "--connection-attempts", integer=True) or 3,
     )
@@ -169,41 +126,13 @@ def _secret(env: str, ask: bool, flag: str, prompt: str) -> str | None:
     return getpass.getpass(prompt)
 
 
-def write_retry(run: RunResult, path: str | None) -> str | None:
-    """Failed and unreachable hosts, one per line after a ``#`` header, for ``--limit @path``.
-
-    Written by :mod:`fleetops.safefile`'s rule. With nothing to retry, only a regular
-    file of ours that starts with the header is removed. A file that cannot be written
-    is one warning on stderr (the run's output and exit code are not lost).
-    """
-    from fleetops import safefile
-
-    if not path:
-        return None
-    names = run.names("failed", "unreachable")
-    try:
-        if not names:
-            safefile.remove_retry_file(path)
-            return None
-        safefile.write_text(path, safefile.RETRY_HEADER + "\n".join(names) + "\n")
-    except (OSError, FleetopsError) as exc:
-        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        print(f"fleetops: retry file {path} not written: {detail}", file=sys.stderr)
-        return None
-    return path
-
-
 def finish(run: RunResult, as_json: bool, printer: Any = None,
            retry_file: str | None = DEFAULT_RETRY_FILE, code: int | None = None,
            **json_extra: Any) -> None:
-    """Print the JSON document or the recap, write the retry file, exit with the code."""
-    retry = write_retry(run, retry_file)
-    if as_json:
-        run.write_json(sys.stdout, **json_extra)
-        sys.stdout.write("\n")
-        sys.stdout.flush()
-    elif printer is not None:
-        printer.recap(run, retry)
-    exit_code = run.exit_code if code is None else code
-    if exit_code:
-        raise Exit(code=exit_code)
+    """Print the JSON document or the recap, write the retry file, exit with the code
+    (:func:`fleetops.cli.output.finish` with the JSON reporter or ``printer``)."""
+    from fleetops.cli.output import JsonReporter
+    from fleetops.cli.output import finish as report_finish
+
+    reporter = JsonReporter() if as_json else printer
+    report_finish(run, reporter, retry_file, code, **json_extra)

@@ -8,35 +8,20 @@ The lead adds ``watcher_ns`` and ``dirsync_ns`` to the root collection.
 
 from __future__ import annotations
 
-import sys
-import threading
 from collections.abc import Sequence
 from typing import Any
 
 from invoke import Collection
 
-from fleetops.cli.authopts import ASK_HELP
 from fleetops.cli.flags import task
-from fleetops.errors import DEFAULT_FORKS
+from fleetops.cli.options import FleetOptions, fleet_options
 from fleetops.ship.programs import check_option, help_entries, to_argv
 
 STATUS_FIELDS = ("running", "pid", "uptime_s", "last_event")
 
 COMMON_HELP = {
-    "inventory": "inventory file (Ansible INI or YAML)",
-    "pattern": "host pattern (default all)",
-    "limit": "further limit the hosts (same syntax, or @retry-file)",
-    "json": "print one JSON document instead of text",
     "name": "daemon instance name (default: default)",
     "state-dir": "instance state directory on the hosts (default: the program's)",
-    "forks": f"parallel hosts (default {DEFAULT_FORKS})",
-    "timeout": "connect/handshake/auth timeout in seconds (default 10)",
-    "command-timeout": "per-command timeout in seconds (default 300; 0 = none)",
-    "accept-new": "record unknown host keys (changed keys are always refused)",
-    "become": "run with sudo (as root)",
-    **ASK_HELP,
-    "retry-file": "where to list failed/unreachable hosts (default fleetops.retry)",
-    "max-output": "bytes of stdout/stderr kept per host, K/M/G suffixes (default 4M)",
 }
 START_HELP = {**COMMON_HELP, "log-dir": "log directory on the hosts (default: the state dir)"}
 STOP_HELP = {**COMMON_HELP, "wait": "seconds to wait for each daemon to exit (default 10)"}
@@ -107,7 +92,7 @@ def describe(action: str, result: Any) -> str:
 
     name = clean(result.name)
     head = f"{name} | {result.status.upper()}"
-    data = result.extra.get("data") or {}
+    data = result.data or {}
     if result.status in ("failed", "unreachable"):
         return f"{head} | {clean(result.reason)}\n"
     pid = data.get("pid")
@@ -132,29 +117,10 @@ def describe(action: str, result: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
-class _Lines:
-    """Per-host lines as hosts finish, then the standard recap."""
-
-    def __init__(self, action: str) -> None:
-        self.action = action
-        self.lock = threading.Lock()
-
-    def host(self, result: Any, run: Any) -> None:
-        with self.lock:
-            sys.stdout.write(describe(self.action, result))
-            sys.stdout.flush()
-
-    def recap(self, run: Any, retry_file: str | None = None) -> None:
-        from fleetops.cli.output import format_recap
-
-        sys.stdout.write(format_recap(run, sys.stdout.isatty(), retry_file))
-        sys.stdout.flush()
-
-
 def add_status_fields(run: Any) -> None:
     """Copy running/pid/uptime_s/last_event from each host's data to its JSON entry."""
     for result in run.hosts.values():
-        data = result.extra.get("data") or {}
+        data = result.data or {}
         for key in STATUS_FIELDS:
             result.extra[key] = data.get(key)
 
@@ -182,85 +148,69 @@ def check_numbers(argv: Sequence[str]) -> None:
                 raise
 
 
-def fleet_lifecycle(program: str, action: str, argv: list[str], opts: dict[str, Any]) -> None:
+def fleet_lifecycle(program: str, action: str, argv: list[str], opts: FleetOptions) -> None:
     """Run one lifecycle action of ``program`` on the selected hosts and finish the task."""
-    from fleetops.cli import common
+    from fleetops.cli import common, output
     from fleetops.ship.run import fleet_program
 
     with common.cli_errors():
         check_numbers(argv)
-        options = common.runner_options(opts["forks"], opts["timeout"], opts["command_timeout"],
-                                        None, opts["accept_new"], opts["become"],
-                                        "root", max_output=opts.get("max_output"))
-        hosts = common.targets(opts["inventory"], opts["pattern"], opts["limit"])
-        printer = None if opts["json"] else _Lines(action)
-        run = fleet_program(hosts, program, argv, options,
-                            on_result=printer.host if printer else None)
+        options = opts.run_options()
+        hosts = opts.hosts()
+        reporter = output.JsonReporter() if opts.json else output.Printer(
+            len(hosts), line=lambda result, color: describe(action, result), progress=False)
+        run = fleet_program(hosts, program, argv, options, events=reporter)
         if action == "status":
             add_status_fields(run)
-        common.finish(run, opts["json"], printer, opts["retry_file"], program=program,
-                      action=action)
+        output.finish(run, reporter, opts.retry_file, program=program, action=action)
 
 
 # -- watcher --------------------------------------------------------------------------------
 
 @task(name="start", help=WATCHER_HELP, iterable=["check"])
-def watcher_start(c, inventory=None, pattern="all", limit=None, json=False, name="default",
-                  state_dir=None, log_dir=None, check=None, interval=None, duration=None,
-                  forks=DEFAULT_FORKS, timeout="10", command_timeout=None, accept_new=False,
-                  become=False, retry_file="fleetops.retry",
-                  ask_become_pass=False, ask_pass=False, max_output=None):
+@fleet_options()
+def watcher_start(c, name="default", state_dir=None, log_dir=None, check=None, interval=None,
+                  duration=None, *, opts: FleetOptions):
     """Start the watcher daemon on every selected host (already running: ok)."""
     from fleetops.cli.common import cli_errors
 
     with cli_errors():
         program_args = watcher_args(check, interval, duration)
     argv = lifecycle_argv("start", name, state_dir, _option("--log-dir", log_dir), program_args)
-    fleet_lifecycle("watcher", "start", argv, _common(locals()))
+    fleet_lifecycle("watcher", "start", argv, opts)
 
 
 @task(name="stop", help=STOP_HELP)
-def watcher_stop(c, inventory=None, pattern="all", limit=None, json=False, name="default",
-                 state_dir=None, wait=None, forks=DEFAULT_FORKS, timeout="10",
-                 command_timeout=None, accept_new=False, become=False,
-                 retry_file="fleetops.retry",
-                 ask_become_pass=False, ask_pass=False, max_output=None):
+@fleet_options()
+def watcher_stop(c, name="default", state_dir=None, wait=None, *, opts: FleetOptions):
     """Stop the watcher daemon on every selected host (SIGTERM, wait)."""
     argv = lifecycle_argv("stop", name, state_dir, _option("--timeout", wait))
-    fleet_lifecycle("watcher", "stop", argv, _common(locals()))
+    fleet_lifecycle("watcher", "stop", argv, opts)
 
 
 @task(name="status", help=COMMON_HELP)
-def watcher_status(c, inventory=None, pattern="all", limit=None, json=False, name="default",
-                   state_dir=None, forks=DEFAULT_FORKS, timeout="10", command_timeout=None,
-                   accept_new=False, become=False,
-                   retry_file="fleetops.retry",
-                   ask_become_pass=False, ask_pass=False, max_output=None):
+@fleet_options()
+def watcher_status(c, name="default", state_dir=None, *, opts: FleetOptions):
     """running, pid, uptime and last event of the watcher on every selected host."""
     fleet_lifecycle("watcher", "status", lifecycle_argv("status", name, state_dir),
-                    _common(locals()))
+                    opts)
 
 
 @task(name="logs", help=LOGS_HELP)
-def watcher_logs(c, inventory=None, pattern="all", limit=None, json=False, name="default",
-                 state_dir=None, lines=20, forks=DEFAULT_FORKS, timeout="10",
-                 command_timeout=None, accept_new=False, become=False,
-                 retry_file="fleetops.retry",
-                 ask_become_pass=False, ask_pass=False, max_output=None):
+@fleet_options()
+def watcher_logs(c, name="default", state_dir=None, lines=20, *, opts: FleetOptions):
     """The last lines of the watcher's logs on every selected host."""
     argv = lifecycle_argv("logs", name, state_dir, _option("--lines", lines))
-    fleet_lifecycle("watcher", "logs", argv, _common(locals()))
+    fleet_lifecycle("watcher", "logs", argv, opts)
 
 
 # -- dirsync --------------------------------------------------------------------------------
 
-@task(name="start", help=DIRSYNC_HELP)
-def dirsync_start(c, inventory=None, pattern="all", limit=None, json=False, name="default",
-                  state_dir=None, log_dir=None, source=None, target=None, poll=None, wait=None,
-                  max_delete=None, require_mount=False, forks=DEFAULT_FORKS, timeout="10",
-                  command_timeout=None, accept_new=False, become=False,
-                  retry_file="fleetops.retry",
-                  ask_become_pass=False, ask_pass=False, max_output=None, max_delete_share=None):
+@task(name="start", help=DIRSYNC_HELP, letters={"max_delete_share": "d"})
+@fleet_options()
+def dirsync_start(c, name="default", state_dir=None, log_dir=None, source=None, target=None,
+                  poll=None, wait=None, max_delete=None, require_mount=False,
+                  max_delete_share=None, *, opts: FleetOptions):
     """Start the dirsync daemon (SOURCE/ mirrored into TARGET) on every selected host."""
     from fleetops.cli.common import cli_errors
 
@@ -268,47 +218,31 @@ def dirsync_start(c, inventory=None, pattern="all", limit=None, json=False, name
         program_args = dirsync_args(source, target, poll, wait, max_delete, require_mount,
                                     max_delete_share)
     argv = lifecycle_argv("start", name, state_dir, _option("--log-dir", log_dir), program_args)
-    fleet_lifecycle("dirsync", "start", argv, _common(locals()))
+    fleet_lifecycle("dirsync", "start", argv, opts)
 
 
 @task(name="stop", help=STOP_HELP)
-def dirsync_stop(c, inventory=None, pattern="all", limit=None, json=False, name="default",
-                 state_dir=None, wait=None, forks=DEFAULT_FORKS, timeout="10",
-                 command_timeout=None, accept_new=False, become=False,
-                 retry_file="fleetops.retry",
-                 ask_become_pass=False, ask_pass=False, max_output=None):
+@fleet_options()
+def dirsync_stop(c, name="default", state_dir=None, wait=None, *, opts: FleetOptions):
     """Stop the dirsync daemon on every selected host (SIGTERM, wait)."""
     argv = lifecycle_argv("stop", name, state_dir, _option("--timeout", wait))
-    fleet_lifecycle("dirsync", "stop", argv, _common(locals()))
+    fleet_lifecycle("dirsync", "stop", argv, opts)
 
 
 @task(name="status", help=COMMON_HELP)
-def dirsync_status(c, inventory=None, pattern="all", limit=None, json=False, name="default",
-                   state_dir=None, forks=DEFAULT_FORKS, timeout="10", command_timeout=None,
-                   accept_new=False, become=False,
-                   retry_file="fleetops.retry",
-                   ask_become_pass=False, ask_pass=False, max_output=None):
+@fleet_options()
+def dirsync_status(c, name="default", state_dir=None, *, opts: FleetOptions):
     """running, pid, uptime and last sync of dirsync on every selected host."""
     fleet_lifecycle("dirsync", "status", lifecycle_argv("status", name, state_dir),
-                    _common(locals()))
+                    opts)
 
 
 @task(name="logs", help=LOGS_HELP)
-def dirsync_logs(c, inventory=None, pattern="all", limit=None, json=False, name="default",
-                 state_dir=None, lines=20, forks=DEFAULT_FORKS, timeout="10",
-                 command_timeout=None, accept_new=False, become=False,
-                 retry_file="fleetops.retry",
-                 ask_become_pass=False, ask_pass=False, max_output=None):
+@fleet_options()
+def dirsync_logs(c, name="default", state_dir=None, lines=20, *, opts: FleetOptions):
     """The last lines of dirsync's logs on every selected host."""
     argv = lifecycle_argv("logs", name, state_dir, _option("--lines", lines))
-    fleet_lifecycle("dirsync", "logs", argv, _common(locals()))
-
-
-def _common(local: dict[str, Any]) -> dict[str, Any]:
-    keys = ("inventory", "pattern", "limit", "json", "forks", "timeout", "command_timeout",
-            "accept_new", "become", "retry_file", "ask_become_pass", "ask_pass",
-            "max_output")
-    return {key: local[key] for key in keys}
+    fleet_lifecycle("dirsync", "logs", argv, opts)
 
 
 watcher_ns = Collection("watcher", watcher_start, watcher_stop, watcher_status, watcher_logs)

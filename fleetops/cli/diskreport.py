@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 
-from fleetops.cli.authopts import AUTH_HELP
 from fleetops.cli.flags import task
-from fleetops.errors import DEFAULT_FORKS, FleetopsError, OptionError
+from fleetops.cli.options import FleetOptions, fleet_options
+from fleetops.errors import OptionError
 from fleetops.ship.programs import arg as spec_arg
 from fleetops.ship.programs import help_entries
-
-FORMATS = ("table", "json", "csv", "html", "prometheus")
-EXIT_CRIT = 8
-EXIT_MAIL_FAILED = 6
 
 
 def _threshold(value, flag: str) -> float:
@@ -108,10 +103,9 @@ def _write(out: Path | None, text: str) -> None:
 @task(
     default=True,
     iterable=["email", "threshold", "include", "exclude"],
+    letters={"no_history": "y", "growth_window": "", "fill_warn_days": "",
+             "include_containers": ""},
     help={
-        "inventory": "inventory file (Ansible INI or YAML)",
-        "pattern": "host pattern (default all)",
-        "limit": "further limit the hosts (same syntax, or @retry-file)",
         "warn": "space warning threshold in percent (default 80)",
         "crit": "space critical threshold in percent (default 90)",
         "inode-warn": "inode warning threshold (default: the space one)",
@@ -129,22 +123,15 @@ def _write(out: Path | None, text: str) -> None:
         "output": "write the report to this file instead of stdout",
         "email": "mail the report to this address (repeatable), once, from here",
         "mail-config": "SMTP settings file (mode 0600; see README), else FLEETOPS_SMTP_* env",
-        "forks": f"parallel hosts (default {DEFAULT_FORKS})",
-        "timeout": "connect timeout in seconds (default 10)",
-        "command-timeout": "timeout of the remote program (default 60; 0 = none)",
-        "accept-new": "record unknown host keys (changed keys are always refused)",
-        "retry-file": "where to list failed/unreachable hosts (default fleetops.retry)",
-        "max-output": "bytes of stdout/stderr kept per host, K/M/G suffixes (default 4M)",
-        **AUTH_HELP,
     },
 )
-def report(c, inventory=None, pattern="all", limit=None, warn="80", crit="90", inode_warn=None,
+@fleet_options(exclude=["json"], defaults={"command_timeout": "60"})  # --format json
+def report(c, warn="80", crit="90", inode_warn=None,
            inode_crit=None, threshold=None, local=False, include=None, exclude=None, format="table", output=None, email=None,
-           mail_config=None, forks=DEFAULT_FORKS, timeout="10", command_timeout="60",
-           accept_new=False, retry_file="fleetops.retry", become=False, become_user="root",
-           ask_become_pass=False, ask_pass=False, max_output=None,
+           mail_config=None,
            history=None, no_history=False,
-           growth_window="7", fill_warn_days="7", all=False, include_containers=False):
+           growth_window="7", fill_warn_days="7", all=False, include_containers=False, *,
+           opts: FleetOptions):
     """Fleet disk report: df -P figures of every host, worst mounts first.
 
     Exit codes: 0 all fine, 2/3 some host failed/unreachable, 8 every host answered but
@@ -152,8 +139,8 @@ def report(c, inventory=None, pattern="all", limit=None, warn="80", crit="90", i
     saved under ./reports), 4 bad inventory, 5 bad option."""
     from fleetops.cli import common
     from fleetops.cli.output import Printer
-    from fleetops.jobs.disk import report as dr
-    from fleetops.jobs.disk.fallback import fleet_disk_report
+    from fleetops.jobs.disk.output import FORMATS
+    from fleetops.jobs.disk.run import DiskReportSettings, disk_report
 
     with common.cli_errors():
         if format not in FORMATS:
@@ -169,79 +156,35 @@ def report(c, inventory=None, pattern="all", limit=None, warn="80", crit="90", i
         out = _check_output(output)
         window = _days(growth_window, "--growth-window")
         fill_days = _days(fill_warn_days, "--fill-warn-days")
-        settings = _mail_settings(mail_config) if email else None
-        options = common.runner_options(forks, timeout, command_timeout, None, accept_new,
-                                        become, become_user, ask_become_pass, ask_pass,
-                                        max_output=max_output)
-        hosts = common.targets(inventory, pattern, limit)
+        mail = _mail_settings(mail_config) if email else None
+        options = opts.run_options()
+        hosts = opts.hosts()
         argv = program_args(w, k, iw, ik, threshold or [], local, include or [], exclude or [],
                             include_containers)
+        settings = DiskReportSettings(w, k, history, no_history, window, fill_days,
+                                      tuple(email or ()), mail, _spool_dir())
         printer = Printer(len(hosts), show_output=False)
-        run = fleet_disk_report(hosts, lambda host: host_args(argv, host), options,
-                                on_result=printer.host, on_tick=printer.tick)
+        result = disk_report(hosts, settings, options, lambda host: host_args(argv, host),
+                             on_result=printer.host, on_tick=printer.tick)
         printer.recap_clear()
-        rep = dr.build_report(run.hosts, w, k)
-        if not no_history:
-            _track(rep, history, window, fill_days)
-        for name, extra in dr.report_json_hosts(rep).items():
-            run.hosts[name].extra.pop("data", None)
-            run.hosts[name].extra.update(extra)
-        _emit(run, rep, format, out, all)
-        code = run.exit_code or (EXIT_CRIT if rep.worst_level == "crit" else 0)
-        if settings is not None and not _mail(rep, email, settings):
-            code = code or EXIT_MAIL_FAILED
-        common.finish(run, False, None, retry_file, code=code)
+        if result.history_error:
+            print(result.history_line(), file=sys.stderr)
+        _emit(result.run, result.report, format, out, all)
+        if result.mail is not None:
+            print(result.mail.line(), file=sys.stderr)
+        opts.finish(result.run, code=result.exit_code)
 
 
-def _track(rep, path: str | None, window: float, fill_days: float) -> None:
-    """History, forecast and changes; a history error is one line on stderr, not fatal."""
-    from fleetops.jobs.disk.history import default_path
-    from fleetops.jobs.disk.trend import track
-
-    error = track(rep, path or default_path(), window, fill_days)
-    if error:
-        print(f"fleetops: {error} (report produced without history)", file=sys.stderr)
-
-
-def _mail(rep, to: list[str], settings) -> bool:
-    """Send the report once; on failure keep it on disk (0600) and say where."""
-    from fleetops.jobs.disk import report as dr
-    from fleetops.sanitize import clean
-    from ops._mail import MailError
-
-    try:
-        message_id = dr.send_report_email(rep, to, settings)
-    except MailError as exc:
-        try:
-            saved = _save_unsent(dr.render_text(rep), dr.render_html(rep))
-        except (OSError, FleetopsError) as err:
-            print(f"fleetops: mail to {', '.join(to)} failed: {clean(str(exc))}; report not saved: {err}",
-                  file=sys.stderr)
-            return False
-        print(f"fleetops: mail to {', '.join(to)} failed: {clean(str(exc))}; report saved in "
-              f"{saved}",
-              file=sys.stderr)
-        return False
-    print(f"report mailed to {', '.join(to)} ({message_id})", file=sys.stderr)
-    return True
+def _spool_dir() -> str:
+    """Where an unsent report goes: ``$FLEETOPS_SPOOL_DIR``, else ``reports``."""
+    return os.environ.get("FLEETOPS_SPOOL_DIR", "reports")
 
 
 def _save_unsent(text: str, html: str) -> Path:
-    """Spool the unsent report under ``reports/`` (a private 0700 directory), files 0600
-    created ``O_EXCL|O_NOFOLLOW`` (never through a planted symlink), text lossless."""
-    from fleetops import safefile
+    """:func:`fleetops.jobs.disk.mailing.save_unsent` into :func:`_spool_dir`."""
+    from fleetops.jobs.disk.mailing import save_unsent
 
-    spool = Path(safefile.spool_dir(os.environ.get("FLEETOPS_SPOOL_DIR", "reports")))
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    for attempt in range(100):
-        base = f"disk-report-{stamp}" + (f"-{attempt}" if attempt else "")
-        try:
-            safefile.create_new(spool / f"{base}.txt", safefile.encode_text(text))
-        except FileExistsError:
-            continue
-        safefile.create_new(spool / f"{base}.html", safefile.encode_text(html))
-        return spool / f"{base}.txt"
-    raise OSError(f"{spool}: no free report name")
+    return save_unsent(text, html, _spool_dir())
 
 
 def _mail_settings(path: str | None):
@@ -254,58 +197,32 @@ def _mail_settings(path: str | None):
 
 
 def _emit(run, rep, fmt: str, out: Path | None, show_all: bool = False) -> None:
-    from fleetops.jobs.disk import report as dr
+    """Write ``rep`` (and, for JSON, ``run``'s host results) in ``fmt`` to ``out`` or stdout."""
+    from fleetops.jobs.disk.output import render
 
-    if fmt == "json":
-        from fleetops.jobs.disk.summary import summary
-
-        text = run.dumps(report={"warn": rep.warn, "crit": rep.crit, "totals": rep.totals,
-                                 "worst_level": rep.worst_level, "summary": summary(rep)},
-                         history=rep.history, changes=rep.changes)
-    elif fmt == "prometheus":
-        from fleetops.jobs.disk.prometheus import render_prometheus
-
-        text = render_prometheus(rep)
-    elif fmt == "csv":
-        text = dr.render_csv(rep)
-    elif fmt == "html":
-        text = dr.render_html(rep, show_all)
-    else:
-        text = dr.render_table(rep, color=out is None and sys.stdout.isatty(), show_all=show_all)
-    _write(out, text)
+    _write(out, render(rep, fmt, color=out is None and sys.stdout.isatty(), show_all=show_all,
+                       run=run))
 
 
-def _fleet_step(inventory, pattern, limit, forks, timeout, accept_new, as_json, retry_file,
-                work_for, auth=(), max_output=None) -> None:
+def _fleet_step(opts: FleetOptions, work_for) -> None:
     """Run ``work_for(app)(session)`` on the selected hosts with the usual output and exits."""
     from fleetops.cli import common
     from fleetops.cli.output import Printer
     from fleetops.core.runner import Fleet
     from fleetops.ship.zipapp import build_zipapp
 
-    options = common.runner_options(forks, timeout, "120", None, accept_new, *auth,
-                                    max_output=max_output)
-    hosts = common.targets(inventory, pattern, limit)
-    printer = None if as_json else Printer(len(hosts))
+    options = opts.run_options()
+    hosts = opts.hosts()
+    printer = None if opts.json else Printer(len(hosts))
     work = work_for(build_zipapp())
     with Fleet(options, common.target_for) as fleet:
         run = fleet.run(hosts, work, on_result=printer.host if printer else None,
                         on_tick=printer.tick if printer else None)
-    common.finish(run, as_json, printer, retry_file)
+    opts.finish(run, printer)
 
 
 SCHEDULE_HELP = {
-    "inventory": "inventory file (Ansible INI or YAML)",
-    "pattern": "host pattern (default all)",
-    "limit": "further limit the hosts (same syntax, or @retry-file)",
     "check": "show what would change, change nothing",
-    "json": "print one JSON document instead of text",
-    "max-output": "bytes of stdout/stderr kept per host, K/M/G suffixes (default 4M)",
-    "forks": f"parallel hosts (default {DEFAULT_FORKS})",
-    "timeout": "connect/handshake/auth timeout in seconds (default 10)",
-    "accept-new": "record unknown host keys (changed keys are always refused)",
-    "retry-file": "where to list failed/unreachable hosts (default fleetops.retry)",
-    **AUTH_HELP,
     "on": "hosts (default: each host reports and mails itself) or control (one fleet "
           "report from this machine's crontab)",
     "user": "--on control: whose crontab on this machine (default: the current user)",
@@ -313,7 +230,7 @@ SCHEDULE_HELP = {
 }
 
 
-@task(iterable=["email", "threshold"], help={
+@task(iterable=["email", "threshold"], letters={"on": ""}, help={
     **SCHEDULE_HELP,
     "when": "cron schedule: five fields or @daily-style (default @daily)",
     "email": "mail each host's report to this address (repeatable)",
@@ -324,12 +241,11 @@ SCHEDULE_HELP = {
     "threshold": "per-mount override MOUNT=WARN:CRIT (repeatable)",
     "history": "--on control: the history file (default: the user's data directory)",
 })
-def schedule(c, inventory=None, pattern="all", limit=None, when="@daily", email=None,
+@fleet_options(defaults={"command_timeout": "120"})
+def schedule(c, when="@daily", email=None,
              mail_config=None, email_when="always", warn="80", crit="90", threshold=None,
-             check=False, json=False, forks=DEFAULT_FORKS, timeout="10", accept_new=False,
-             retry_file="fleetops.retry", become=False, become_user="root",
-             ask_become_pass=False, ask_pass=False, max_output=None, on="hosts", user=None,
-             diff=False, history=None):
+             check=False, on="hosts", user=None,
+             diff=False, history=None, *, opts: FleetOptions):
     """Schedule the disk report: on every host (zipapp, mail settings 0600, cron.d entry)
     or, with --on control, one fleet report from this machine's crontab."""
     from fleetops.cli import common
@@ -346,16 +262,15 @@ def schedule(c, inventory=None, pattern="all", limit=None, when="@daily", email=
         _check_overrides(threshold or [])
         report_args = program_args(w, k, w, k, threshold or [], False, [], [])
         if _on(on) == "control":
-            return _schedule_control(inventory, pattern, limit, when, report_args, email,
-                                     mail_config, email_when, user, history, check, diff, json)
+            return _schedule_control(opts.inventory, opts.pattern, opts.limit, when, report_args,
+                                     email, mail_config, email_when, user, history, check, diff,
+                                     opts.json)
         config = None
         if email:
             report_args += ["--email-when", email_when]
             config = _mail_config_bytes(mail_config, mail_config_text)
         plan = Schedule(when, report_args, list(email or []), config, check)
-        _fleet_step(inventory, pattern, limit, forks, timeout, accept_new, json, retry_file,
-                    lambda app: lambda session: schedule_host(session, app, plan),
-                    (become, become_user, ask_become_pass, ask_pass), max_output)
+        _fleet_step(opts, lambda app: lambda session: schedule_host(session, app, plan))
 
 
 def _mail_config_bytes(path, render) -> bytes:
@@ -368,11 +283,9 @@ def _mail_config_bytes(path, render) -> bytes:
 
 
 @task(help=SCHEDULE_HELP)
-def unschedule(c, inventory=None, pattern="all", limit=None, check=False, json=False,
-               forks=DEFAULT_FORKS, timeout="10", accept_new=False,
-               retry_file="fleetops.retry", become=False, become_user="root",
-               ask_become_pass=False, ask_pass=False, max_output=None, on="hosts",
-               user=None, diff=False):
+@fleet_options(defaults={"command_timeout": "120"})
+def unschedule(c, check=False, on="hosts",
+               user=None, diff=False, *, opts: FleetOptions):
     """Remove the disk report's cron entry, zipapp and mail settings from every host
     (or, with --on control, the fleet report's entry from this machine's crontab)."""
     from fleetops.cli import common
@@ -382,10 +295,8 @@ def unschedule(c, inventory=None, pattern="all", limit=None, check=False, json=F
         if _on(on) == "control":
             from fleetops.jobs.disk import schedule_control as dc
 
-            return _control_step(lambda u: dc.remove(u, check), user, check, diff, json)
-        _fleet_step(inventory, pattern, limit, forks, timeout, accept_new, json, retry_file,
-                    lambda app: lambda session: unschedule_host(session, app, check),
-                    (become, become_user, ask_become_pass, ask_pass), max_output)
+            return _control_step(lambda u: dc.remove(u, check), user, check, diff, opts.json)
+        _fleet_step(opts, lambda app: lambda session: unschedule_host(session, app, check))
 
 
 def _on(value: str) -> str:

@@ -24,9 +24,13 @@ flag   option               Ansible
 The boolean ones (``-b -K -k -C -D``) are given only to boolean options (``watcher.start
 --check`` is a check spec, not check mode, and gets no ``-C``). ``--format`` (``disk-report``,
 ``scan``) is long-only: its old ``-f`` is Ansible's forks; so is ``cron.*``'s ``--user``
-(its old ``-u`` is now the login user, as in Ansible). Other options keep invoke's
-automatic letters (first free letter of the name, skipping the reserved ones above), so
-``run -p PATTERN`` stays.
+(its old ``-u`` is now the login user, as in Ansible). A task's own options keep invoke's
+automatic letters (first free letter of the name, skipping the reserved ones above and
+``-p``, the pattern's), or the one given in ``@task(letters={...})``. The shared fleet
+options (:mod:`fleetops.cli.options`) come after them: ``-p`` for ``--pattern`` always, and
+``-j --json``, ``-a --accept-new``, ``-r --retry-file``, ``-c --command-timeout``,
+``-d --deadline``, ``-x --max-output`` where the task's own options left that letter free;
+the others are long-only.
 
 ``-u/--remote-user`` is added to every task that takes ``--inventory``: it is the login user
 of hosts whose inventory gives none (``ansible_user``/``fleetops_user`` win, as in Ansible,
@@ -37,14 +41,15 @@ module). :func:`remote_user` gives the value to :func:`fleetops.cli.common.targe
 
 from __future__ import annotations
 
-import contextvars
 import inspect
 from typing import Any
 
 from invoke.parser import Argument
 from invoke.tasks import Task
 
+from fleetops.cli.checks import _REMOTE_USER, remote_user  # noqa: F401  (remote_user: for tasks)
 from fleetops.cli.exits import cli_errors
+from fleetops.cli.options import BY_NAME, option_set
 
 ANSIBLE_SHORT: dict[str, str] = {
     "inventory": "i", "limit": "l", "forks": "f", "extra_vars": "e", "become": "b",
@@ -54,21 +59,39 @@ ANSIBLE_SHORT: dict[str, str] = {
 BOOLEAN = frozenset({"become", "ask_become_pass", "ask_pass", "check", "diff"})
 LONG_ONLY = frozenset({"format", "user"})  # "user": cron.*'s crontab owner; -u is the login user
 RESERVED = frozenset(ANSIBLE_SHORT.values())
-REMOTE_USER_HELP = ("login user for hosts whose inventory sets none (ansible_user wins; "
-                    "default: ~/.ssh/config, else the local user)")
+# what a task that reads an inventory but declares no fleet options still gets
+_CONNECTS = ("remote_user", "vault_password_file", "ask_vault_pass")
 
-
-_REMOTE_USER: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "fleetops_remote_user", default=None)
-
-
-def remote_user() -> str | None:
-    """The ``-u/--remote-user`` of the running task (None: not given)."""
-    return _REMOTE_USER.get()
 
 
 class AnsibleFlagsTask(Task):
-    """A task whose short flags follow :data:`ANSIBLE_SHORT` (see the module doc)."""
+    """A task whose short flags follow :data:`ANSIBLE_SHORT` (see the module doc) and that
+    takes the shared fleet options its body declares with
+    :func:`fleetops.cli.options.fleet_options` (handed to the body as ``opts``)."""
+
+    def __init__(self, body: Any, *args: Any, letters: dict[str, str] | None = None,
+                 **kwargs: Any) -> None:
+        # own option -> its one-letter flag ("" none), where the automatic one would differ
+        # from the letter it had before the shared options moved after the task's own
+        self.letters = dict(letters or {})
+        self.shared = getattr(body, "__fleet_options__", None)
+        self.gives_opts = self.shared is not None
+        if self.shared is None and _reads_inventory(body):
+            self.shared = option_set(exclude=[o for o in BY_NAME if o not in _CONNECTS])
+        super().__init__(body, *args, **kwargs)
+
+    def argspec(self, body: Any) -> inspect.Signature:
+        """The body's parameters without ``c`` and, for a fleet task, without ``opts``."""
+        sig = super().argspec(body)
+        if not getattr(self, "gives_opts", False):
+            return sig
+        return sig.replace(parameters=[p for p in sig.parameters.values() if p.name != "opts"])
+
+    def reserved(self) -> frozenset[str]:
+        """Letters the task's own options never get automatically: Ansible's and the
+        fixed ones of its shared options (``-p``)."""
+        shared = self.shared.options() if self.shared is not None else ()
+        return RESERVED | {o.short for o in shared if o.short}
 
     def arg_opts(self, name: str, default: Any, taken_names: set[str]) -> dict[str, Any]:
         auto = self.auto_shortflags
@@ -81,46 +104,61 @@ class AnsibleFlagsTask(Task):
         letter = ANSIBLE_SHORT.get(name)
         if letter and (name not in BOOLEAN or isinstance(default, bool)):
             names.append(letter)
+        elif name in self.letters:
+            names.extend([self.letters[name]] if self.letters[name] else [])
         elif auto and name not in LONG_ONLY and name not in ANSIBLE_SHORT:
-            long_name = names[0]
-            for char in long_name:
-                if char != long_name and char not in taken_names and char not in RESERVED \
-                        and char.isalpha():
-                    names.append(char)
-                    break
+            letter = _free_letter(names[0], taken_names | set(self.letters.values()),
+                                  self.reserved())
+            if letter:
+                names.append(letter)
         return opts
 
-    def _connects(self) -> bool:
-        params = inspect.signature(self.body).parameters
-        return "inventory" in params and "remote_user" not in params
-
     def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
+        """The body's own options, then the shared ones: each with its fixed letter, or its
+        usual letter unless one of the task's own options has it (never another meaning)."""
         args = super().get_arguments(ignore_unknown_help)
-        if self._connects():
-            args.append(Argument(names=("remote-user", "u"), attr_name="remote_user",
-                                 kind=str, default=None, help=REMOTE_USER_HELP))
-            args.append(Argument(names=("vault-password-file",),
-                                 attr_name="vault_password_file", kind=str, default=None,
-                                 help=VAULT_FILE_HELP))
-            args.append(Argument(names=("ask-vault-pass",), attr_name="ask_vault_pass",
-                                 kind=bool, default=False, help=ASK_VAULT_HELP))
+        if self.shared is None:
+            return args
+        taken = {name for arg in args for name in arg.names}
+        for option in self.shared.options():
+            names = [option.long]
+            if option.short:
+                names.append(option.short)
+            elif option.letter and option.letter not in taken and self.auto_shortflags:
+                names.append(option.letter)
+            taken.update(names)
+            attr = option.name if option.name != option.long else None
+            args.append(Argument(names=tuple(names), attr_name=attr, kind=option.kind,
+                                 default=self.shared.default(option.name),
+                                 help=self.shared.help(option.name)))
         return args
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if not self._connects():
+        if self.shared is None:
             return super().__call__(*args, **kwargs)
-        _vault_options(kwargs.pop("vault_password_file", None),
-                       kwargs.pop("ask_vault_pass", False))
-        token = _REMOTE_USER.set(kwargs.pop("remote_user", None) or None)
+        with cli_errors():
+            opts = self.shared.resolve(kwargs)  # a bad value: one line, exit 5
+        _vault_options(opts.vault_password_file, opts.ask_vault_pass)
+        if self.gives_opts:
+            kwargs["opts"] = opts
+        token = _REMOTE_USER.set(opts.remote_user or None)
         try:
             return super().__call__(*args, **kwargs)
         finally:
             _REMOTE_USER.reset(token)
 
 
-VAULT_FILE_HELP = ("file holding the vault password for !vault values and encrypted files "
-                   "(read, never run; or ANSIBLE_VAULT_PASSWORD_FILE)")
-ASK_VAULT_HELP = "ask once for the vault password (needs a terminal)"
+def _free_letter(long_name: str, taken: set[str], reserved: frozenset[str]) -> str:
+    """Invoke's automatic short flag: the first letter of the name not taken or reserved."""
+    for char in long_name:
+        if char != long_name and char not in taken and char not in reserved and char.isalpha():
+            return char
+    return ""
+
+
+def _reads_inventory(body: Any) -> bool:
+    params = inspect.signature(body).parameters
+    return "inventory" in params and "remote_user" not in params
 
 
 def _vault_options(password_file: str | None, ask: bool) -> None:

@@ -19,33 +19,14 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from fleetops.errors import DEFAULT_FORKS
+from fleetops.cli.options import OPTIONS, FleetOptions, option_set
 
 __all__ = ["FLEET_OPTIONS", "fleet_task"]
 
-#: The shared fleet options: name -> (default, help). Names are the built-in tasks'.
-FLEET_OPTIONS: dict[str, tuple[Any, str]] = {
-    "inventory": (None, "inventory file (Ansible INI or YAML)"),
-    "pattern": ("all", "host pattern: names, globs, groups, a:b, a:&b, a:!b (default all)"),
-    "limit": (None, "further limit the hosts (same syntax, or @retry-file)"),
-    "forks": (DEFAULT_FORKS, f"parallel hosts (default {DEFAULT_FORKS})"),
-    "timeout": ("10", "connect/handshake/auth timeout in seconds (default 10)"),
-    "command_timeout": (None, "per-command timeout in seconds (default 300; 0 = none)"),
-    "deadline": (None, "whole-host deadline in seconds (default timeout+command-timeout+5; "
-                          "0 = none)"),
-    "json": (False, "print one JSON document instead of text"),
-    "accept_new": (False, "record unknown host keys (changed keys are always refused)"),
-    "become": (False, "c.run goes through sudo too (c.sudo always does)"),
-    "become_user": ("root", "sudo to this user (default root)"),
-    "ask_become_pass": (False, "prompt once for the sudo password "
-                               "(or FLEETOPS_BECOME_PASSWORD)"),
-    "ask_pass": (False, "prompt once for the SSH password (or FLEETOPS_PASSWORD)"),
-    "connection_attempts": (None, "tries when a server drops the connection before its "
-                                  "SSH banner (default 3)"),
-    "retry_file": ("fleetops.retry", "where to list failed/unreachable hosts "
-                                     "(default fleetops.retry)"),
-    "max_output": (None, "bytes of stdout/stderr kept per host, K/M/G suffixes (default 4M)"),
-}
+#: The shared fleet options (:data:`fleetops.cli.options.OPTIONS`, every group): name ->
+#: (default, help), for code that lists them. Names are the built-in tasks'.
+FLEET_OPTIONS: dict[str, tuple[Any, str]] = {o.name: (o.default, o.help_for()) for o in OPTIONS}
+_SHARED = option_set()
 
 
 def fleet_task(func: Callable[..., Any] | None = None, *, name: str | None = None,
@@ -58,10 +39,7 @@ def fleet_task(func: Callable[..., Any] | None = None, *, name: str | None = Non
     fleet option, or the function takes no ``c`` first."""
     if func is None:
         return functools.partial(fleet_task, name=name, help=help, **task_kwargs)
-    try:  # the built-in tasks' Ansible short flags (-i -l -f -b -K -k -T), where present
-        from fleetops.cli.flags import task
-    except ImportError:
-        from invoke import task
+    from fleetops.cli.flags import task
 
     signature = inspect.signature(func)
     params = list(signature.parameters.values())
@@ -69,7 +47,7 @@ def fleet_task(func: Callable[..., Any] | None = None, *, name: str | None = Non
         raise TypeError(f"{func.__name__}: a fleet task takes the connection first: def "
                         f"{func.__name__}(c, ...)")
     own = params[1:]
-    clash = [p.name for p in own if p.name in FLEET_OPTIONS]
+    clash = [p.name for p in own if p.name in FLEET_OPTIONS or p.name == "opts"]
     if clash:
         raise TypeError(f"{func.__name__}: parameter {clash[0]!r} is a fleet option name "
                         f"({', '.join(FLEET_OPTIONS)})")
@@ -77,49 +55,42 @@ def fleet_task(func: Callable[..., Any] | None = None, *, name: str | None = Non
         raise TypeError(f"{func.__name__}: *args/**kwargs cannot be task options")
     own_names = [p.name for p in own]
 
-    def body(ctx: Any, *args: Any, **kwargs: Any) -> None:
-        fleet = {k: kwargs.pop(k) for k in list(kwargs) if k in FLEET_OPTIONS}
+    def body(ctx: Any, *args: Any, opts: FleetOptions, **kwargs: Any) -> None:
         bound = dict(zip(own_names, args, strict=False))
         bound.update(kwargs)
-        run_task(func, bound, **{k: fleet.get(k, d) for k, (d, _) in FLEET_OPTIONS.items()})
+        run_task(func, bound, opts)
 
-    fleet_params = [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=d)
-                    for k, (d, _) in FLEET_OPTIONS.items()]
     ctx = inspect.Parameter("c", inspect.Parameter.POSITIONAL_OR_KEYWORD)
     positional = [p.replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in own]
-    body.__signature__ = inspect.Signature([ctx, *positional, *fleet_params])  # type: ignore[attr-defined]
+    opts = inspect.Parameter("opts", inspect.Parameter.KEYWORD_ONLY)
+    body.__signature__ = inspect.Signature([ctx, *positional, opts])  # type: ignore[attr-defined]
+    body.__fleet_options__ = _SHARED  # type: ignore[attr-defined]
     body.__name__ = func.__name__
     body.__qualname__ = func.__qualname__
     body.__module__ = func.__module__
     body.__doc__ = func.__doc__ or f"Run {func.__name__} on every selected host."
-    helps = {k.replace("_", "-"): h for k, (_, h) in FLEET_OPTIONS.items()}
-    helps.update(help or {})
+    helps = dict(help or {})
     made = task(body, name=name, help=helps, **task_kwargs) if name else task(
         body, help=helps, **task_kwargs)
     made.fleet_function = func
     return made
 
 
-def run_task(func: Callable[..., Any], bound: dict[str, Any], **o: Any) -> None:
+def run_task(func: Callable[..., Any], bound: dict[str, Any], opts: FleetOptions) -> None:
     """The body of every fleet task: options -> Fleet -> progress, recap, retry, exit."""
     from fleetops.api.fleet import Fleet
     from fleetops.cli import common
 
     with common.cli_errors():
-        options = common.runner_options(
-            forks=o["forks"], timeout=o["timeout"], command_timeout=o["command_timeout"],
-            deadline=o["deadline"], accept_new=o["accept_new"], become=o["become"],
-            become_user=o["become_user"], ask_become_pass=o["ask_become_pass"],
-            ask_pass=o["ask_pass"], connection_attempts=o["connection_attempts"],
-            max_output=o["max_output"])
-        hosts = common.targets(o["inventory"], o["pattern"], o["limit"])
+        options = opts.run_options()
+        hosts = opts.hosts()
         fleet = Fleet.for_hosts(hosts, options, hide=True)
-        printer = None if o["json"] else ValuePrinter(len(hosts))
+        printer = None if opts.json else ValuePrinter(len(hosts))
         result = fleet.execute(func, (), bound,
                                on_result=printer.host if printer else None,
                                on_tick=printer.tick if printer else None,
-                               out_stream=sys.stderr if o["json"] else None)
-        common.finish(result.run, o["json"], printer, o["retry_file"])
+                               out_stream=sys.stderr if opts.json else None)
+        opts.finish(result.run, printer)
 
 
 def _value_line(name: str, value: Any) -> str:

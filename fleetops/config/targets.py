@@ -128,26 +128,22 @@ def _target_for(host: Any) -> Target:
     if isinstance(conn, tuple):
         raise InputError(f"host '{host.name}': {conn[0]} {conn[1]}")
     vars_ = host.vars or {}
-    extra = {
-        "password": conn.get("password"),
-        "connection": conn.get("connection", "ssh"),
-        "become": host.become if "ansible_become" in vars_ else None,
-        "become_user": host.become_user,
-        "become_password": conn.get("become_password"),
-    }
-    if extra["connection"] == "local":
-        return Target(name=host.name, address=host.address, user=getpass.getuser(), **extra)
+    # The Ansible vars that are not ssh options: straight into the Target's constructor.
+    inventory = dict(
+        password=conn.get("password"), connection=conn.get("connection", "ssh"),
+        become=host.become if "ansible_become" in vars_ else None,
+        become_user=host.become_user, become_password=conn.get("become_password"))
+    if inventory["connection"] == "local":
+        return Target(name=host.name, address=host.address, user=getpass.getuser(),
+                      **inventory)
     lines, config = command_line(host, conn)
     try:
         resolved = resolve(host.address, lines, config)
-        target = target_from(host.name, resolved)
-        target.jump = _hops(resolved, config, _hop_lines(lines), 0)
+        hops = _hops(resolved, config, _hop_lines(lines), 0)
+        return target_from(host.name, resolved, jump=hops, **inventory)
     except (ConfigError, ValueError) as exc:
         per_host = isinstance(exc, Refused) or not isinstance(exc, ConfigError)
         raise (HostRefused if per_host else InputError)(f"{exc} (host '{host.name}')") from None
-    for key, value in extra.items():
-        setattr(target, key, value)
-    return target
 
 
 def _hop_lines(lines: list[Line]) -> list[Line]:
@@ -206,9 +202,11 @@ def _existing_cached(paths: tuple[str, ...], mtime_ns: int) -> list[str]:
     return [p for p in paths if os.path.exists(p)]
 
 
-def target_from(name: str, r: Resolved) -> Target:
-    """The Target for a resolved destination (no jump hops, no inventory-only fields);
-    ValueError when a ProxyCommand token would insert an unsafe value."""
+def target_from(name: str, r: Resolved, **inventory: Any) -> Target:
+    """The Target for a resolved destination, built in one go: ssh_config's values from
+    ``r``, plus ``inventory``: Target fields ssh_config has no word for (``jump`` hops
+    already resolved, ``password``, ``connection``, ``become*``). ValueError when a
+    ProxyCommand token would insert an unsafe value."""
     keys = [k for k in r.identity_files if k.lower() != "none"]  # ssh skips "none"
     if r.identity_default:
         keys = _existing(tuple(keys))
@@ -221,7 +219,7 @@ def target_from(name: str, r: Resolved) -> Target:
         except ValueError as exc:
             raise ValueError(f"{r.where.get('proxycommand', 'ProxyCommand')}: {exc}") from None
     source = {field: r.where[kw] for field, kw in _SOURCES.items() if kw in r.where}
-    target = Target(
+    return Target(
         name=name, address=r.hostname, port=r.port, user=r.user, key_files=tuple(keys),
         proxy_command=proxy, known_hosts=r.user_known_hosts[0] if r.user_known_hosts else None,
         user_known_hosts=tuple(r.user_known_hosts),
@@ -231,7 +229,6 @@ def target_from(name: str, r: Resolved) -> Target:
         certificate_files=tuple(c for c in r.certificate_files if c.lower() != "none"),
         connect_timeout=None if r.connect_timeout is None else float(r.connect_timeout),
         connection_attempts=r.connection_attempts, source=source,
+        strict_host_key_checking=("yes" if r.strict_host_key_checking is None
+                                  else r.strict_host_key_checking), **inventory,
     )
-    if r.strict_host_key_checking is not None:
-        target.strict_host_key_checking = r.strict_host_key_checking
-    return target

@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-import select
 import shlex
 import time
 import weakref
 from dataclasses import dataclass, field
 
+from fleetops.core import reap
+from fleetops.core.pollfd import readable
 from fleetops.core.ssh import CommandTimeout, Exec
+from fleetops.core.transport import Stream
 
 _TOKEN = secrets.token_hex(8)
 PROMPT = f"[fleetops-sudo-{_TOKEN}]".encode()
@@ -85,8 +87,10 @@ def become_command(command: str, become: Become, pty: bool = False) -> str:
 
 
 class SudoHook:
-    """The ``hook`` of ``Connection.exec``: answers sudo's prompt before the command's
-    stdin flows, and puts sudo's own stderr lines back in front of the command's."""
+    """The ``hook`` of ``Transport.exec`` (:class:`fleetops.core.transport.Hook`): answers
+    sudo's prompt before the command's stdin flows, and puts sudo's own stderr lines back
+    in front of the command's. It talks to a :class:`~fleetops.core.transport.Stream`
+    only, so any transport (SSH, local, the fake with :mod:`fleetops.core.fakesudo`) runs it."""
 
     def __init__(self, become: Become, login: str, host: str, pty: bool) -> None:
         self.become = become
@@ -95,8 +99,8 @@ class SudoHook:
         self.pty = pty
         self.before = b""
 
-    def start(self, chan, deadline: float | None):
-        """Wait for PROMPT or OK; return the channel the command's stdin goes to."""
+    def start(self, chan: Stream, deadline: float | None) -> Stream:
+        """Wait for PROMPT or OK; return the stream the command's stdin goes to."""
         if self.pty:
             ready, recv = chan.recv_ready, chan.recv
         else:
@@ -188,7 +192,7 @@ def _wait(chan, deadline: float | None) -> None:
     if left <= 0:
         raise CommandTimeout("sudo did not answer before the command timeout")
     started = time.monotonic()
-    select.select([chan.fileno()], [], [], min(left, 0.5))
+    readable([chan.fileno()], min(left, 0.5))
     if time.monotonic() - started < 0.002:  # readable, but only on the other stream
         time.sleep(0.005)
 
@@ -198,8 +202,40 @@ def run(conn, target, options, host: str, command: str, stdin,
     """``conn.exec`` with the host's become settings applied (see the module docstring);
     ``stdin`` is bytes, a dialog (``fleetops.core.transport.Dialog``) or None.
 
+    A transport whose timed-out commands keep running on the host (``remote_kill``:
+    SSH) gets the command marked and, on timeout, the kill of :mod:`fleetops.core.reap`
+    over the same connection, through sudo when the command used it; the
+    ``CommandTimeout`` is raised after that (its reason says if the kill failed).
+
     Raises BecomeError when sudo refuses or the password is wrong or missing."""
     become = settings(options, target)
+    mark = reap.nonce() if timeout is not None and getattr(conn, "remote_kill", False) else None
+    try:
+        return _run(conn, become, target, host,
+                    command if mark is None else reap.tag(command, mark), stdin, timeout)
+    except CommandTimeout as exc:
+        if mark is None:
+            raise
+        failure = _kill(conn, become, target, host, mark)
+        if failure is None:
+            raise
+        raise CommandTimeout(f"{exc} ({failure})") from None
+
+
+def _kill(conn, become: Become | None, target, host: str, mark: str) -> str | None:
+    """End the processes of the timed-out command ``mark``; None, or why it failed."""
+    try:
+        result = _run(conn, become, target, host, reap.kill_script(mark), None,
+                      reap.KILL_TIMEOUT_S)
+    except Exception as exc:  # CommandTimeout, Unreachable, BecomeError: say it, go on
+        return f"and ending it on the host failed: {exc}"
+    if result.rc != 0:
+        return "and it may still run on the host: it survived SIGKILL or the host has no /proc"
+    return None
+
+
+def _run(conn, become: Become | None, target, host: str, command: str, stdin,
+         timeout: float | None) -> Exec:
     if become is None:
         return conn.exec(command, stdin, timeout)
     pty = conn in _NEEDS_PTY

@@ -6,6 +6,11 @@ host (TCP or its ProxyCommand), each next hop and finally the target through a
 ``ssh -W`` asks for), and the next SSH transport runs over that channel. Every hop's
 host key is checked and every hop is authenticated exactly like a target.
 
+A bastion is a :class:`~fleetops.core.transport.Transport` that also opens channels
+(:class:`~fleetops.core.transport.Bastion`: ``open_channel(address, port, timeout)``),
+and hops are connected by the run's own connect factory with ``opener``/``via``, so the
+fake transport (:mod:`fleetops.core.testing`) tests all of this without an sshd.
+
 One transport per bastion chain is shared by all hosts behind it in a run (many
 channels on one connection keeps a bastion's ``MaxStartups`` happy and saves a
 handshake per host). It is made once under a lock; if it cannot be made, every host
@@ -21,13 +26,12 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import paramiko
+from fleetops.core.ssh import ChannelRefused, Target, Unreachable
+from fleetops.core.transport import Bastion
 
-from fleetops.core.ssh import Connection, Target, Unreachable
-
-#: ``connect_hop(hop, opener, via, on_socket) -> Connection``: connect one hop (``opener``
+#: ``connect_hop(hop, opener, via, on_socket) -> Bastion``: connect one hop (``opener``
 #: None for the first hop, which is reached directly or by its ProxyCommand).
-ConnectHop = Callable[[Target, Any, "str | None", Callable[[Any], None]], Connection]
+ConnectHop = Callable[[Target, Any, "str | None", Callable[[Any], None]], Bastion]
 
 
 def hop_label(hop: Target) -> str:
@@ -46,14 +50,14 @@ class Bastions:
 
     def __init__(self, connect_hop: ConnectHop) -> None:
         self._connect_hop = connect_hop
-        self._conns: dict[tuple, Connection] = {}
+        self._conns: dict[tuple, Bastion] = {}
         self._failed: dict[tuple, str] = {}
         self._locks: dict[tuple, threading.Lock] = {}
         self._sockets: set[Any] = set()  # sockets of hops being connected (for close)
         self._lock = threading.Lock()
         self._closed = False
 
-    def opener(self, target: Target) -> Callable[[float], paramiko.Channel]:
+    def opener(self, target: Target) -> Callable[[float], Any]:
         """``open(timeout_s)`` for ``target``: a channel to it through its last hop.
 
         Connects the hops first if needed; raises :class:`Unreachable` naming the
@@ -61,20 +65,20 @@ class Bastions:
         hops = tuple(target.jump)
         self.connection(hops)  # fail now, before any attempt at the target
 
-        def open_channel(timeout: float) -> paramiko.Channel:
+        def open_channel(timeout: float) -> Any:
             return channel(self.connection(hops), hops[-1], target.address, target.port,
                            timeout)
 
         return open_channel
 
-    def connection(self, hops: tuple[Target, ...]) -> Connection:
+    def connection(self, hops: tuple[Target, ...]) -> Bastion:
         """The live transport to ``hops[-1]`` (through ``hops[:-1]``), made once."""
         key = _key(hops)
         with self._lock:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
             conn = self._conns.get(key)
-            if conn is not None and conn.transport.is_active():
+            if conn is not None and conn.is_active():
                 return conn
             if key in self._failed:
                 raise Unreachable(self._failed[key])
@@ -98,14 +102,14 @@ class Bastions:
                 raise Unreachable(f"bastion {hop_label(hops[-1])}: the run is stopping")
             return conn
 
-    def _connect(self, hops: tuple[Target, ...]) -> Connection:
+    def _connect(self, hops: tuple[Target, ...]) -> Bastion:
         hop = hops[-1]
         opener = via = None
         if len(hops) > 1:
             before = hops[:-1]
             via = hop_label(before[-1])
 
-            def opener(timeout: float) -> paramiko.Channel:
+            def opener(timeout: float) -> Any:
                 return channel(self.connection(before), before[-1], hop.address, hop.port,
                                timeout)
 
@@ -141,19 +145,13 @@ class Bastions:
                 conn.close()
 
 
-def channel(via: Connection, hop: Target, address: str, port: int,
-            timeout: float) -> paramiko.Channel:
+def channel(via: Bastion, hop: Target, address: str, port: int, timeout: float) -> Any:
     """A ``direct-tcpip`` channel from ``hop`` (connected as ``via``) to address:port."""
     try:
-        return via.transport.open_channel("direct-tcpip", (address, port), ("127.0.0.1", 0),
-                                          timeout=max(timeout, 0.1))
-    except paramiko.ChannelException as exc:
+        return via.open_channel(address, port, timeout)
+    except ChannelRefused as exc:
         raise Unreachable(f"{address}:{port}: bastion {hop_label(hop)} could not connect "
-                          f"to it ({exc.text or exc.code})") from None
-    except (paramiko.SSHException, OSError, EOFError) as exc:
+                          f"to it ({exc})") from None
+    except Unreachable as exc:
         raise Unreachable(f"{address}:{port}: bastion {hop_label(hop)} lost or did not open "
-                          f"the channel ({exc or type(exc).__name__})") from None
-
-
-
-
+                          f"the channel ({exc})") from None

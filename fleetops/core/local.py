@@ -12,13 +12,13 @@ import contextlib
 import os
 import pwd
 import queue
-import select
 import signal
 import subprocess
 import threading
 import time
 from typing import TYPE_CHECKING
 
+from fleetops.core.pollfd import readable
 from fleetops.core.secretenv import child_env
 from fleetops.core.ssh import DEFAULT_MAX_OUTPUT, CommandTimeout, Exec, keep_capped
 
@@ -49,7 +49,7 @@ class _Process:
             if timeout:
                 time.sleep(min(timeout, 0.01))
             return
-        ready, _, _ = select.select(list(self._open), [], [], timeout)
+        ready = readable(list(self._open), timeout)
         for fd in ready:
             data = os.read(fd, BUFSIZE)
             if data:

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import select
 import subprocess
 import threading
 import time
 
 import paramiko
 
+from fleetops.core.pollfd import readable
 from fleetops.core.secretenv import child_env
 
 STDERR_TAIL = 4096  # bytes of the proxy's stderr kept (the last ones)
@@ -52,7 +52,7 @@ class ProxyCommand(paramiko.ProxyCommand):
         while True:
             wait = None if deadline is None else max(deadline - time.monotonic(), 0.0)
             fds = [out, self.process.stderr] if self._stderr_open else [out]
-            ready, _, _ = select.select(fds, [], [], wait)
+            ready = readable(fds, wait)
             if self.process.stderr in ready:
                 self._read_stderr()
             if out in ready:
@@ -84,7 +84,7 @@ class ProxyCommand(paramiko.ProxyCommand):
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            ready, _, _ = select.select([self.process.stderr], [], [], left)
+            ready = readable([self.process.stderr], left)
             if ready:
                 self._read_stderr()
         with contextlib.suppress(Exception):
@@ -109,7 +109,7 @@ class ProxyCommand(paramiko.ProxyCommand):
         # asks failure(): keep what the proxy said (e.g. "not found") for the reason.
         with contextlib.suppress(OSError, ValueError):
             for _ in range(64):  # bounded: a proxy's child may still be writing
-                if not (self._stderr_open and select.select([self.process.stderr], [], [], 0)[0]):
+                if not (self._stderr_open and readable([self.process.stderr], 0)):
                     break
                 self._read_stderr()
         with self._lock:

@@ -17,11 +17,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from fleetops.core import become
 from fleetops.core.connect import connect
+from fleetops.core.events import Reporter
 from fleetops.core.hostkeys import KnownHosts, known_hosts_files
 from fleetops.core.jump import Bastions, hop_label
 from fleetops.core.ssh import CommandTimeout, Connection, Exec, Keys, Target, Unreachable
@@ -122,7 +123,7 @@ class Fleet:
         self._warned: set[str] = set()
         self._connections: dict[str, Transport] = {}
         self._lock = threading.Lock()
-        self.bastions = Bastions(self._connect)
+        self.bastions = Bastions(self._connect_hop)
         # Paramiko logs every failed handshake with a traceback; our results carry the reason.
         logging.getLogger("paramiko").addHandler(logging.NullHandler())
         logging.getLogger("paramiko").propagate = False
@@ -179,13 +180,28 @@ class Fleet:
             session._sock = conn.sock
             session.connected = True
             return conn
-        conn = self._open(session.target, session.on_socket)
+        conn = self._open_target(session.target, session.on_socket)
         with self._lock:
             self._connections[name] = conn
         session.connected = True
         return conn
 
-    def _ssh_or_local(self, target: Target, on_socket: Callable[[Any], None]) -> Transport:
+    def _open_target(self, target: Target, on_socket: Callable[[Any], None]) -> Transport:
+        """A host's transport from the factory; through its bastions (shared per chain,
+        never a direct connection) when it has ProxyJump hops."""
+        if target.jump and target.connection != "local":
+            opener = self.bastions.opener(target)  # Unreachable naming a dead bastion
+            return self._open(target, on_socket, opener=opener,
+                              via=hop_label(target.jump[-1]))
+        return self._open(target, on_socket)
+
+    def _connect_hop(self, hop: Target, opener: Any, via: str | None,
+                     on_socket: Callable[[Any], None]) -> Any:
+        """One bastion hop, by the run's connect factory (see :mod:`fleetops.core.jump`)."""
+        return self._open(hop, on_socket, opener=opener, via=via)
+
+    def _ssh_or_local(self, target: Target, on_socket: Callable[[Any], None],
+                      opener: Any = None, via: str | None = None) -> Transport:
         """The default :data:`~fleetops.core.transport.ConnectFactory`."""
         if target.connection == "local":
             from fleetops.core.local import LocalConnection
@@ -193,9 +209,7 @@ class Fleet:
             conn = LocalConnection(target)
             on_socket(conn)  # abort() closes it: running commands are killed
             return conn
-        opener = self.bastions.opener(target) if target.jump else None
-        return self._connect(target, opener, hop_label(target.jump[-1]) if opener else None,
-                             on_socket)
+        return self._connect(target, opener, via, on_socket)
 
     def _connect(self, target: Target, opener: Any, via: str | None,
                  on_socket: Callable[[Any], None]) -> Connection:
@@ -218,10 +232,17 @@ class Fleet:
         work: Callable[[Session], HostResult | None],
         on_result: Callable[[HostResult, RunResult], None] | None = None,
         on_tick: Callable[[RunResult], None] | None = None,
+        events: Reporter | None = None,
     ) -> RunResult:
         """Run ``work`` on every host; ``on_result`` gets each finished host and
-        ``on_tick`` is called a few times a second (both from this thread)."""
+        ``on_tick`` is called a few times a second (both from this thread). ``events``
+        (:class:`fleetops.core.events.Reporter`) instead gets ``run_started``,
+        ``host_started`` (from the host's worker), ``host_finished`` and ``tick``."""
         hosts = list(hosts)
+        if events is not None:
+            on_result, on_tick = events.host_finished, events.tick
+            events.run_started(len(hosts))
+            work = _announced(work, events)
         run = RunResult()
         started = time.monotonic()
         if not hosts:
@@ -287,6 +308,15 @@ class Fleet:
         return result
 
 
+def _announced(work: Callable[[Session], HostResult | None],
+               events: Reporter) -> Callable[[Session], HostResult | None]:
+    """``work`` that first tells ``events`` its host started."""
+    def announced(session: Session) -> HostResult | None:
+        events.host_started(session.host.name)
+        return work(session)
+    return announced
+
+
 class _Tracker:
     """Start times of running hosts, so the main thread can enforce deadlines."""
 
@@ -325,8 +355,7 @@ def _overdue(result: HostResult, deadline: float | None, session: Session | None
     reason = f"host deadline of {deadline:g}s exceeded"
     if result.reason:
         reason += f" ({result.reason})"
-    return HostResult(result.name, status, result.rc, result.stdout, result.stderr,
-                      reason=reason, extra=result.extra)
+    return replace(result, status=status, reason=reason, duration=0.0)
 
 
 def _fill_missing(hosts: list[Any], futures: dict[Future, str], run: RunResult) -> None:

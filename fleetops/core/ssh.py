@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import select
 import socket
 import time
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ import paramiko
 
 from fleetops.core.auth import AuthFailed, Keys, authenticate
 from fleetops.core.hostkeys import HostKeyError, KnownHosts
+from fleetops.core.pollfd import readable
 
 if TYPE_CHECKING:
     from fleetops.core.transport import Dialog
@@ -22,10 +22,18 @@ DEFAULT_MAX_OUTPUT = 4 * 1024 * 1024  # bytes kept per stream (RunOptions.max_ou
 DRAIN_CHUNKS = 64  # reads per drain before deadlines are checked again (a flood never ends)
 # Key exchange and host-key algorithms OpenSSH picks by default, fastest first.
 PREFERRED_KEX = ("curve25519-sha256", "curve25519-sha256@libssh.org")
+# AEAD ciphers of OpenSSH's default Ciphers list (ssh_config(5); its first choice,
+# chacha20-poly1305, is not in Paramiko): no separate MAC, whose check Paramiko does
+# in pure Python for every packet. A server without them gets Paramiko's order.
+PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
 
 
 class Unreachable(Exception):
     """Connecting, verifying the host key or authenticating failed."""
+
+
+class ChannelRefused(Unreachable):
+    """A bastion could not open a channel to the host behind it (``str()``: its words)."""
 
 
 class CommandTimeout(Exception):
@@ -96,7 +104,11 @@ def keep_capped(buf: bytearray, chunk: bytes, cap: int, stream: str,
 
 
 class Connection:
-    """A connected, authenticated transport; ``exec`` may be called many times."""
+    """A connected, authenticated transport; ``exec`` may be called many times.
+    ``remote_kill``: a command that times out keeps running on the host unless killed
+    there (no pty: no signal reaches it), see :mod:`fleetops.core.reap`."""
+
+    remote_kill = True
 
     def __init__(self, transport: paramiko.Transport, target: Target) -> None:
         self.transport = transport
@@ -114,6 +126,19 @@ class Connection:
     def sock(self):
         """The socket (or ProxyCommand, or ProxyJump channel) under the transport."""
         return self.transport.sock
+
+    def open_channel(self, address: str, port: int, timeout: float):
+        """A ``direct-tcpip`` channel from this host to address:port (RFC 4254 7.2, what
+        ``ssh -W`` asks for): a socket-like stream for the next hop's transport.
+        ChannelRefused when this host cannot connect there, Unreachable when the
+        connection is lost or the channel does not open within ``timeout`` seconds."""
+        try:
+            return self.transport.open_channel("direct-tcpip", (address, port),
+                                               ("127.0.0.1", 0), timeout=max(timeout, 0.1))
+        except paramiko.ChannelException as exc:
+            raise ChannelRefused(exc.text or str(exc.code)) from None
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise Unreachable(str(exc) or type(exc).__name__) from None
 
     def put(self, data: bytes, remote_path: str, mode: int = 0o600) -> None:
         """Write a file over SFTP (see :mod:`fleetops.core.transfer`)."""
@@ -196,7 +221,7 @@ class Connection:
             if wait <= 0:
                 raise CommandTimeout(f"command timed out after {time.monotonic() - started:.1f}s")
             if not busy:
-                select.select([fd], [], [], min(wait, 5.0))
+                readable([fd], min(wait, 5.0))
         if not chan.status_event.wait(_remaining(deadline, 5.0)):
             raise CommandTimeout("no exit status from the remote command")
         rc = chan.recv_exit_status()
@@ -294,6 +319,7 @@ def _handshake(
 ) -> None:
     options = transport.get_security_options()
     options.kex = _prefer(options.kex, PREFERRED_KEX)
+    options.ciphers = _prefer(options.ciphers, PREFERRED_CIPHERS)
     # Known key types (and certificates when a @cert-authority applies) first, exactly as
     # OpenSSH's order_hostkeyalgs: no false "changed key" for a host with several keys.
     options.key_types = known_hosts.host_key_algorithms(target, transport._key_info)

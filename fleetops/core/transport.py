@@ -22,12 +22,16 @@ from typing import Any, Protocol, runtime_checkable
 
 from fleetops.core.ssh import Exec, Target
 
-#: ``connect(target, on_socket) -> Transport``: open one host's connection within the
-#: target's/run's connect timeout. ``on_socket(obj)`` must see every socket-like object
-#: whose ``close()`` (or ``shutdown``) unblocks the connection: the runner's whole-host
-#: deadline and Ctrl-C close it; it raises ``Unreachable`` when the host is already
-#: aborted. Raises :class:`fleetops.core.ssh.Unreachable` with a worded reason.
-ConnectFactory = Callable[[Target, Callable[[Any], None]], "Transport"]
+#: ``connect(target, on_socket, opener=None, via=None) -> Transport``: open one host's
+#: connection within the target's/run's connect timeout. ``on_socket(obj)`` must see every
+#: socket-like object whose ``close()`` (or ``shutdown``) unblocks the connection: the
+#: runner's whole-host deadline and Ctrl-C close it; it raises ``Unreachable`` when the
+#: host is already aborted. ProxyJump (:mod:`fleetops.core.jump`): ``opener(timeout_s)``
+#: returns the stream to use instead of a direct connection (a channel of the previous
+#: hop, a :class:`Bastion`), ``via`` names that hop for reasons; the runner connects the
+#: hops with the same factory, so a hop the factory returns must be a :class:`Bastion`.
+#: Raises :class:`fleetops.core.ssh.Unreachable` with a worded reason.
+ConnectFactory = Callable[..., "Transport"]
 
 #: Files moved by ``put`` are created with this mode unless told otherwise.
 DEFAULT_MODE = 0o600
@@ -51,6 +55,49 @@ class Dialog(Protocol):
         ``out`` and may raise (the command then fails with that error)."""
 
 
+class Stream(Protocol):
+    """One running command as :class:`fleetops.core.become.SudoHook` talks to it before
+    the command's stdin flows: the few ``paramiko.Channel`` methods it uses. The SSH
+    transport hands the hook its channel, ``local`` a child process
+    (``fleetops.core.local._Process``) and the fake a ``fleetops.core.testing.FakeStream``.
+    ``fileno()`` is readable (``select``) when output may be waiting; ``eof_received``:
+    the command closed its output; ``recv_exit_status`` blocks for the exit status."""
+
+    eof_received: bool
+    closed: bool
+
+    def recv_ready(self) -> bool: ...
+
+    def recv(self, nbytes: int) -> bytes: ...
+
+    def recv_stderr_ready(self) -> bool: ...
+
+    def recv_stderr(self, nbytes: int) -> bytes: ...
+
+    def sendall(self, data: bytes) -> None: ...
+
+    def shutdown_write(self) -> None: ...
+
+    def exit_status_ready(self) -> bool: ...
+
+    def recv_exit_status(self) -> int: ...
+
+    def fileno(self) -> int: ...
+
+
+class Hook(Protocol):
+    """What ``Transport.exec`` does with a ``hook`` (sudo, :mod:`fleetops.core.become`):
+    a pty when ``pty`` (stdout and stderr merged, as ``ssh -t``); after the command
+    started, ``start(stream, deadline)`` talks to it and returns the :class:`Stream`
+    the command's stdin goes to; ``finish(result)`` amends the :class:`Exec`."""
+
+    pty: bool
+
+    def start(self, stream: Stream, deadline: float | None) -> Stream: ...
+
+    def finish(self, result: Exec) -> Exec: ...
+
+
 @runtime_checkable
 class Transport(Protocol):
     """One host's live connection.
@@ -59,7 +106,7 @@ class Transport(Protocol):
     ``timeout`` seconds for the whole command (None: no limit) past which it raises
     ``CommandTimeout``; at most ``max_output`` bytes of each stream are kept (the rest
     drained and counted in ``Exec.discarded``); a connection lost meanwhile raises
-    ``Unreachable``. The sudo ``hook`` is described in :mod:`fleetops.core.become`.
+    ``Unreachable``. The sudo ``hook`` is a :class:`Hook`.
     ``bytes_sent`` counts every stdin byte sent (upload accounting); ``sock`` is what
     an abort closes."""
 
@@ -71,7 +118,7 @@ class Transport(Protocol):
     def sock(self) -> Any: ...
 
     def exec(self, command: str, stdin: bytes | Dialog | None = None,
-             timeout: float | None = None, hook: Any = None) -> Exec: ...
+             timeout: float | None = None, hook: Hook | None = None) -> Exec: ...
 
     def put(self, data: bytes, remote_path: str, mode: int = DEFAULT_MODE) -> None:
         """Write ``data`` to ``remote_path`` (relative: to the login directory) with
@@ -83,3 +130,12 @@ class Transport(Protocol):
     def is_active(self) -> bool: ...
 
     def close(self) -> None: ...
+
+
+class Bastion(Transport, Protocol):
+    """A transport that is a ProxyJump hop: it also opens channels to hosts behind it."""
+
+    def open_channel(self, address: str, port: int, timeout: float) -> Any:
+        """A stream to address:port from this host (SSH: a ``direct-tcpip`` channel).
+        Raises ``ChannelRefused`` when this host cannot connect there, ``Unreachable``
+        when the connection is lost or the channel does not open in ``timeout`` s."""

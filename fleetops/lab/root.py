@@ -11,6 +11,9 @@ lab's network namespace too). The script builds the host's root and pivots into 
                  fd links), plus a new devpts instance: no machine device is reachable
     /proc        a new procfs of the host's PID namespace (/proc/sys read-only)
     /sys         a read-only sysfs
+    /usr/lib/python3.N  the machine's python standard library, bound read-only: every
+                 python start-up looks up dozens of files there, and a lookup through
+                 the overlay costs three layers (see ``host.python_stdlib_dirs``)
     <state>      the lab state dir, read-only; the host's own dir read-write (pid file, log)
 
 so every write lands in the host's tmpfs and nothing it runs can see, or signal,
@@ -137,11 +140,13 @@ def hosts_file(name: str, address: str) -> str:
 
 
 def setup_script(name: str, address: str, host_dir: Path, state_dir: Path,
-                 masked: list[str], late: list[str]) -> str:
+                 masked: list[str], late: list[str], binds: tuple[str, ...] = ()) -> str:
     """The holder's shell (run as PID 1 of the host's new namespaces).
 
     ``masked`` are the directories the mask layer empties; ``late`` (trusted lab
-    shell lines) runs inside the new root (files, users) before the host is ready.
+    shell lines) runs inside the new root (files, users) before the host is ready;
+    ``binds`` are machine directories bound read-only at the same path (lookups then
+    skip the overlay's layers; the host can still write only to its own upper layer).
     """
     q = shlex.quote
     cow = q(str(host_dir / "cow"))
@@ -161,6 +166,7 @@ def setup_script(name: str, address: str, host_dir: Path, state_dir: Path,
              'mount -t sysfs -o ro fleetops-lab-sys "$R/sys"']
     if any(str(state_dir).startswith(point.rstrip("/") + "/") for point in masked):
         lines.append(f'mkdir -p "$R"{state}')  # under a dir the mask layer empties
+    lines += [f'mount --bind -o ro {q(d)} "$R"{q(d)}' for d in binds]
     lines += [f'mount --bind -o ro {state} "$R"{state}',
               f'mount --bind {own} "$R"{own}',
               'cd "$R"', "pivot_root . .fleetops-old",

@@ -54,7 +54,7 @@ from fleetops.lab.sshd import sshd_config
 
 VANTAGE_IF = "fo-van0"
 NFT_TABLE = "fleetops_vantage"
-RELAY = REPO / "fleetops" / "netns_relay.py"
+RELAY = REPO / "fleetops" / "lab" / "netns_relay.py"
 _NAME = re.compile(r"^fleetops-scan-vantage\d+-(\d+)-\d+$")
 PR_SET_PDEATHSIG = 1
 MASKED = ("/root", "/run")  # a state dir under these would be hidden from sshd

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from fleetops.playbook.argspec import UNPREDICTABLE, ActionSpec, Arg, ArgError
-from fleetops.results import HostResult
+from fleetops.results import HostResult, ProgramData
 
 _REF = re.compile(r"^(?P<module>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):(?P<func>[A-Za-z_]\w*)$")
 _IMPORT_LOCK = threading.Lock()
@@ -76,8 +76,9 @@ def execute(step: Any) -> HostResult:
     work = host_work(func, (), dict(step.args["args"] or {}), base_config(True, timeout),
                      step.app)
     result = work(step.session)
-    value = result.extra.pop("value", None)
-    result.extra["data"] = {"value": value}
+    extra = dict(result.extra)
+    result.data = ProgramData.from_json({"value": extra.pop("value", None)})
+    result.extra = extra
     return result
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from fleetops.core.runner import Session, exec_result
+from fleetops.inventory.vault import Secret
 from fleetops.playbook.argspec import (
     READONLY,
     SUPPORTS_CHECK,
@@ -33,7 +34,8 @@ from fleetops.playbook.argspec import (
     program_args,
 )
 from fleetops.playbook.templating import Renderer
-from fleetops.results import HostResult
+from fleetops.results import HostResult, ProgramData
+from fleetops.ship import diffs
 from fleetops.ship.programs import to_argv
 from fleetops.ship.run import run_program
 from fleetops.ship.zipapp import Zipapp
@@ -67,19 +69,33 @@ def _failed(step: Step, reason: str) -> HostResult:
 
 def program(step: Step, name: str, argv: list[str], summary=None,
             stdin: bytes | None = None) -> HostResult:
-    """Run an ops program; its ``diff`` moves to the task's diff (kept only with --diff)."""
+    """Run an ops program; its diff moves to the task's diff (kept only with --diff),
+    vault values masked and capped (:func:`fleetops.ship.diffs.shown`)."""
     result = run_program(step.session, name, argv, step.app, timeout=step.task.timeout,
                          stdin=stdin)
-    data = dict(result.extra.get("data") or {})
-    diff = data.pop("diff", None)
-    result.extra = {"data": data}
+    data = result.data if result.data is not None else ProgramData()
+    diff = data.diff_text()
+    result.data = data.without("diff")
     if step.diff and diff:
-        result.extra["diff"] = diff
+        result.diff = diffs.shown(diff, secrets(step.context))
     if result.status != "failed":
         result.stdout = ""  # the JSON document: its content is in data
         if summary is not None:
-            result.extra["summary"] = summary(step, data, result.status)
+            result.summary = summary(step, result.data, result.status)
     return result
+
+
+def secrets(value: Any, depth: int = 0) -> set[str]:
+    """Every vault value (:class:`~fleetops.inventory.vault.Secret`) in ``value``: the
+    variables a diff must never show."""
+    if isinstance(value, Secret):
+        return {str(value)}
+    found: set[str] = set()
+    if depth < 32 and isinstance(value, Mapping | list | tuple):
+        for item in value.values() if isinstance(value, Mapping) else value:
+            if isinstance(item, Secret | Mapping | list | tuple):
+                found |= secrets(item, depth + 1)
+    return found
 
 
 # -- run ---------------------------------------------------------------------------------
@@ -110,7 +126,7 @@ def put_file(step: Step, content: bytes, parents: bool | None = None) -> HostRes
     return program(step, "files", argv, _files_summary, stdin=content)
 
 
-def _files_summary(step: Step, data: dict[str, Any], status: str) -> str:
+def _files_summary(step: Step, data: Mapping[str, Any], status: str) -> str:
     path = data.get("path") or step.args.get("dest")
     if status != "changed":
         return str(path)
@@ -174,7 +190,7 @@ def cron(step: Step) -> HostResult:
     return program(step, "cron", cron_argv(step.args, step.check), _cron_summary)
 
 
-def _cron_summary(step: Step, data: dict[str, Any], status: str) -> str:
+def _cron_summary(step: Step, data: Mapping[str, Any], status: str) -> str:
     if status != "changed":
         return f"{data.get('path')}: {step.args['name']} up to date"
     return f"{data.get('path')}: {step.args['name']} {data.get('action')}" + (
@@ -259,7 +275,7 @@ def _daemon(name: str):
     return execute
 
 
-def _daemon_summary(step: Step, data: dict[str, Any], status: str) -> str:
+def _daemon_summary(step: Step, data: Mapping[str, Any], status: str) -> str:
     if step.args["state"] == "stopped":
         return f"stopped pid {data.get('pid')}" if status == "changed" else "not running"
     what = "already running" if data.get("already_running") else "started"
@@ -272,18 +288,18 @@ def _probe(step: Step, name: str, base: list[str], wanted: list[str]) -> HostRes
     result = program(step, name, ["status", *base])
     if result.status == "failed":
         return result
-    data = result.extra["data"]
+    data = result.data or {}
     running = bool(data.get("running"))
     if step.args["state"] == "stopped":
         result.status = "changed" if running else "ok"
-        result.extra["summary"] = f"would stop pid {data.get('pid')}" if running else \
+        result.summary = f"would stop pid {data.get('pid')}" if running else \
             "not running"
         return result
     result.status = "ok" if running else "changed"
     summary = f"running pid {data.get('pid')}" if running else "would start"
     if running and data.get("args") is not None and data.get("args") != wanted:
         summary += f"; running with other arguments {data.get('args')}: stop it to change them"
-    result.extra["summary"] = summary
+    result.summary = summary
     return result
 
 

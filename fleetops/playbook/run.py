@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from fleetops.core.events import Reporter
 from fleetops.core.runner import Fleet, RunOptions, Session
 from fleetops.playbook.actions import Step
 from fleetops.playbook.keys import should_run
@@ -106,15 +107,6 @@ class HostState:
         return result
 
 
-class Reporter:
-    """Receives progress; the text printer overrides these (JSON mode keeps them silent)."""
-
-    def play(self, play: Play, hosts: list[Any]) -> None: ...
-    def task(self, task: Task) -> None: ...
-    def host(self, host: str, record: TaskRecord) -> None: ...
-    def stopped(self, reason: str) -> None: ...
-
-
 @dataclass
 class PlaybookRun:
     states: dict[str, HostState]
@@ -163,14 +155,14 @@ class Engine:
         plays: list[dict[str, Any]] = []
         for index, (play, selected) in enumerate(selections):
             hosts = [h for h in selected if not self._state(h.name).failed]
-            self.reporter.play(play, hosts)
+            self.reporter.play_started(play, hosts)
             info: dict[str, Any] = {"name": play.name, "hosts": [h.name for h in hosts],
                                     "stopped": None}
             plays.append(info)
             stop = self._play(play, hosts) if hosts else None
             if stop:
                 info["stopped"] = stop
-                self.reporter.stopped(stop)
+                self.reporter.play_stopped(stop)
                 for _, later in selections[index + 1:]:
                     self._not_run(later, stop)
                 break
@@ -256,7 +248,7 @@ class Engine:
 
     def _task(self, fleet: Fleet, play: Play, task: Task, active: list[Any],
               batch: list[Any]) -> str | None:
-        self.reporter.task(task)
+        self.reporter.task_started(task)
         recorded: set[str] = set()
 
         def on_result(result: HostResult, run: RunResult) -> None:
@@ -308,8 +300,8 @@ class Engine:
         state = self.states[result.name]
         record = TaskRecord(play.name, task.name, task.action, result.status, result.reason,
                             result.rc, result.stdout, result.stderr, result.duration,
-                            result.extra.get("summary"), result.extra.get("diff"),
-                            result.extra.get("data"))
+                            result.summary, result.diff,
+                            None if result.data is None else result.data.to_json())
         state.tasks.append(record)
         if result.failed:
             state.failed = True
@@ -317,7 +309,7 @@ class Engine:
             state.registered[task.register] = registered(result)
         if task.notify and result.status == "changed":
             state.notified.update(task.notify)
-        self.reporter.host(result.name, record)
+        self.reporter.task_host(result.name, record)
 
     def _work(self, task: Task) -> Callable[[Session], HostResult]:
         def make_step(session: Session, args: dict[str, Any], context: dict[str, Any]) -> Step:
@@ -327,37 +319,19 @@ class Engine:
         return TaskRun(task, self.book.renderer, self.check, self._layers, make_step)
 
 
-def network_inventory(states: dict[str, HostState]) -> list[dict[str, Any]]:
-    """Sweep and ARP results of every host merged per address (empty if none ran)."""
-    merged: dict[str, dict[str, Any]] = {}
+def network_inventory(states: dict[str, HostState]) -> dict[str, Any] | None:
+    """The network map of :mod:`fleetops.jobs.scan` (the shape of ``invoke scan --json``'s
+    ``network``) from every host's ``sweep`` and ``arpscan`` tasks: an ok or changed
+    task gives its data, a failed or unreachable one marks its host a vantage without
+    data, a skipped one does not count. None when no host ran either action."""
+    from fleetops.jobs.scan import network_map
+
+    found: dict[str, list[tuple[str, Any]]] = {"sweep": [], "arpscan": []}
     for name, state in states.items():
         for record in state.tasks:
-            data = record.data or {}
-            if record.action == "sweep" and record.status == "ok":
-                for item in data.get("alive") or ():
-                    entry = merged.setdefault(item["ip"], _blank(item["ip"]))
-                    entry["seen_by"].append(name)
-                    rtt = item.get("rtt_ms")
-                    if rtt is not None and (entry["rtt_ms"] is None or rtt < entry["rtt_ms"]):
-                        entry["rtt_ms"] = rtt
-            elif record.action == "arpscan" and record.status == "ok":
-                for item in data.get("entries") or ():
-                    entry = merged.setdefault(item["ip"], _blank(item["ip"]))
-                    if item.get("mac") and item["mac"] not in entry["macs"]:
-                        entry["macs"].append(item["mac"])
-                    if name not in entry["arp_by"]:
-                        entry["arp_by"].append(name)
-    return [merged[ip] for ip in sorted(merged, key=_ip_key)]
-
-
-def _blank(ip: str) -> dict[str, Any]:
-    return {"ip": ip, "rtt_ms": None, "macs": [], "seen_by": [], "arp_by": []}
-
-
-def _ip_key(ip: str) -> tuple:
-    import ipaddress
-
-    try:
-        return (0, int(ipaddress.ip_address(ip)))
-    except ValueError:
-        return (1, ip)
+            if record.action in found and record.status != "skipped":
+                usable = record.status in ("ok", "changed")
+                found[record.action].append((name, (record.data or {}) if usable else None))
+    if not found["sweep"] and not found["arpscan"]:
+        return None
+    return network_map(found["sweep"], found["arpscan"] or None)

@@ -20,14 +20,14 @@ from fleetops.core.runner import Session
 from fleetops.playbook.actions import ACTIONS, Step
 from fleetops.playbook.argspec import UNPREDICTABLE, ArgError, complete
 from fleetops.playbook.templating import Renderer, RenderError
-from fleetops.results import HostResult
+from fleetops.results import HostResult, ProgramData
 
 CHECK_SKIP = "check mode: cannot predict the effect of a command"
 
 
 def registered(result: HostResult) -> dict[str, Any]:
     """What ``register:`` stores: Ansible-like keys plus fleetops' status and data."""
-    data = result.extra.get("data") or {}
+    data = result.data_json
     value = {"status": result.status, "changed": result.status == "changed",
              "failed": result.status in ("failed", "unreachable"),
              "skipped": result.status == "skipped", "rc": result.rc,
@@ -158,10 +158,9 @@ def combine(name: str, items: list[Any], results: list[HostResult],
                             last.stdout, last.stderr)
     result.duration = sum(r.duration for r in results)
     counts = {s: statuses.count(s) for s in dict.fromkeys(statuses)}
-    result.extra = {"data": {"results": values},
-                    "summary": f"{len(results)} items: " +
-                               ", ".join(f"{k}={v}" for k, v in counts.items())}
-    diffs = [r.extra.get("diff") for r in results if r.extra.get("diff")]
+    result.data = ProgramData.from_json({"results": values})
+    result.summary = f"{len(results)} items: " + ", ".join(f"{k}={v}" for k, v in counts.items())
+    diffs = [r.diff for r in results if r.diff]
     if diffs:
-        result.extra["diff"] = "".join(diffs)
+        result.diff = "".join(diffs)
     return result

@@ -25,10 +25,11 @@ from typing import Any
 
 from fleetops.config.targets import target_for
 from fleetops.core.runner import Fleet, RunOptions, Session
-from fleetops.results import HostResult, RunResult, human_bytes, truncation
+from fleetops.results import HostResult, RunResult, build_data, human_bytes, truncation
+from fleetops.ship import data as _typed  # noqa: F401  (registers each program's data class)
 from fleetops.ship import schemas
 from fleetops.ship.handshake import ABORT_MARKER, READY_MARKER, REQUEST_MARKER, Handshake
-from fleetops.ship.zipapp import Zipapp, build_zipapp
+from fleetops.ship.zipapp import FINDER, Zipapp, build_zipapp
 from ops._argspec import ARGS_FLAG, DOC_LIMIT, HEADER
 from ops._contract import ProgramError
 
@@ -51,6 +52,15 @@ ArgsFor = Callable[[Any], Sequence[str]] | Sequence[str]
 #    user's) and uploaded again. The hash is BLAKE2b-256, not the SHA-256 that names the
 #    file: the hosts' built-in blake2b takes 0.27 ms for the 240 KB archive, sha256 0.75
 #    ms, and OpenSSL's (hashlib) costs 3 ms just to import (python3.11, this machine).
+#    Verified once per cache entry: an upload (checked from stdin) or a pass writes the
+#    stamp NAME.ok (0600, O_EXCL, then renamed) = "BLAKE2B INODE SIZE MTIME_NS CTIME_NS"
+#    of the very fd it wrote (fstat after its rename) or hashed; a later
+#    run whose fstat of NAME (opened O_NOFOLLOW) gives the same line, from a stamp that
+#    is the user's regular file not writable by others, skips the hash. Any write,
+#    rename or replacement of NAME changes its ctime (which no user can set back), so a
+#    changed file is hashed again.
+# 2b. The archive's bytecode bundle (``fleetops.ship.zipapp.FINDER``) then imports ``ops`` from
+#    those verified bytes (zipimport, reading the file again per module, is the fallback).
 # 3. The handshake line (after a newline: an rc file may have left half a line) asks for
 #    the zipapp or says it is there; an upload is read from fd 0 byte-exact, checked
 #    against the hash, written O_EXCL/0600 beside its name, renamed into place.
@@ -61,10 +71,6 @@ ArgsFor = Callable[[Any], Sequence[str]] | Sequence[str]
 # Measured end to end (warm run of diskreport, same Python): about +1 ms of host CPU per
 # run over the unchecked loader, mostly reading and hashing the archive.
 _LOADER = r'''import os, sys
-try:
-    from _blake2 import blake2b
-except ImportError:
-    from hashlib import blake2b
 A = sys.argv
 NAME, SUM, SIZE = A[1], A[2], int(A[3])
 del A[1:4]
@@ -129,7 +135,36 @@ if last:
 die(@UNSAFE@, "%s is owned by uid %d or writable by group/others (mode %o): refusing it for "
     "the zipapp cache" % (path, st.st_uid, mode))
 """
+SLOW_BLAKE2B = """
+try:
+    from _blake2 import blake2b
+except ImportError:
+    from hashlib import blake2b
+"""
+SLOW_HASH = """
+exec(SLOW_BLAKE2B)
+if blake2b(data, digest_size=32).hexdigest() == SUM:
+    ok = True
+    exec(SLOW_STAMP)
+"""
+SLOW_STAMP = """
+mark = "%s %d %d %d %d\\n" % (SUM, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+tmp = ".stamp.%d" % os.getpid()
+flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+try:
+    try:
+        t = os.open(tmp, flags, 0o600, dir_fd=fd)
+    except FileExistsError:
+        os.unlink(tmp, dir_fd=fd)
+        t = os.open(tmp, flags, 0o600, dir_fd=fd)
+    with os.fdopen(t, "w") as w:
+        w.write(mark)
+    os.rename(tmp, NAME + ".ok", src_dir_fd=fd, dst_dir_fd=fd)
+except OSError:
+    pass
+"""
 SLOW_UPLOAD = """
+exec(SLOW_BLAKE2B)
 say(b"@REQUEST@")
 data, h, left = [], blake2b(digest_size=32), SIZE
 while left:
@@ -140,6 +175,7 @@ while left:
     data.append(chunk)
     left -= len(chunk)
 if h.hexdigest() == SUM:
+    data = b"".join(data)
     tmp = ".upload.%d" % os.getpid()
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
     try:
@@ -148,12 +184,15 @@ if h.hexdigest() == SUM:
         os.unlink(tmp, dir_fd=fd)
         t = os.open(tmp, flags, 0o600, dir_fd=fd)
     with os.fdopen(t, "wb") as w:
-        w.write(b"".join(data))
-    os.rename(tmp, NAME, src_dir_fd=fd, dst_dir_fd=fd)
+        w.write(data)
+        w.flush()
+        os.rename(tmp, NAME, src_dir_fd=fd, dst_dir_fd=fd)
+        st = os.fstat(t)  # the inode just written from the checked bytes, as renamed
+    exec(SLOW_STAMP)
     import time
     old = time.time() - 86400
     for name in os.listdir(fd):
-        if name.startswith(("fleetops-", ".upload.")) and name not in (NAME,):
+        if name.startswith(("fleetops-", ".upload.", ".stamp.")) and name not in (NAME,):
             try:
                 if os.stat(name, dir_fd=fd, follow_symlinks=False).st_mtime < old:
                     os.unlink(name, dir_fd=fd)
@@ -169,6 +208,21 @@ if st.st_uid - UID:
 os.unlink(NAME, dir_fd=fd)
 sys.stderr.write("fleetops: cached zipapp %s failed its check: removed it\\n" % NAME)
 """
+
+
+def stamp(fd):
+    """The stamp written when NAME last passed its hash check (None if there is none
+    that is a regular file of ours, not writable by others)."""
+    try:
+        s = os.open(NAME + ".ok", F | os.O_NONBLOCK, dir_fd=fd)
+    except OSError:
+        return None
+    try:
+        t = os.fstat(s)
+        if t.st_uid == UID and t.st_mode & 0o022 == 0 and t.st_mode & 0o170000 == 0o100000:
+            return os.read(s, 512).decode("ascii", "replace")
+    finally:
+        os.close(s)
 home = os.environ.get("HOME") or ""
 if home.startswith("/") is False:
     die(@UNSAFE@, "HOME is %s: no safe place for the zipapp cache (there is no /tmp fallback)"
@@ -178,13 +232,18 @@ fd, path = step(None, "/", "/", False), ""
 for i, part in enumerate(parts):
     path += "/" + part
     fd = step(fd, part, path, i == len(parts) - 1)
-ok = False
+ok, data = False, b""
 try:
     f = os.open(NAME, F, dir_fd=fd)
     st = os.fstat(f)
     with os.fdopen(f, "rb") as h:
         if st.st_uid == UID and st.st_mode & 0o022 == 0:
-            ok = blake2b(h.read(), digest_size=32).hexdigest() == SUM
+            data = h.read()
+            mark = "%s %d %d %d %d\n" % (SUM, st.st_ino, st.st_size, st.st_mtime_ns,
+                                         st.st_ctime_ns)
+            ok = len(data) == st.st_size and stamp(fd) == mark
+            if ok is False:
+                exec(SLOW_HASH)
 except FileNotFoundError:
     st = None
 except OSError:
@@ -198,17 +257,21 @@ else:
 os.close(fd)
 p = sys.path[0] = path + "/" + NAME
 try:
-    from ops.__main__ import main
+    fleetops_bundle(data, p)
+except Exception:
+    pass
+try:
+    from ops.__main__ import main, finish
 except ImportError as e:
     os.unlink(p)
     sys.exit("fleetops: cached zipapp %s is broken (%s): removed it, the next run uploads a "
              "fresh copy" % (p, e))
-sys.exit(main())
+finish(main())
 '''
 
 
 def _loader_source() -> str:
-    source = _LOADER
+    source = FINDER + _LOADER
     for token, value in (("@ABORT@", ABORT_MARKER.decode()), ("@READY@", READY_MARKER.decode()),
                          ("@REQUEST@", REQUEST_MARKER.decode()), ("@UNSAFE@", str(RC_CACHE_UNSAFE)),
                          ("@UPLOAD@", str(RC_UPLOAD_FAILED)), ("@CACHE1@", CACHE_DIR.split("/")[0]),
@@ -319,7 +382,8 @@ def _stderr_reason(stderr: str) -> str:
 
 def classify(name: str, rc: int | None, stdout: bytes, stderr: bytes,
              program: str | None = None, discarded: dict[str, int] | None = None) -> HostResult:
-    """Turn one program run into a HostResult (``extra['data']`` = the program's data).
+    """Turn one program run into a HostResult (``data``: the program's typed
+    :class:`~fleetops.results.ProgramData`, built once here from the checked document).
 
     The document is checked on arrival (:mod:`fleetops.ship.schemas`): a result that does
     not fit the contract or ``program``'s schema makes the host ``failed`` with the
@@ -356,7 +420,7 @@ def _judge(name: str, rc: int | None, stdout: bytes, out: str, err: str,
         schemas.check_contract(doc)
     except schemas.SchemaError as exc:
         return HostResult(name, "failed", rc, out, err, reason=f"bad result: {exc}",
-                          extra={"data": {}})
+                          data=build_data(None, {}))
     data = doc["data"] or {}
     try:
         if data or doc["ok"]:  # a failure's empty data needs none of the required keys
@@ -364,15 +428,15 @@ def _judge(name: str, rc: int | None, stdout: bytes, out: str, err: str,
     except schemas.SchemaError as exc:
         if doc["ok"]:
             return HostResult(name, "failed", rc, out, err, reason=f"bad result: {exc}",
-                              extra={"data": {}})
+                              data=build_data(None, {}))
         error = doc["error"] or "failed"
-        return HostResult(name, "failed", rc, out, err, extra={"data": {}},
+        return HostResult(name, "failed", rc, out, err, data=build_data(None, {}),
                           reason=f"{error} (its data was ignored: {exc})")
     if not doc["ok"]:
         return HostResult(name, "failed", rc, out, err, reason=doc["error"] or "failed",
-                          extra={"data": data})
+                          data=build_data(program, data))
     status = "changed" if doc["changed"] else "ok"
-    return HostResult(name, status, rc, out, err, extra={"data": data})
+    return HostResult(name, status, rc, out, err, data=build_data(program, data))
 
 
 def program_input(program: str, argv: Sequence[str],
@@ -426,14 +490,15 @@ def run_program(session: Session, program: str, argv: Sequence[str],
                     result.discarded)
     sent = conn.bytes_sent - sent_before
     sent -= len(first) if sent >= len(first) else 0  # sent at once: the arguments
-    host.extra["uploaded_bytes"] = sent - len(stdin) if stdin and sent >= len(stdin) else sent
+    host.uploaded_bytes = sent - len(stdin) if stdin and sent >= len(stdin) else sent
     return host
 
 
 def fleet_program(hosts: Iterable[Any], program: str, args_for: ArgsFor,
                   options: RunOptions | Fleet, on_result=None,
-                  timeout: float | None = None, on_tick=None) -> RunResult:
-    """Run ``program`` on every host in parallel; ``args_for(host)`` gives per-host argv.
+                  timeout: float | None = None, on_tick=None, events=None) -> RunResult:
+    """Run ``program`` on every host in parallel; ``args_for(host)`` gives per-host argv;
+    ``events``: a :class:`fleetops.core.events.Reporter` (instead of the callbacks).
 
     ``options`` is either RunOptions (a Fleet is made and closed here) or an open Fleet
     whose connections are reused (playbooks)."""
@@ -444,6 +509,6 @@ def fleet_program(hosts: Iterable[Any], program: str, args_for: ArgsFor,
         return run_program(session, program, list(argv), app, timeout)
 
     if isinstance(options, Fleet):
-        return options.run(hosts, work, on_result=on_result, on_tick=on_tick)
+        return options.run(hosts, work, on_result=on_result, on_tick=on_tick, events=events)
     with Fleet(options, target_for) as fleet:
-        return fleet.run(hosts, work, on_result=on_result, on_tick=on_tick)
+        return fleet.run(hosts, work, on_result=on_result, on_tick=on_tick, events=events)

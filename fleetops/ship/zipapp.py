@@ -1,9 +1,18 @@
 """Build the one-file remote payload: a reproducible zipapp of ``ops/``.
 
-The archive holds a top-level ``__main__.py`` plus every ``ops/*.py``; entries are
-sorted, dated 1980-01-01, mode 0644 and deflated, so the same sources always give
-the same bytes (and name: ``fleetops-<16 hex of sha256>.pyz``).
+The archive holds :data:`BUNDLE`, a top-level ``__main__.py`` and every ``ops/*.py``;
+entries are dated 1980-01-01 and mode 0644, the sources sorted and deflated, so the
+same sources always give the same bytes (and name: ``fleetops-<16 hex of sha256>.pyz``).
 Run it with ``python3 fleetops-....pyz <program> [args]``.
+
+The first entry, :data:`BUNDLE` (stored, not deflated, at a fixed place), is the
+bytecode for hosts running this control machine's Python version: its bytecode magic,
+then a marshalled ``{module name: zlib(marshal(code))}`` of every ``ops`` module
+(code compiled from the source alone: the bytes depend only on it). Such a host
+imports ``ops`` straight from the archive bytes (``FINDER``: one unmarshal per module
+used; no zipimport directory scan, no reopening the archive per module), both under
+the shipping loader (``fleetops.ship.run``, which already holds the verified bytes) and
+as ``python3 app.pyz``; any other python compiles the sources through zipimport.
 """
 
 from __future__ import annotations
@@ -18,11 +27,69 @@ import os
 import shutil
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 OPS_DIR = Path(__file__).resolve().parents[2] / "ops"
-MAIN = b"from ops.__main__ import main\nimport sys\nsys.exit(main())\n"
+#: Name of the archive's first entry, the bytecode bundle (see the module docstring).
+BUNDLE = "fleetops-bundle.marshal"
+# ``fleetops_bundle(data, path)``: import ``ops`` from the bundle in the archive bytes
+# ``data`` (the file ``path``) when its magic is this python's; False otherwise (then
+# zipimport does, from ``path`` on sys.path). Python >= 3.6 syntax, stdlib only. One
+# source for both users: the archive's ``__main__.py`` (``python3 app.pyz``) and the
+# shipping loader (``fleetops.ship.run``), which already holds the verified bytes.
+FINDER = r'''
+def fleetops_bundle(data, path):
+    import sys, marshal, zlib
+    name = b"@BUNDLE@"
+    ext = sys.modules.get("_frozen_importlib_external")
+    at = 30 + int.from_bytes(data[26:28], "little") + int.from_bytes(data[28:30], "little")
+    end = at + int.from_bytes(data[18:22], "little")
+    if (data[:4], data[8:10], data[30:30 + len(name)]) != (b"PK\3\4", b"\0\0", name) \
+            or data[at:at + 4] != getattr(ext, "MAGIC_NUMBER", None) or end > len(data):
+        return False
+    codes = marshal.loads(memoryview(data)[at + 4:end])
+    spec = type(sys.__spec__)
+
+    class FleetopsBundle(object):
+        @staticmethod
+        def find_spec(fullname, where=None, target=None):
+            if fullname not in codes:
+                return None
+            package = fullname == "ops"
+            found = spec(fullname, FleetopsBundle, is_package=package, origin=path + "/" +
+                         ("ops/__init__.py" if package else fullname.replace(".", "/") + ".py"))
+            found.has_location = True
+            return found
+
+        @staticmethod
+        def create_module(found):
+            return None
+
+        @staticmethod
+        def exec_module(module):
+            code = marshal.loads(zlib.decompress(codes[module.__spec__.name]))
+            exec(code, module.__dict__)
+
+        @staticmethod
+        def get_source(fullname):
+            import zipimport
+            return zipimport.zipimporter(path).get_source(fullname)
+
+    sys.meta_path.insert(0, FleetopsBundle)
+    return True
+'''.replace("@BUNDLE@", BUNDLE)
+MAIN = (FINDER + """
+import sys
+try:
+    with open(__loader__.archive, "rb") as _archive:
+        fleetops_bundle(_archive.read(), __loader__.archive)
+except (AttributeError, OSError, ValueError, EOFError, TypeError):
+    pass
+from ops.__main__ import main, finish
+finish(main())
+""").encode()
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 _MODE = 0o100644 << 16
 _cache: dict[str, tuple[bytes, Path | None]] = {}
@@ -57,7 +124,7 @@ def _sources(source: Path) -> list[Path]:
 
 def _inputs_key(sources: list[tuple[str, bytes]]) -> str:
     """Hash of everything the archive is made from (sources, launcher, bytecode version)."""
-    digest = hashlib.sha256(importlib.util.MAGIC_NUMBER + MAIN)
+    digest = hashlib.sha256(importlib.util.MAGIC_NUMBER + MAIN + BUNDLE.encode())
     for name, data in sources:
         digest.update(name.encode() + b"\0" + len(data).to_bytes(8, "big") + data)
     return digest.hexdigest()
@@ -78,25 +145,29 @@ def _entry(name: str) -> zipfile.ZipInfo:
     return info
 
 
-def _unchecked_pyc(source: bytes, name: str) -> bytes:
-    """Bytecode for hosts running this control machine's Python version (zipimport uses a
-    ``.pyc`` beside the ``.py`` when its magic matches, else compiles the source).
+def _module_name(filename: str) -> str:
+    return "ops" if filename == "__init__.py" else f"ops.{filename[:-3]}"
 
-    Unchecked hash-based (PEP 552): valid whatever the host's clock or time zone, and
-    the bytes depend only on the source, so the archive stays reproducible."""
-    code = compile(source, name, "exec", dont_inherit=True, optimize=0)
-    return bytes(importlib.util.MAGIC_NUMBER + (1).to_bytes(4, "little")
-                 + importlib.util.source_hash(source) + marshal.dumps(code))
+
+def bundle_bytes(sources: list[tuple[str, bytes]]) -> bytes:
+    """:data:`BUNDLE`'s content: ``MAGIC_NUMBER + marshal({module: zlib(marshal(code))})``
+    (code compiled as ``ops/NAME.py``, like the ``.pyc`` entries; marshal version 4)."""
+    modules = {}
+    for name, data in sources:
+        code = compile(data, f"ops/{name}", "exec", dont_inherit=True, optimize=0)
+        modules[_module_name(name)] = zlib.compress(marshal.dumps(code), 9)
+    return bytes(importlib.util.MAGIC_NUMBER) + marshal.dumps(modules, 4)
 
 
 def _build(sources: list[tuple[str, bytes]]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
+        bundle = _entry(BUNDLE)
+        bundle.compress_type = zipfile.ZIP_STORED  # read in place by the loader
+        archive.writestr(bundle, bundle_bytes(sources))
         archive.writestr(_entry("__main__.py"), MAIN, compresslevel=9)
         for name, data in sources:
             archive.writestr(_entry(f"ops/{name}"), data, compresslevel=9)
-            archive.writestr(_entry(f"ops/{name[:-3]}.pyc"),
-                             _unchecked_pyc(data, f"ops/{name}"), compresslevel=9)
     return buffer.getvalue()
 
 

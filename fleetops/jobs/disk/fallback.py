@@ -5,8 +5,9 @@ connection runs ``LC_ALL=C df -P`` (with the mount table, for filesystem types) 
 ``LC_ALL=C df -Pi``, each with the command timeout. The output is parsed here
 (:func:`parse_df`, pure and tested on recorded output) and goes through the program's own
 rules: its argument parser, pseudo-filesystem list, ``--include``/``--exclude``/``--local``,
-thresholds and per-mount overrides (``ops/_mounts.py``). The host's data says
-``"source": "df"``.
+thresholds and per-mount overrides (``ops/_mounts.py``). The host's data is the
+program's own class (:class:`fleetops.ship.data.DiskreportData`, built once, as
+``ship.run.classify`` builds it) and says ``"source": "df"``.
 
 Figures follow POSIX ``df -P``: sizes in the header's block unit (``1024-blocks``, or
 ``512-blocks`` under ``POSIXLY_CORRECT``), capacity recomputed as df does
@@ -24,6 +25,7 @@ from typing import Any
 from fleetops.results import HostResult
 from fleetops.sanitize import clean
 from fleetops.ship import schemas
+from fleetops.ship.data import DiskreportData
 from ops import _mounts
 
 DF_SPACE = "LC_ALL=C df -P; echo '@@fleetops-mounts@@'; cat /proc/self/mounts"
@@ -162,14 +164,19 @@ def df_fallback(exec_: Callable[..., Any], name: str, argv: Sequence[str],
         schemas.check_data(data, "diskreport")  # the same checks as the program's data
     except schemas.SchemaError as exc:
         return HostResult(name, "failed", space.rc, reason=f"df -P: bad figures: {exc}")
-    return HostResult(name, "ok", 0, extra={"data": data})
+    return HostResult(name, "ok", 0, data=DiskreportData.from_json(data))
 
 
-def fleet_disk_report(hosts: Iterable[Any], args_for: Callable[[Any], list[str]], options,
-                      on_result=None, on_tick=None, timeout: float | None = None):
-    """Like ``ship.fleet_program(hosts, "diskreport", ...)``, with the df fallback."""
+def fleet_disk_report(hosts: Iterable[Any], args_for: Callable[[Any], Sequence[str]], options,
+                      on_result=None, on_tick=None, timeout: float | None = None,
+                      connect=None, target_for=None):
+    """Like ``ship.fleet_program(hosts, "diskreport", ...)``, with the df fallback.
+
+    ``connect`` and ``target_for`` as :class:`fleetops.core.runner.Fleet` takes them
+    (default: SSH, the inventory's connection settings)."""
     from fleetops.core.runner import Fleet
-    from fleetops.ship.run import run_program, target_for
+    from fleetops.ship import run as ship
+    from fleetops.ship.run import run_program
     from fleetops.ship.zipapp import build_zipapp
 
     app = build_zipapp()
@@ -181,5 +188,5 @@ def fleet_disk_report(hosts: Iterable[Any], args_for: Callable[[Any], list[str]]
             return df_fallback(session.exec, session.host.name, argv, timeout, result)
         return result
 
-    with Fleet(options, target_for) as fleet:
+    with Fleet(options, target_for or ship.target_for, connect) as fleet:
         return fleet.run(hosts, work, on_result=on_result, on_tick=on_tick)

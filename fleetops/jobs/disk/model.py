@@ -1,19 +1,27 @@
 """The fleet disk report's data model: per-host outcomes in, one typed report out.
 
 Pure (no SSH, no rendering): :func:`build_report` takes host name -> outcome, where an
-outcome is a :class:`HostOutcome`, a ``(status, reason, data)`` tuple, a mapping with
-those keys, or a runner ``HostResult`` (``data`` attribute or ``extra["data"]``);
-``data`` is the remote program's ``data`` document. Every host appears in the report:
-hosts that failed, were unreachable or skipped are listed with their reason.
+outcome is a :class:`HostOutcome`, an object with ``status``, ``reason`` and a typed
+``disk`` (e.g. ``jobs.disk.run.HostDiskResult``), a ``(status, reason, data)`` tuple, a
+mapping with those keys, or a runner ``HostResult`` (its ``data``). The host's disk data
+has one declaration, the program's own: :class:`fleetops.ship.data.DiskreportData` (its
+``mounts`` are :class:`fleetops.ship.data.Mount`), which ``ship.run.classify`` and the df
+fallback build once per host; :func:`disk_data` only accepts it as is, or types a
+hand-made document. Every host appears in the report: hosts that failed, were
+unreachable or skipped are listed with their reason.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from fleetops.results import ProgramData
+from fleetops.ship.data import DiskreportData
+from fleetops.ship.data import Mount as DataMount
 from ops._mounts import LEVELS, Mount, classify, is_network, tidy_number
 
 MOUNT_KEYS = ("mountpoint", "device", "fstype", "size_bytes", "used_bytes", "avail_bytes",
@@ -25,12 +33,44 @@ REPORT_LEVELS = ("ok", "unknown", "soon", "warn", "crit")
 PROBLEM_STATUSES = ("failed", "unreachable", "skipped")
 
 
+def disk_data(data: Mapping[str, Any] | None) -> DiskreportData | None:
+    """The host's :class:`DiskreportData`, or None when it sent no ``mounts`` list.
+
+    The program's checked data (``HostResult.data``) is returned as it is, not copied. A
+    hand-made document (a dict, or untyped :class:`~fleetops.results.ProgramData`; tests
+    and ``cli/bench.py`` feed those) is typed here, leniently: a mount that is not an
+    object is dropped, a missing field is None."""
+    if isinstance(data, DiskreportData):
+        typed = data
+    elif isinstance(data, ProgramData):
+        typed = data.cast(DiskreportData)
+    elif isinstance(data, Mapping):
+        typed = DiskreportData.from_json(data)
+    else:
+        return None
+    mounts = typed.mounts
+    if not isinstance(mounts, tuple | list):
+        return None
+    if all(type(m) is DataMount for m in mounts):
+        return typed
+    kept = tuple(m if isinstance(m, DataMount) else DataMount.from_json(m)
+                 for m in mounts if isinstance(m, Mapping))
+    return dataclasses.replace(typed, mounts=kept)
+
+
 @dataclass
 class HostOutcome:
+    """One host's outcome; ``disk`` is the typed form of ``data`` (made from it if not given)."""
+
     name: str
     status: str
     reason: str | None = None
-    data: dict[str, Any] = field(default_factory=dict)
+    data: Mapping[str, Any] = field(default_factory=dict)
+    disk: DiskreportData | None = None
+
+    def __post_init__(self) -> None:
+        if self.disk is None:
+            self.disk = disk_data(self.data)
 
 
 @dataclass
@@ -111,6 +151,8 @@ def outcome_from(name: str, value: Any) -> HostOutcome:
     """Normalise one host's result (see the module docstring for accepted shapes)."""
     if isinstance(value, HostOutcome):
         return value
+    if hasattr(value, "disk"):
+        return HostOutcome(name, value.status, getattr(value, "reason", None), disk=value.disk)
     if isinstance(value, tuple):
         status, reason, data = value
         return HostOutcome(name, status, reason, dict(data or {}))
@@ -119,21 +161,22 @@ def outcome_from(name: str, value: Any) -> HostOutcome:
     data = getattr(value, "data", None)
     if data is None:
         data = (getattr(value, "extra", None) or {}).get("data")
-    return HostOutcome(name, value.status, getattr(value, "reason", None), dict(data or {}))
+    return HostOutcome(name, value.status, getattr(value, "reason", None), data or {})
 
 
-def _row(host: str, mount: Mapping[str, Any], limits: tuple[float, float]) -> MountRow:
-    values = {key: mount.get(key) for key in MOUNT_KEYS}
-    values["growth_bytes_per_day"] = values["full_in_days"] = None
-    values["over"] = list(values["over"] or [])
-    if values["level"] not in LEVELS:
-        if values["use_pct"] is None:
-            values["level"] = "unknown"
+def _row(host: str, mount: DataMount, limits: tuple[float, float]) -> MountRow:
+    level, over = mount.level, list(mount.over or ())
+    if level not in LEVELS:
+        if mount.use_pct is None:
+            level = "unknown"
         else:
-            values["level"], values["over"] = classify(values, limits, limits)
-    values["mountpoint"] = values["mountpoint"] or "?"
-    values["device"], values["fstype"] = values["device"] or "", values["fstype"] or ""
-    return MountRow(host=host, **values)
+            level, over = classify(mount, limits, limits)
+    return MountRow(host=host, mountpoint=mount.mountpoint or "?", device=mount.device or "",
+                    fstype=mount.fstype or "", size_bytes=mount.size_bytes,
+                    used_bytes=mount.used_bytes, avail_bytes=mount.avail_bytes,
+                    use_pct=mount.use_pct, inodes_total=mount.inodes_total,
+                    inodes_used=mount.inodes_used, inodes_pct=mount.inodes_pct, level=level,
+                    over=over, error=mount.error)
 
 
 def build_report(results: Mapping[str, Any], warn: float = 80, crit: float = 90,
@@ -143,18 +186,18 @@ def build_report(results: Mapping[str, Any], warn: float = 80, crit: float = 90,
     hosts: dict[str, HostSummary] = {}
     for name, value in results.items():
         outcome = outcome_from(name, value)
-        mounts = outcome.data.get("mounts")
+        disk = outcome.disk
         status = outcome.status
         reason = outcome.reason
-        if status in ("ok", "changed") and not isinstance(mounts, list):
+        if status in ("ok", "changed") and disk is None:
             status, reason = "failed", reason or "no disk data in the result"
-        host_rows = [_row(name, m, (warn, crit)) for m in (mounts or []) if isinstance(m, Mapping)]
+        host_rows = [_row(name, m, (warn, crit)) for m in (disk.mounts if disk else ())]
         rows.extend(host_rows)
         hosts[name] = HostSummary(
             name, "ok" if status == "changed" else status, reason,
             worst(r.level for r in host_rows), len(host_rows),
             [r.mountpoint for r in host_rows if r.level in ("warn", "crit")],
-            outcome.data.get("source") or ("program" if isinstance(mounts, list) else None))
+            (disk.source or "program") if disk else None)
     rows.sort(key=MountRow.sort_key)
     generated = generated or time.strftime("%Y-%m-%d %H:%M:%S %Z")
     return FleetDiskReport(generated, tidy_number(warn), tidy_number(crit), rows, hosts,

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from fleetops.core.runner import Session
-from fleetops.results import HostResult
+from fleetops.results import HostResult, ProgramData
 from fleetops.ship.run import run_program
 from fleetops.ship.zipapp import Zipapp
 
@@ -81,8 +81,9 @@ def _redacted(result: HostResult, size: int, digest: str) -> HostResult:
     """A secret file's install result without its hash, size or content: the program's
     data is cut to ``SECRET_FILE_KEYS``, its raw output dropped, and a reason that
     names the size or the digest (or a prefix of it) has them replaced."""
-    data = result.extra.get("data") or {}
-    result.extra = {"data": {k: data[k] for k in SECRET_FILE_KEYS if k in data}}
+    data = result.data or {}
+    result.data = ProgramData.from_json({k: data[k] for k in SECRET_FILE_KEYS if k in data})
+    result.extra, result.uploaded_bytes = {}, None
     result.stdout = result.stderr = ""
     if result.reason:
         reason = result.reason.replace(digest, "[redacted]").replace(digest[:12], "[redacted]")
@@ -140,4 +141,5 @@ def _combine(name: str, steps: Sequence, stop_on_failure: bool) -> HostResult:
         name, status, failed.rc if failed else 0,
         reason=failed.reason if failed else None,
         extra={"steps": [{"status": r.status, "reason": r.reason,
-                          "data": r.extra.get("data")} for r in results]})
+                          "data": None if r.data is None else r.data.to_json()}
+                         for r in results]})
