@@ -68,7 +68,7 @@ def _checked(program: str, values: dict[str, Any]) -> list[str]:
                            else check_option(program, dest, str(value)))
         except ValueError as exc:
             raise OptionError(str(exc)) from None
-    return to_argv(program, {k: v for k, v in typed.items() if v != ""})
+    return to_argv(program, {k: v for k, v in typed.items() if v != ""}, joined=False)
 
 
 def watcher_args(check: Sequence[str] | None, interval: Any, duration: Any) -> list[str]:

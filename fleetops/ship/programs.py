@@ -68,10 +68,11 @@ def _word(item: Arg, value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def to_argv(program: str, values: Mapping[str, Any]) -> list[str]:
+def to_argv(program: str, values: Mapping[str, Any], joined: bool = True) -> list[str]:
     """A command line of ``values`` (``{dest: value}``, None/False/[] left out) with the
-    spec's own spellings, in spec order: ``--flag=VALUE`` per value, a bare ``--flag``
-    for true flags, one word per positional value. KeyError for an unknown dest."""
+    spec's own spellings, in spec order: ``--flag=VALUE`` per value (``joined`` false:
+    ``--flag VALUE``), a bare ``--flag`` for true flags, one word per positional value.
+    KeyError for an unknown dest."""
     known = {item.dest: item for item in spec(program)}
     unknown = sorted(set(values) - set(known))
     if unknown:
@@ -87,7 +88,9 @@ def to_argv(program: str, values: Mapping[str, Any]) -> list[str]:
         elif item.kind == "bool":
             argv.append(item.name)
         else:
-            argv += [f"{item.name}={_word(item, v)}" for v in items]
+            for v in items:
+                argv += [f"{item.name}={_word(item, v)}"] if joined else [item.name,
+                                                                          _word(item, v)]
     return argv
 
 
