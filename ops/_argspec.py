@@ -198,6 +198,19 @@ def split_frame(frame):
     return body
 
 
+def word_frame(text):
+    """The frame in one argv word: as read by the loader (8 digits first), else base64
+    (a small document sent in argv, see ``fleetops.ship.run.split_input``)."""
+    if text[:HEADER].isdigit():
+        return text.encode("latin-1")
+    import binascii
+
+    try:
+        return binascii.a2b_base64(text)
+    except (binascii.Error, ValueError):
+        raise ArgsError("argument document is not base64") from None
+
+
 def read_frame(read):
     """Read one frame with ``read(n)`` (may return less; b"" at EOF): header + body."""
     data = _read_exact(read, HEADER)

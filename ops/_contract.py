@@ -154,7 +154,7 @@ class Program(object):
                 stream = sys.stdin.buffer
                 body = _argspec.split_frame(_argspec.read_frame(stream.read))
             else:
-                body = _argspec.split_frame(word[len(ARGS_FLAG) + 1:].encode("latin-1"))
+                body = _argspec.split_frame(_argspec.word_frame(word[len(ARGS_FLAG) + 1:]))
             return _Args(_argspec.from_document(self.spec(), body))
         except _argspec.ArgsError as exc:
             raise ProgramError("bad arguments: %s" % exc, rc=2) from None

@@ -39,9 +39,16 @@ def comparable(stdout: bytes) -> dict:
     return doc
 
 
-def test_parsed_arguments_give_the_same_document_as_argv(tmp_path):
+def test_parsed_arguments_give_the_same_document_as_argv(tmp_path, monkeypatch):
+    import fleetops.ship.run as ship
+
+    small, _ = program_input("diskreport", ARGV, None)
+    assert small[0].startswith(ARGS_FLAG + "=") and len(small) == 1  # in argv: no wait
     app = build_zipapp(tmp_path).path
-    argv, stdin = program_input("diskreport", ARGV, None)
+    in_argv = run_zipapp(app, small, None, probe=True)
+    assert in_argv.returncode == 0 and in_argv.stderr.decode() == "[]", in_argv.stderr
+    monkeypatch.setattr(ship, "ARGV_FRAME_LIMIT", 10)  # too long for argv: first on stdin
+    argv, stdin = ship.program_input("diskreport", ARGV, None)
     assert argv == [ARGS_FLAG] and stdin and stdin[:8].isdigit()
     assert json.loads(stdin[8:])["threshold"] == ["/=60:99"]
     parsed = run_zipapp(app, argv, stdin, probe=True)
@@ -55,9 +62,11 @@ def test_parsed_arguments_give_the_same_document_as_argv(tmp_path):
 def test_the_loader_hands_the_document_over_in_argv(tmp_path):
     """What the bootstrap's loader does after reading the frame: FLAG=FRAME."""
     app = build_zipapp(tmp_path).path
-    _, stdin = program_input("diskreport", ARGV, None)
+    from fleetops.ship.programs import frame_of_argv
+
+    frame = frame_of_argv("diskreport", ARGV)
     plain = run_zipapp(app, ARGV, None)
-    parsed = run_zipapp(app, [f"{ARGS_FLAG}={stdin.decode()}"], None)
+    parsed = run_zipapp(app, [f"{ARGS_FLAG}={frame.decode()}"], None)
     assert comparable(parsed.stdout) == comparable(plain.stdout)
 
 

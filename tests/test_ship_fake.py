@@ -56,7 +56,8 @@ def run_files(net, names, content=b"hello", **options):
         return fleet.run(hosts(*names), work)
 
 
-def test_zipapp_sent_once_then_cached():
+def test_zipapp_sent_once_then_cached(monkeypatch):
+    monkeypatch.setattr(ship, "ARGV_FRAME_LIMIT", 0)  # the document first on stdin
     app = build_zipapp()
     seen: dict = {}
     net = FakeNetwork({"a": FakeHost(bootstrap(app, seen))})
