@@ -18,10 +18,11 @@ from ops import _argspec
 from ops._json import dumps
 
 # A fleet run checks argv on the control machine against the program's argument spec
-# (``ops._argspec``) and sends the values as one JSON document framed on stdin, first
-# thing, before the zipapp handshake: the bootstrap's loader reads it at once (no round
-# trip waits for it) and hands it to the program as ``FLAG=DOCUMENT``; a bare ``FLAG``
-# reads the frame from stdin (a program run without the loader). The host then never
+# (``ops._argspec``) and sends the values as one JSON document (a frame: 8 digits of
+# length, then the JSON): a small one base64 in argv as ``FLAG=BASE64`` (it travels with
+# the exec request), a large one first on stdin before the zipapp handshake, read by the
+# bootstrap's loader at once and handed over as ``FLAG=FRAME``; a bare ``FLAG`` reads the
+# frame from stdin here (a program run without the loader). The host then never
 # imports argparse (and re, enum, gettext), a large share of each run's remote CPU.
 ARGS_FLAG = _argspec.ARGS_FLAG
 

@@ -156,7 +156,7 @@ def render_docs() -> str:
         summary = (prog.doc or "").strip().splitlines()[0] if prog.doc else ""
         lines += [f"## {name}", "", summary, ""]
         if prog.args is not None:
-            how = ("checked on the control machine, sent as a JSON document on stdin"
+            how = ("checked on the control machine, sent to the host as one JSON document"
                    if prog.parse_on_control else "parsed on the host from argv")
             lines += [f"Arguments ({how}):", "", *_table(prog.spec()), ""]
             continue
