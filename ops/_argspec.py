@@ -70,7 +70,7 @@ TYPES = {
     "path": converter(lambda text: text, "str", "path"),
     "glob": converter(lambda text: text, "str", "glob"),
     "int": converter(lambda text: int(text), "int", "int"),
-    "float": converter(lambda text: _finite(text), "number", "float"),
+    "float": converter(lambda text: float(text), "number", "float"),
     "seconds": converter(_positive_seconds, "number", "seconds"),
     "mode": converter(_octal_mode, "int", "octal mode", _octal),
     "flag": converter(_flag, "bool", "flag"),
