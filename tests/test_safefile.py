@@ -159,7 +159,8 @@ def test_retry_file_removal_only_removes_what_fleetops_wrote(tmp_path):
 
 
 def test_diskreport_output_follows_the_rule(tmp_path, capsys):
-    from fleetops.cli.diskreport import _check_output, _write
+    from fleetops.cli.diskreport import _check_output
+    from fleetops.cli.diskreport import _write_file as _write
 
     target = tmp_path / "real.html"
     target.write_text("old")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fleetops.cli.flags import task
 from fleetops.cli.options import FleetOptions, fleet_options
@@ -87,17 +89,30 @@ def host_args(base: list[str], host) -> list[str]:
     return argv
 
 
-def _write(out: Path | None, text: str) -> None:
-    from fleetops import safefile
+@dataclass(frozen=True)
+class DiskView:
+    """A disk report as the reporter renders it (``--format``): the fleet report, the
+    host results its JSON is built from, colour and ``--all``."""
 
-    if out is None:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    report: Any
+    run: Any
+    color: bool = False
+    show_all: bool = False
+
+
+def _register_formats() -> None:
+    """Each disk-report ``--format`` as a renderer of :class:`DiskView` (cli.output)."""
+    from fleetops.cli.output import formats, renders
+    from fleetops.jobs.disk.output import FORMATS, render
+
+    if formats(DiskView):
         return
-    try:
-        safefile.write_text(out, text)
-    except OSError as exc:
-        raise OptionError(f"--output {out}: {exc.strerror or exc}") from None
-    print(f"report written to {out}", file=sys.stderr)
+    for fmt in FORMATS:
+        def rendered(view: DiskView, fmt: str = fmt) -> str:
+            text = render(view.report, fmt, color=view.color, show_all=view.show_all,
+                          run=view.run)
+            return text if text.endswith("\n") else text + "\n"
+        renders(DiskView, fmt)(rendered)
 
 
 @task(
@@ -168,10 +183,10 @@ def report(c, warn="80", crit="90", inode_warn=None,
                              on_result=printer.host, on_tick=printer.tick)
         printer.recap_clear()
         if result.history_error:
-            print(result.history_line(), file=sys.stderr)
-        _emit(result.run, result.report, format, out, all)
+            printer.notice(result.history_line())
+        _emit(result.run, result.report, format, out, all, printer)
         if result.mail is not None:
-            print(result.mail.line(), file=sys.stderr)
+            printer.notice(result.mail.line())
         opts.finish(result.run, code=result.exit_code)
 
 
@@ -196,12 +211,31 @@ def _mail_settings(path: str | None):
         raise OptionError(f"mail settings: {exc}") from None
 
 
-def _emit(run, rep, fmt: str, out: Path | None, show_all: bool = False) -> None:
-    """Write ``rep`` (and, for JSON, ``run``'s host results) in ``fmt`` to ``out`` or stdout."""
-    from fleetops.jobs.disk.output import render
+def _emit(run, rep, fmt: str, out: Path | None, show_all: bool = False,
+          printer=None) -> None:
+    """Hand ``rep`` (and, for JSON, ``run``'s host results) in ``fmt`` to the reporter:
+    stdout, or the file ``out`` (written safely) and a notice saying where."""
+    from fleetops.cli.output import Printer, render
 
-    _write(out, render(rep, fmt, color=out is None and sys.stdout.isatty(), show_all=show_all,
-                       run=run))
+    _register_formats()
+    printer = printer or Printer(0, show_output=False, progress=False, recap=False)
+    view = DiskView(rep, run, color=out is None and sys.stdout.isatty(), show_all=show_all)
+    if out is None:
+        printer.document(view, fmt)
+        return
+    _write_file(out, render(view, fmt), printer)
+
+
+def _write_file(out: Path, text: str, printer=None) -> None:
+    """``text`` into ``--output`` by :mod:`fleetops.safefile`'s rule, and a notice."""
+    from fleetops import safefile
+    from fleetops.cli.output import Printer
+
+    try:
+        safefile.write_text(out, text)
+    except OSError as exc:
+        raise OptionError(f"--output {out}: {exc.strerror or exc}") from None
+    (printer or Printer(0, progress=False)).notice(f"report written to {out}")
 
 
 def _fleet_step(opts: FleetOptions, work_for) -> None:

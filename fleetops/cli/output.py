@@ -137,6 +137,12 @@ class Printer(Reporter):
         self.out.write(render(report, fmt))
         self.out.flush()
 
+    def notice(self, text: str) -> None:
+        with self._lock:
+            self._clear_progress()
+            self.err.write(text + "\n")
+            self.err.flush()
+
     def run_finished(self, run: RunResult, retry_file: str | None = None,
                      **fields: Any) -> None:
         if self.show_recap:

@@ -17,6 +17,7 @@ Events of one task, in order (the playbook ones only for ``invoke play``):
 ``task_host(host, record)``                  the playbook engine, per host and task
 ``play_stopped(reason)``                     the playbook engine (``max_fail_percentage``)
 ``document(report, fmt)``                    the task: a report in the ``--format`` asked
+``notice(text)``                             the task: one line for the operator (stderr)
 ``run_finished(run, retry_file, **fields)``  the task, once, after the retry file is written:
                                              the recap, or the JSON document with ``fields``
 ===========================================  =========================================
@@ -61,6 +62,10 @@ class Reporter:
 
     def document(self, report: Any, fmt: str) -> None:
         """A task's typed report in format ``fmt`` (``--format``)."""
+
+    def notice(self, text: str) -> None:
+        """One line for the operator beside the output (a history or mail outcome, where
+        a report was written); ``text`` is already sanitised, without a newline."""
 
     def run_finished(self, run: RunResult, retry_file: str | None = None,
                      **fields: Any) -> None:

@@ -1,0 +1,41 @@
+"""The disk report goes through the one reporter: its --format renderers are registered
+for DiskView, the document goes to stdout and operator lines (notices) to stderr."""
+
+from __future__ import annotations
+
+import io
+
+from fleetops.cli.diskreport import DiskView, _emit, _register_formats
+from fleetops.cli.output import Printer, formats, render
+from fleetops.jobs.disk.model import build_report
+from fleetops.jobs.disk.output import FORMATS
+from fleetops.results import RunResult
+
+DATA = {"mounts": [{"mountpoint": "/", "device": "/dev/vda1", "fstype": "ext4",
+                    "size_bytes": 100, "used_bytes": 95, "avail_bytes": 5, "use_pct": 95,
+                    "inodes_total": 10, "inodes_used": 1, "inodes_pct": 10, "level": "crit",
+                    "over": ["space"]}]}
+
+
+def _report():
+    return build_report({"web1": ("ok", None, DATA)}, generated="2026-11-30 00:00:00 UTC")
+
+
+def test_every_format_is_a_renderer_of_the_reporter():
+    _register_formats()
+    assert formats(DiskView) == FORMATS
+    view = DiskView(_report(), RunResult())
+    for fmt in FORMATS:
+        assert render(view, fmt).endswith("\n")
+    assert "web1" in render(view, "csv") and "<html" in render(view, "html").lower()
+
+
+def test_document_to_stdout_and_notice_to_stderr(tmp_path):
+    out, err = io.StringIO(), io.StringIO()
+    printer = Printer(1, out=out, err=err, show_output=False, progress=False)
+    _emit(RunResult(), _report(), "csv", None, printer=printer)
+    assert out.getvalue().startswith("host,") and err.getvalue() == ""
+    target = tmp_path / "r.csv"
+    _emit(RunResult(), _report(), "csv", target, printer=printer)
+    assert target.read_text().startswith("host,")
+    assert err.getvalue() == f"report written to {target}\n"
