@@ -39,3 +39,20 @@ def test_document_to_stdout_and_notice_to_stderr(tmp_path):
     _emit(RunResult(), _report(), "csv", target, printer=printer)
     assert target.read_text().startswith("host,")
     assert err.getvalue() == f"report written to {target}\n"
+
+
+def test_prometheus_labels_show_host_text_safely_and_parse():
+    """A hostile mount name reaches the exposition as visible text: no raw control or
+    bidi character, and the document still parses (prometheus_client's parser)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from fleetops.jobs.disk.prometheus import render_prometheus
+    from fleetops.sanitize import _UNSAFE
+
+    bad = dict(DATA["mounts"][0], mountpoint="/x\x1b]0;PWN\x07\u202e\"\\\n",
+               device="\udcff=HYPERLINK()")
+    text = render_prometheus(build_report({"web1": ("ok", None, {"mounts": [bad]})}))
+    assert not _UNSAFE.search(text.replace("\n", ""))
+    labels = [s.labels for f in text_string_to_metric_families(text) for s in f.samples
+              if "mountpoint" in s.labels]
+    assert labels and labels[0]["mountpoint"] == "/x\\x1b]0;PWN\\x07\\u202e\"\\\\n"

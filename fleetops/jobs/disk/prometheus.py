@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fleetops.jobs.disk.model import FleetDiskReport, MountRow
+from fleetops.sanitize import clean
 
 Getter = Callable[[MountRow], float | int | None]
 
@@ -46,13 +47,12 @@ METRICS: tuple[tuple[str, str, Getter], ...] = (
 
 
 def escape_label(value: str) -> str:
-    """Label value escaping of the text format: backslash, double quote, line feed.
-
-    The format is UTF-8: a name that is not (a host's mount path in surrogate escapes)
-    gets its odd bytes as ``\\xNN`` text, so one such mount cannot make the whole
-    exposition unparsable (a scrape or the textfile collector rejects it all)."""
-    value = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    """Label value escaping of the text format (backslash, double quote), after the
+    host's text is made safe to show (:func:`fleetops.sanitize.clean`: a control, format
+    or non-UTF-8 character becomes visible text such as ``\\x1b``, a line feed ``\\n``),
+    so no raw escape sequence reaches a terminal and one odd mount cannot make the
+    whole exposition unparsable (a scrape or the textfile collector rejects it all)."""
+    return clean(value).replace("\\", "\\\\").replace('"', '\\"')
 
 
 def _labels(row: MountRow) -> str:
