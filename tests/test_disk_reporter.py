@@ -4,6 +4,9 @@ for DiskView, the document goes to stdout and operator lines (notices) to stderr
 from __future__ import annotations
 
 import io
+from pathlib import Path
+
+import pytest
 
 from fleetops.cli.diskreport import DiskView, _emit, _register_formats
 from fleetops.cli.output import Printer, formats, render
@@ -11,6 +14,7 @@ from fleetops.jobs.disk.model import build_report
 from fleetops.jobs.disk.output import FORMATS
 from fleetops.results import RunResult
 
+REPO = Path(__file__).resolve().parents[1]
 DATA = {"mounts": [{"mountpoint": "/", "device": "/dev/vda1", "fstype": "ext4",
                     "size_bytes": 100, "used_bytes": 95, "avail_bytes": 5, "use_pct": 95,
                     "inodes_total": 10, "inodes_used": 1, "inodes_pct": 10, "level": "crit",
@@ -56,3 +60,19 @@ def test_prometheus_labels_show_host_text_safely_and_parse():
     labels = [s.labels for f in text_string_to_metric_families(text) for s in f.samples
               if "mountpoint" in s.labels]
     assert labels and labels[0]["mountpoint"] == "/x\\x1b]0;PWN\\x07\\u202e\"\\\\n"
+
+
+@pytest.mark.parametrize("address", ["x@evil\nBcc: y@evil", "a@b.c, x@evil.com", "a@b\n",
+                                     "<a@b>", "a b@c", "@b", "a@"])
+def test_a_bad_email_is_exit_5_before_any_host(address, tmp_path):
+    import subprocess
+    import sys
+
+    inventory = tmp_path / "inv.ini"
+    inventory.write_text("web1 ansible_host=127.0.0.1 ansible_port=9\n")
+    proc = subprocess.run([sys.executable, "-m", "invoke", "-r", str(REPO), "disk-report",
+                           "-i", str(inventory), "--email", address, "--timeout", "1"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert proc.returncode == 5, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "--email" in proc.stderr
+    assert "web1" not in proc.stdout + proc.stderr

@@ -171,6 +171,7 @@ def report(c, warn="80", crit="90", inode_warn=None,
         out = _check_output(output)
         window = _days(growth_window, "--growth-window")
         fill_days = _days(fill_warn_days, "--fill-warn-days")
+        _check_emails(email or [])
         mail = _mail_settings(mail_config) if email else None
         options = opts.run_options()
         hosts = opts.hosts()
@@ -200,6 +201,21 @@ def _save_unsent(text: str, html: str) -> Path:
     from fleetops.jobs.disk.mailing import save_unsent
 
     return save_unsent(text, html, _spool_dir())
+
+
+def _check_emails(addresses: list[str]) -> None:
+    """Each ``--email`` is one plain address (``user@host``: no blanks, commas, angle
+    brackets or control characters), checked before any host is contacted (exit 5)."""
+    import re
+
+    from ops.diskreport import _ADDRESS
+
+    for address in addresses:
+        if re.fullmatch(_ADDRESS, address) is None:
+            from fleetops.sanitize import clean
+
+            raise OptionError(f"--email: {clean(address)!r} is not one plain address "
+                              "(user@host)")
 
 
 def _mail_settings(path: str | None):
@@ -300,6 +316,7 @@ def schedule(c, when="@daily", email=None,
                                      email, mail_config, email_when, user, history, check, diff,
                                      opts.json)
         config = None
+        _check_emails(email or [])
         if email:
             report_args += ["--email-when", email_when]
             config = _mail_config_bytes(mail_config, mail_config_text)
