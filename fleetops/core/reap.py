@@ -17,6 +17,7 @@ A process that clears its own environment (``env -i``) is not found.
 from __future__ import annotations
 
 import secrets
+import shlex
 
 #: The environment variable that marks a command's processes.
 ENV = "FLEETOPS_RUN"
@@ -33,12 +34,25 @@ def nonce() -> str:
 
 
 def tag(command: str, mark: str) -> str:
-    """``command`` run with ``FLEETOPS_RUN=mark`` exported (POSIX sh syntax, as the
-    login shell of every host fleetops supports and sudo's ``/bin/sh`` read it)."""
+    """``command`` run with ``FLEETOPS_RUN=mark`` in its environment.
+
+    fleetops's own commands (``/bin/sh -c ...``: the shipped programs' bootstrap) get
+    ``exec env FLEETOPS_RUN=mark`` in front, which every login shell reads alike (sh,
+    bash, zsh, csh/tcsh, fish). A user's ad-hoc command is in the login shell's own
+    syntax, so it gets POSIX sh's ``FLEETOPS_RUN=mark; export FLEETOPS_RUN;``: a csh or
+    tcsh login shell answers that with two "Command not found" lines on stderr and the
+    command is not found again on timeout (README "Timeouts")."""
+    if command.startswith("/bin/sh -c "):
+        return f"exec env {ENV}={mark} {command}"
     return f"{ENV}={mark}; export {ENV}; {command}"
 
 
 def kill_script(mark: str, grace: float = GRACE_S) -> str:
+    """``/bin/sh -c`` of :func:`kill_posix` (any login shell, csh included, runs it)."""
+    return f"/bin/sh -c {shlex.quote(kill_posix(mark, grace))}"
+
+
+def kill_posix(mark: str, grace: float = GRACE_S) -> str:
     """A POSIX sh script that ends every process marked ``mark`` (see the module
     docstring): each marked process and its process group get one SIGTERM (the groups
     are remembered: a shell that ignores SIGTERM keeps its group alive between its
