@@ -72,7 +72,7 @@ NAME_TYPE = converter(_name, "str")
 SECONDS = converter(_positive, "number")
 LINES = converter(_lines, "int")
 ABSPATH = converter(_abspath, "str")
-PROGRAM_ARGS = Arg("program_args", repeat=True, metavar="-- PROGRAM-ARGS")
+PROGRAM_ARGS = Arg("program_args", default=(), repeat=True, metavar="-- PROGRAM-ARGS")
 
 
 def commands(program, program_args):
