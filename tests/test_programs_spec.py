@@ -34,10 +34,13 @@ def test_every_program_declares_its_arguments_once():
     for name in PROGRAMS:
         prog = programs.load(name)
         spec = programs.spec(name)
-        if name != "cron":  # sub-commands: argparse builder, documented by --help
-            assert spec, f"{name} has no argument spec"
+        assert spec, f"{name} has no argument spec"
+        assert prog.args is not None, f"{name} still builds its own argparse parser"
         dests = [item.dest for item in spec]
         assert len(dests) == len(set(dests)), name
+        for command in prog.commands:
+            own = [item.dest for item in command.args]
+            assert len(own) == len(set(own)), (name, command.name)
         for item in spec:
             assert item.help or item.name in ("--backend", "--mode"), (name, item.name)
         assert prog.parse_on_control <= (prog.args is not None)
