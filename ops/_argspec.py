@@ -19,6 +19,7 @@ costs ~5 ms of every host run).
 """
 
 ARGS_FLAG = "--fleetops-args"
+SUPPRESS = "==SUPPRESS=="  # argparse.SUPPRESS: an option left out sets no attribute
 DOC_LIMIT = 1 << 20  # bytes: a larger argument document is refused on both sides
 HEADER = 8  # ASCII digits of the document's length
 
@@ -148,6 +149,10 @@ def _options(arg):
         options["dest"] = arg.dest
     if arg.kind == "bool":
         options["action"] = "store_true"
+        if arg.default == SUPPRESS:
+            import argparse  # argparse tests its SUPPRESS by identity
+
+            options["default"] = argparse.SUPPRESS
         return options
     if arg.repeat and not arg.positional:
         options["action"] = "append"
@@ -163,9 +168,44 @@ def _options(arg):
 
 
 def defaults(args):
-    """``{dest: value}`` of every argument left out."""
-    return {arg.dest: (False if arg.kind == "bool" and arg.default is None else arg.initial())
+    """``{dest: value}`` of every argument left out (a flag: false)."""
+    return {arg.dest: (False if arg.kind == "bool" and arg.default in (None, SUPPRESS)
+                       else arg.initial())
             for arg in args}
+
+
+class Command(object):
+    """One sub-command (``PROGRAM NAME [ARGS]``): ``args`` a tuple of :class:`Arg`,
+    ``help`` its line in the program's help, ``description``/``epilog`` its own help's
+    (an epilog, text or a function returning it when the parser is built, is printed
+    as written)."""
+
+    __slots__ = ("name", "help", "args", "description", "epilog")
+
+    def __init__(self, name, help, args, description=None, epilog=None):
+        self.name = name
+        self.help = help
+        self.args = tuple(args)
+        self.description = description
+        self.epilog = epilog
+
+
+def add_commands(parser, commands, dest, metavar=None):
+    """Add ``commands`` (a sequence of :class:`Command`) as argparse sub-parsers; the
+    chosen name is stored under ``dest`` (required)."""
+    sub = parser.add_subparsers(dest=dest, metavar=metavar)
+    sub.required = True
+    for command in commands:
+        options = {"help": command.help}
+        if command.description:
+            options["description"] = command.description
+        child = sub.add_parser(command.name, **options)
+        if command.epilog:
+            import argparse
+
+            child.epilog = command.epilog() if callable(command.epilog) else command.epilog
+            child.formatter_class = argparse.RawDescriptionHelpFormatter
+        add_to_parser(child, command.args)
 
 
 def encode_document(values):
@@ -314,12 +354,28 @@ def _what(value):
     return "%s %.40r" % (type(value).__name__, value)
 
 
-def from_document(args, body):
+def from_document(args, body, commands=None, dest=None):
     """``{dest: value}`` from a JSON document's text: unknown keys, wrong types and
-    missing required arguments are ArgsError; absent ones take their defaults."""
+    missing required arguments are ArgsError; absent ones take their defaults. With
+    ``commands`` (:class:`Command` sequence) the document's ``dest`` key names the
+    sub-command, whose arguments are checked after ``args`` (the program's own)."""
     doc = loads(body)
     if not isinstance(doc, dict):
         raise ArgsError("argument document is not a JSON object")
+    if commands:
+        doc = dict(doc)
+        name = doc.pop(dest, None)
+        chosen = [command for command in commands if command.name == name]
+        if not chosen:
+            raise ArgsError("argument %s: invalid choice: %.40r (choose from %s)" % (
+                dest, name, ", ".join(repr(command.name) for command in commands)))
+        values = _from_doc(tuple(args) + chosen[0].args, doc)
+        values[dest] = name
+        return values
+    return _from_doc(args, doc)
+
+
+def _from_doc(args, doc):
     by_dest = {}
     for arg in args:
         by_dest[arg.dest] = arg

@@ -95,17 +95,22 @@ class Program(object):
     """An ops program: name, docstring, arguments and a run function.
 
     ``arguments``: a tuple of :class:`ops._argspec.Arg` (the one declaration every side
-    reads), or an argparse builder ``add_arguments(parser)`` for programs whose command
-    line has sub-commands (cron, the daemons' lifecycle). ``parse_on_control``: the
-    values are checked on the control machine and sent as the JSON document (true only
-    when parsing depends on nothing host-specific)."""
+    reads), or an argparse builder ``add_arguments(parser)``. ``commands``: sub-commands
+    (a sequence of :class:`ops._argspec.Command`, e.g. cron's install/remove/list), the
+    name chosen stored as ``command_dest``, shown as ``command_metavar`` in help.
+    ``parse_on_control``: the values are checked on the control machine and sent as the
+    JSON document (true only when parsing depends on nothing host-specific)."""
 
     def __init__(self, name, doc, arguments, run, supports_check=False,
-                 parse_on_control=False, epilog=None):
+                 parse_on_control=False, epilog=None, commands=None, command_dest="action",
+                 command_metavar=None):
         self.name = name
         self.doc = doc
         self.args = tuple(arguments) if isinstance(arguments, (tuple, list)) else None
         self.add_arguments = arguments if self.args is None else self._add_spec
+        self.commands = tuple(commands or ())
+        self.command_dest = command_dest
+        self.command_metavar = command_metavar
         self.run = run
         self.supports_check = supports_check
         self.parse_on_control = parse_on_control and self.args is not None
@@ -113,15 +118,29 @@ class Program(object):
 
     def _add_spec(self, parser):
         _argspec.add_to_parser(parser, self.args)
+        if self.commands:
+            _argspec.add_commands(parser, self.commands, self.command_dest,
+                                  self.command_metavar)
 
-    def spec(self):
-        """The argument spec with ``--check`` when supported (None: argparse only)."""
+    def spec(self, command=None):
+        """The argument spec with ``--check`` when supported (None: argparse only), then
+        sub-command ``command``'s arguments (KeyError for an unknown name)."""
         if self.args is None:
             return None
-        if not self.supports_check:
-            return self.args
-        return self.args + (_argspec.Arg("--check", "flag",
-                                         help="dry run: report what would change"),)
+        found = self.args
+        if self.supports_check:
+            found = found + (_argspec.Arg("--check", "flag",
+                                          help="dry run: report what would change"),)
+        if command is not None:
+            found = found + self.command(command).args
+        return found
+
+    def command(self, name):
+        """The :class:`ops._argspec.Command` called ``name`` (KeyError if none)."""
+        for command in self.commands:
+            if command.name == name:
+                return command
+        raise KeyError(name)
 
     def parser(self):
         parser = _parser_class()(
@@ -156,7 +175,8 @@ class Program(object):
                 body = _argspec.split_frame(_argspec.read_frame(stream.read))
             else:
                 body = _argspec.split_frame(_argspec.word_frame(word[len(ARGS_FLAG) + 1:]))
-            return _Args(_argspec.from_document(self.spec(), body))
+            return _Args(_argspec.from_document(self.spec(), body, self.commands,
+                                                self.command_dest))
         except _argspec.ArgsError as exc:
             raise ProgramError("bad arguments: %s" % exc, rc=2) from None
 

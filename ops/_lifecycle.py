@@ -19,7 +19,7 @@ import signal
 import time
 
 from ops import _daemon
-from ops._argspec import add_to_parser
+from ops._argspec import Arg, Command, add_to_parser, converter
 from ops._contract import Outcome, Program, ProgramError
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -38,9 +38,14 @@ class _ArgParser(argparse.ArgumentParser):
         raise ProgramError("bad program arguments: %s" % message, rc=2)
 
 
+class _BadValue(argparse.ArgumentTypeError, ValueError):
+    """A bad option value: argparse prints this message as is (a ValueError for the
+    control side's ``fleetops.ship.programs.check_option``)."""
+
+
 def _name(value):
     if not NAME.match(value):
-        raise argparse.ArgumentTypeError(
+        raise _BadValue(
             "%r is not an instance name (letters, digits, '.', '_', '-'; at most 64)" % value)
     return value
 
@@ -48,14 +53,14 @@ def _name(value):
 def _positive(value):
     number = float(value)
     if not number > 0:
-        raise argparse.ArgumentTypeError("must be > 0, not %r" % value)
+        raise _BadValue("must be > 0, not %r" % value)
     return number
 
 
 def _lines(value):
     number = int(value)
     if not 1 <= number <= MAX_LINES:
-        raise argparse.ArgumentTypeError("must be 1..%d, not %r" % (MAX_LINES, value))
+        raise _BadValue("must be 1..%d, not %r" % (MAX_LINES, value))
     return number
 
 
@@ -63,32 +68,45 @@ def _abspath(value):
     return os.path.abspath(value)
 
 
-def _add_action(sub, program, action, help_text, add_program_arguments):
-    parser = sub.add_parser(action, help=help_text, description=help_text)
-    parser.add_argument("--name", type=_name, default="default",
-                        help="instance name (default: default)")
-    parser.add_argument("--state-dir", type=_abspath,
-                        help="pidfile/state directory (default /run/fleetops/%s-NAME as root, "
-                             "else $XDG_RUNTIME_DIR/fleetops/%s-NAME or /tmp/fleetops-UID/%s-NAME)"
-                             % (program, program, program))
-    if action == "start":
-        parser.add_argument("--log-dir", type=_abspath,
-                            help="where out.log and err.log go (default: the state directory)")
-        parser.add_argument("--timeout", type=_positive, default=15.0,
-                            help="seconds to wait for the daemon's start-up answer")
-    elif action == "stop":
-        parser.add_argument("--timeout", type=_positive, default=10.0,
-                            help="seconds to wait for the daemon to exit after SIGTERM")
-    elif action == "logs":
-        parser.add_argument("--lines", type=_lines, default=20, help="lines per log (default 20)")
-    elif action == "run":
-        parser.add_argument("--foreground", action="store_true",
-                            help="run the service until stopped, logging to stdout/stderr")
-    if action in ("start", "run"):
-        options = _program_parser(program, add_program_arguments).format_help()
-        parser.epilog = "PROGRAM-ARGS (after --):\n" + options.split("\n\n", 1)[-1]
-        parser.formatter_class = argparse.RawDescriptionHelpFormatter
-        parser.add_argument("program_args", nargs="*", metavar="-- PROGRAM-ARGS")
+NAME_TYPE = converter(_name, "str")
+SECONDS = converter(_positive, "number")
+LINES = converter(_lines, "int")
+ABSPATH = converter(_abspath, "str")
+PROGRAM_ARGS = Arg("program_args", default=(), repeat=True, metavar="-- PROGRAM-ARGS")
+
+
+def commands(program, program_args):
+    """The lifecycle sub-commands of daemon ``program`` (``ops._argspec.Command``); start
+    and run end with the service's own options (``program_args``, after ``--``)."""
+    common = (
+        Arg("--name", NAME_TYPE, default="default", help="instance name (default: default)"),
+        Arg("--state-dir", ABSPATH,
+            help="pidfile/state directory (default /run/fleetops/%s-NAME as root, "
+                 "else $XDG_RUNTIME_DIR/fleetops/%s-NAME or /tmp/fleetops-UID/%s-NAME)"
+                 % (program, program, program)),
+    )
+    own = {
+        "start": (Arg("--log-dir", ABSPATH,
+                      help="where out.log and err.log go (default: the state directory)"),
+                  Arg("--timeout", SECONDS, default=15.0,
+                      help="seconds to wait for the daemon's start-up answer"),
+                  PROGRAM_ARGS),
+        "stop": (Arg("--timeout", SECONDS, default=10.0,
+                     help="seconds to wait for the daemon to exit after SIGTERM"),),
+        "status": (),
+        "logs": (Arg("--lines", LINES, default=20, help="lines per log (default 20)"),),
+        "run": (Arg("--foreground", "flag",
+                    help="run the service until stopped, logging to stdout/stderr"),
+                PROGRAM_ARGS),
+    }
+
+    def epilog():
+        options = _program_parser(program, lambda p: add_to_parser(p, program_args))
+        return "PROGRAM-ARGS (after --):\n" + options.format_help().split("\n\n", 1)[-1]
+
+    return tuple(Command(action, help_text, common + own[action], description=help_text,
+                         epilog=epilog if action in ("start", "run") else None)
+                 for action, help_text in ACTIONS)
 
 
 def _program_parser(program, add_program_arguments):
@@ -112,12 +130,6 @@ def make_program(name, doc, program_args, make_service):
     def add_program_arguments(parser):
         add_to_parser(parser, program_args)
 
-    def add_arguments(parser):
-        sub = parser.add_subparsers(dest="action", metavar="ACTION")
-        sub.required = True
-        for action, help_text in ACTIONS:
-            _add_action(sub, name, action, help_text, add_program_arguments)
-
     def run(args):
         state_dir = args.state_dir or _daemon.default_state_dir(name, args.name)
         instance = _daemon.Instance(name, args.name, state_dir, getattr(args, "log_dir", None))
@@ -137,7 +149,8 @@ def make_program(name, doc, program_args, make_service):
             return start(instance, service, info, args.timeout)
         return run_here(instance, service, info, args.foreground)
 
-    program = Program(name, doc, add_arguments, run)
+    program = Program(name, doc, (), run, commands=commands(name, program_args),
+                      command_metavar="ACTION")
     program.program_args = tuple(program_args)
     return program
 

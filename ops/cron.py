@@ -8,7 +8,6 @@ are written atomically (temp file in the same directory, fsync, rename) with
 explicit modes; user crontabs go through the real ``crontab`` binary. Anything
 replaced is first backed up (mode 0600) under ``--backup-dir``.
 """
-import argparse
 import os
 import pwd
 import shutil
@@ -17,6 +16,7 @@ import stat
 from ops import _cronfs as fs
 from ops import _crontab as ct
 from ops import _lockdir
+from ops._argspec import SUPPRESS, Arg, Command
 from ops._contract import Outcome, Program, ProgramError
 
 _DIRS = dict((t, "/etc/" + t) for t in ct.FILE_TARGETS)
@@ -26,34 +26,31 @@ _KEEP = object()  # a plan's "leave the file exactly as it is"
 DIFF_MAX_CHARS = 512 * 1024  # as ops/files: over it (or binary) the diff is one line
 
 
-def add_arguments(parser):
-    sub = parser.add_subparsers(dest="action", metavar="install|remove|list")
-    sub.required = True
-    install = sub.add_parser("install", help="add or update the named job")
-    _common(install, check=True)
-    install.add_argument("--schedule", help="five cron fields or @daily & co (cron.* dirs: unused)")
-    install.add_argument("--job", required=True, help="shell command (unescaped)")
-    install.add_argument("--mailto", default="root",
-                         help="MAILTO of a cron.d file (default root; empty: no mail)")
-    install.add_argument("--backup-dir", help="default <root>/var/backups/fleetops/cron")
-    remove = sub.add_parser("remove", help="delete the named job (absent is ok)")
-    _common(remove, check=True)
-    remove.add_argument("--backup-dir", help="default <root>/var/backups/fleetops/cron")
-    listing = sub.add_parser("list", help="managed and foreign jobs on this host")
-    listing.add_argument("--user", help="whose crontab (default: the current user)")
-    listing.add_argument("--root", default="/", help="prefix for /etc/cron.* (tests)")
-
-
-def _common(parser, check):
-    parser.add_argument("--name", required=True)
-    parser.add_argument("--target", default="user", choices=ct.TARGETS)
-    parser.add_argument("--user", help="crontab owner (user) or cron.d run-as user (root)")
-    parser.add_argument("--root", default="/",
-                        help="prefix for /etc/cron.*, /var/lib/fleetops/lock and /var/backups "
-                        "(tests)")
-    if check:
-        parser.add_argument("--check", action="store_true", default=argparse.SUPPRESS,
-                            help="dry run: report the diff, change nothing")
+_ROOT_HELP = "prefix for /etc/cron.*, /var/lib/fleetops/lock and /var/backups (tests)"
+_BACKUP_HELP = "default <root>/var/backups/fleetops/cron"
+COMMON = (
+    Arg("--name", required=True),
+    Arg("--target", default="user", choices=ct.TARGETS),
+    Arg("--user", help="crontab owner (user) or cron.d run-as user (root)"),
+    Arg("--root", default="/", help=_ROOT_HELP),
+    Arg("--check", "flag", default=SUPPRESS, help="dry run: report the diff, change nothing"),
+)
+ARGS_INSTALL = COMMON + (
+    Arg("--schedule", help="five cron fields or @daily & co (cron.* dirs: unused)"),
+    Arg("--job", required=True, help="shell command (unescaped)"),
+    Arg("--mailto", default="root", help="MAILTO of a cron.d file (default root; empty: no mail)"),
+    Arg("--backup-dir", help=_BACKUP_HELP),
+)
+ARGS_REMOVE = COMMON + (Arg("--backup-dir", help=_BACKUP_HELP),)
+ARGS_LIST = (
+    Arg("--user", help="whose crontab (default: the current user)"),
+    Arg("--root", default="/", help="prefix for /etc/cron.* (tests)"),
+)
+COMMANDS = (
+    Command("install", "add or update the named job", ARGS_INSTALL),
+    Command("remove", "delete the named job (absent is ok)", ARGS_REMOVE),
+    Command("list", "managed and foreign jobs on this host", ARGS_LIST),
+)
 
 
 def run(args):
@@ -345,4 +342,5 @@ def _script_row(target, name, path):
             "ignored": ignored}
 
 
-PROGRAM = Program("cron", __doc__, add_arguments, run, supports_check=True)
+PROGRAM = Program("cron", __doc__, (), run, supports_check=True, commands=COMMANDS,
+                  command_metavar="install|remove|list")

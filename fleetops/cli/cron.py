@@ -15,25 +15,27 @@ from typing import Any
 
 from fleetops.cli.flags import task
 from fleetops.cli.options import FleetOptions, fleet_options
+from fleetops.ship.programs import arg as spec_arg
+from fleetops.ship.programs import help_entries
 
-TARGET_HELP = "user (crontab, default), cron.d, cron.daily, cron.hourly, cron.weekly, cron.monthly"
-COMMON_HELP = {
-    "user": "crontab owner (target user; default: the login user) or run-as user (cron.d: root)",
-}
+_TARGET = spec_arg("cron", "target", "install")
+TARGET_HELP = f"{', '.join(_TARGET.choices or ())} (default {_TARGET.default})"
+# the host's own help (ops/cron.py's spec), with what the control side adds
+COMMON_HELP = help_entries("cron", ("user",), command="remove")
 CHANGE_HELP = {
     **COMMON_HELP,
     "name": "entry name: any one line in a crontab (its marker comment, as Ansible's), "
             "a file name in /etc/cron.* ([A-Za-z0-9_-], run-parts' rule)",
     "target": TARGET_HELP,
-    "check": "dry run: print each host's diff, change nothing",
+    **help_entries("cron", ("check",), command="remove"),
 }
 INSTALL_HELP = {
     **CHANGE_HELP,
-    "schedule": "five fields (e.g. '30 2 * * mon-fri') or @daily & co; unused for cron.* dirs",
-    "job": "shell command, unescaped (fleetops escapes % and wraps it in flock; cron's "
-           "limit: 998 bytes with the wrapper)",
+    **help_entries("cron", ("schedule",), command="install"),
+    "job": help_entries("cron", ("job",), command="install")["job"]
+    + "; fleetops escapes % and wraps it in flock (cron's limit: 998 bytes with the wrapper)",
 }
-LIST_HELP = {**COMMON_HELP, "user": "whose crontab to list (default: the login user)"}
+LIST_HELP = help_entries("cron", ("user",), command="list")
 
 
 def describe(kind: str, result: Any, show_diff: bool) -> str:

@@ -15,17 +15,21 @@ from invoke import Collection
 
 from fleetops.cli.flags import task
 from fleetops.cli.options import FleetOptions, fleet_options
-from fleetops.ship.programs import check_option, help_entries, to_argv
+from fleetops.ship.programs import arg as spec_arg
+from fleetops.ship.programs import check_option, help_entries, parse_argv, to_argv
 
 STATUS_FIELDS = ("running", "pid", "uptime_s", "last_event")
 
+# the lifecycle options as ops/_lifecycle.py declares them (the same for every daemon)
 COMMON_HELP = {
-    "name": "daemon instance name (default: default)",
+    **help_entries("watcher", ("name",), command="status"),
     "state-dir": "instance state directory on the hosts (default: the program's)",
 }
-START_HELP = {**COMMON_HELP, "log-dir": "log directory on the hosts (default: the state dir)"}
-STOP_HELP = {**COMMON_HELP, "wait": "seconds to wait for each daemon to exit (default 10)"}
-LOGS_HELP = {**COMMON_HELP, "lines": "last lines of each log (default 20)"}
+START_HELP = {**COMMON_HELP, **help_entries("watcher", ("log_dir",), command="start")}
+_STOP_TIMEOUT = spec_arg("watcher", "timeout", "stop")
+STOP_HELP = {**COMMON_HELP, "wait": help_entries("watcher", ("timeout",), command="stop")[
+    "timeout"] + f" (default {_STOP_TIMEOUT.default:g})"}
+LOGS_HELP = {**COMMON_HELP, **help_entries("watcher", ("lines",), command="logs")}
 WATCHER_HELP = {
     **START_HELP,
     "check": "check spec, repeatable: clock, disk:PATH:PCT, file:PATH, proc:NAME_OR_PIDFILE",
@@ -148,6 +152,18 @@ def check_numbers(argv: Sequence[str]) -> None:
                 raise
 
 
+def check_lifecycle(program: str, argv: list[str]) -> None:
+    """``argv`` checked with the host's own parser (ops/_lifecycle.py's spec) before any
+    host is touched: OptionError (exit 5), one line, when the host would refuse it."""
+    from fleetops.errors import OptionError
+    from ops._contract import ProgramError
+
+    try:
+        parse_argv(program, argv)
+    except ProgramError as exc:
+        raise OptionError(f"{program} {argv[0] if argv else ''}: {exc}") from None
+
+
 def fleet_lifecycle(program: str, action: str, argv: list[str], opts: FleetOptions) -> None:
     """Run one lifecycle action of ``program`` on the selected hosts and finish the task."""
     from fleetops.cli import common, output
@@ -155,6 +171,7 @@ def fleet_lifecycle(program: str, action: str, argv: list[str], opts: FleetOptio
 
     with common.cli_errors():
         check_numbers(argv)
+        check_lifecycle(program, argv)
         options = opts.run_options()
         hosts = opts.hosts()
         reporter = output.JsonReporter() if opts.json else output.Printer(

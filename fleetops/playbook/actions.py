@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -306,7 +306,11 @@ def _probe(step: Step, name: str, base: list[str], wanted: list[str]) -> HostRes
 FILE_ARGS = {"dest": Arg("path", required=True), "mode": Arg("mode"), "owner": Arg(),
              "group": Arg(), "backup": Arg("bool", default=False),
              "parents": Arg("bool", default=False)}
-CRON_TARGETS = ("user", "cron.d", "cron.daily", "cron.hourly", "cron.weekly", "cron.monthly")
+# cron's install arguments as the program declares them (ops/cron.py ARGS_INSTALL)
+CRON_ARGS = {key: program_arg("cron", key, command="install")
+             for key in ("schedule", "job", "target", "user", "mailto")}
+CRON_ARGS["target"] = replace(CRON_ARGS["target"], default="user")
+CRON_TARGETS = CRON_ARGS["target"].choices
 DAEMON_ARGS = {"name": Arg(required=True),
                "state": Arg(default="started", choices=("started", "stopped")),
                "state_dir": Arg("path"), "log_dir": Arg("path")}
@@ -324,11 +328,9 @@ ACTIONS: dict[str, ActionSpec] = {spec.name: spec for spec in (
                                   "mode": Arg("mode", default="0644"), "owner": Arg(),
                                   "group": Arg()},
                SUPPORTS_CHECK, install_zipapp, "install the fleetops zipapp at a stable path"),
-    ActionSpec("cron", {"name": Arg(required=True),
+    ActionSpec("cron", {"name": program_arg("cron", "name", required=True, command="install"),
                         "state": Arg(default="present", choices=("present", "absent")),
-                        "schedule": Arg(), "job": Arg(),
-                        "target": Arg(default="user", choices=CRON_TARGETS),
-                        "user": Arg(), "mailto": Arg()},
+                        **CRON_ARGS},
                SUPPORTS_CHECK, cron, "install or remove a named cron job",
                validate=lambda a: cron_argv(a) and None),
     ActionSpec("disk_report", program_args("diskreport", DISK_KEYS),

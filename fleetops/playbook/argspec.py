@@ -36,6 +36,7 @@ class Arg:
     choices: tuple[str, ...] = ()
     program: str | None = None  # the ops program whose spec declares it (ops._argspec)
     dest: str | None = None  # its key in that spec
+    command: str | None = None  # the program's sub-command declaring it (cron's install)
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,7 @@ def _program_check(name: str, arg: Arg, value: Any) -> None:
 
     text = number_text(value) if isinstance(value, float) else str(value)
     try:
-        check_option(arg.program or "", arg.dest or "", text)
+        check_option(arg.program or "", arg.dest or "", text, arg.command)
     except ValueError as exc:
         raise ArgError(f"argument '{name}': {exc}") from None
 
@@ -163,16 +164,17 @@ _SPEC_KINDS = {"bool": "bool", "int": "int", "number": "number", "str": "str"}
 
 
 def program_arg(program: str, dest: str, kind: str | None = None,
-                required: bool = False) -> Arg:
-    """An action argument declared by ops program ``program``'s spec (argument ``dest``):
-    ``list`` when repeatable, else the spec's kind (``kind`` overrides, e.g. ``path``);
-    no default (the program's own applies), flags default to false."""
+                required: bool = False, command: str | None = None) -> Arg:
+    """An action argument declared by ops program ``program``'s spec (argument ``dest``,
+    of sub-command ``command``): ``list`` when repeatable, else the spec's kind (``kind``
+    overrides, e.g. ``path``); no default (the program's own applies), flags default to
+    false."""
     from fleetops.ship.programs import arg as spec_arg
 
-    item = spec_arg(program, dest)
+    item = spec_arg(program, dest, command)
     kind = kind or ("list" if item.repeat else _SPEC_KINDS[item.kind])
     return Arg(kind, required, False if kind == "bool" else None, item.choices or (),
-               program, dest)
+               program, dest, command)
 
 
 def program_args(program: str, names: Mapping[str, str],

@@ -27,19 +27,25 @@ def load(program: str) -> Program:
     return importlib.import_module(f"ops.{program}").PROGRAM
 
 
-def spec(program: str) -> tuple[Arg, ...]:
-    """The program's arguments (a daemon's: its service options after ``--``)."""
+def spec(program: str, command: str | None = None) -> tuple[Arg, ...]:
+    """The program's arguments (a daemon's: its service options after ``--``), or with
+    ``command`` the program's own then that sub-command's (KeyError for an unknown one)."""
     prog = load(program)
-    found = prog.spec() if prog.args is not None else getattr(prog, "program_args", None)
+    if command is not None:
+        return tuple(prog.spec(command) or ())
+    service = getattr(prog, "program_args", None)
+    found = service if service is not None else prog.spec()
     return tuple(found or ())
 
 
-def arg(program: str, dest: str) -> Arg:
-    """The argument of ``program`` whose value key is ``dest`` (KeyError if none)."""
-    for item in spec(program):
+def arg(program: str, dest: str, command: str | None = None) -> Arg:
+    """The argument of ``program`` (sub-command ``command``) whose value key is ``dest``
+    (KeyError if none); the last one declared wins, as in the host parser's values."""
+    for item in reversed(spec(program, command)):
         if item.dest == dest:
             return item
-    raise KeyError(f"{program} has no argument {dest!r}")
+    where = f"{program} {command}" if command else program
+    raise KeyError(f"{where} has no argument {dest!r}")
 
 
 def parse_argv(program: str, argv: Sequence[str]) -> dict[str, Any]:
@@ -68,16 +74,17 @@ def _word(item: Arg, value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def to_argv(program: str, values: Mapping[str, Any], joined: bool = True) -> list[str]:
+def to_argv(program: str, values: Mapping[str, Any], joined: bool = True,
+            command: str | None = None) -> list[str]:
     """A command line of ``values`` (``{dest: value}``, None/False/[] left out) with the
     spec's own spellings, in spec order: ``--flag=VALUE`` per value (``joined`` false:
-    ``--flag VALUE``), a bare ``--flag`` for true flags, one word per positional value.
-    KeyError for an unknown dest."""
-    known = {item.dest: item for item in spec(program)}
+    ``--flag VALUE``), a bare ``--flag`` for true flags, one word per positional value;
+    with ``command`` the sub-command's name first. KeyError for an unknown dest."""
+    known = {item.dest: item for item in spec(program, command)}
     unknown = sorted(set(values) - set(known))
     if unknown:
         raise KeyError(f"{program} has no argument {unknown[0]!r}")
-    argv: list[str] = []
+    argv: list[str] = [] if command is None else [command]
     for dest, item in known.items():
         value = values.get(dest)
         if value is None or value is False:
@@ -94,15 +101,19 @@ def to_argv(program: str, values: Mapping[str, Any], joined: bool = True) -> lis
     return argv
 
 
-def check_option(program: str, dest: str, text: str) -> Any:
+def check_option(program: str, dest: str, text: str, command: str | None = None) -> Any:
     """One option value given as text (an invoke option): the converted value, or
-    ValueError ``OPTION: invalid TYPE value: 'TEXT'`` / ``... must be one of ...``
-    worded as the host parser would (the caller maps it to exit code 5)."""
-    item = arg(program, dest)
+    ValueError ``OPTION: invalid TYPE value: 'TEXT'`` / ``OPTION: REASON`` (a converter's
+    own reason, argparse's ArgumentTypeError) / ``... must be one of ...`` worded as the
+    host parser would (the caller maps it to exit code 5)."""
+    item = arg(program, dest, command)
     try:
         value = item.type(text)
-    except (TypeError, ValueError):
-        raise ValueError(f"{item.name}: invalid {item.type.__name__} value: {text!r}") from None
+    except (TypeError, ValueError) as exc:
+        if type(exc).__name__ != "ArgumentTypeError" and not _own_reason(exc):
+            raise ValueError(f"{item.name}: invalid {item.type.__name__} value: {text!r}"
+                             ) from None
+        raise ValueError(f"{item.name}: {exc}") from None
     if item.choices and value not in item.choices:
         raise ValueError(f"{item.name}: must be one of {', '.join(item.choices)}, not {text!r}")
     return value
@@ -114,9 +125,16 @@ def help_text(item: Arg) -> str:
     return text.replace("%(default)s", str(item.default)).replace("%%", "%")
 
 
-def help_entries(program: str, names: Iterable[str]) -> dict[str, str]:
-    """Invoke ``help=`` entries (``{"inode-warn": help}``) for the named dests."""
-    return {dest.replace("_", "-"): help_text(arg(program, dest)) for dest in names}
+def _own_reason(exc: Exception) -> bool:
+    """A converter's reason argparse prints as is (an ArgumentTypeError subclass)."""
+    return any(cls.__name__ == "ArgumentTypeError" for cls in type(exc).__mro__)
+
+
+def help_entries(program: str, names: Iterable[str],
+                 command: str | None = None) -> dict[str, str]:
+    """Invoke ``help=`` entries (``{"inode-warn": help}``) for the named dests (of
+    sub-command ``command``)."""
+    return {dest.replace("_", "-"): help_text(arg(program, dest, command)) for dest in names}
 
 
 _KIND_WORDS = {"bool": "flag", "int": "integer", "number": "number", "str": "text"}
@@ -124,7 +142,9 @@ _KIND_WORDS = {"bool": "flag", "int": "integer", "number": "number", "str": "tex
 
 def _row(item: Arg) -> str:
     name = item.name if not item.positional else (item.metavar or item.dest.upper())
-    kind = item.type.__name__ if item.type.__name__ != "<lambda>" else _KIND_WORDS[item.kind]
+    kind = item.type.__name__
+    if kind == "<lambda>" or kind.startswith("_"):
+        kind = _KIND_WORDS[item.kind]
     kind = "flag" if item.kind == "bool" else kind
     if item.repeat:
         kind += ", repeatable"
@@ -144,6 +164,19 @@ def _table(args: Iterable[Arg]) -> list[str]:
             *(_row(item) for item in args)]
 
 
+def _commands(prog: Program) -> list[str]:
+    """The sub-command sections of ``docs/programs.md`` (argv parsed on the host)."""
+    if not prog.commands:
+        return ["Sub-commands, parsed on the host from argv: see "
+                f"`python3 fleetops.pyz {prog.name} --help`.", ""]
+    lines = [f"Sub-commands (`{prog.name} COMMAND [ARGS]`, parsed on the host from argv):", ""]
+    for command in prog.commands:
+        lines += [f"### {prog.name} {command.name}", "", command.help, ""]
+        own = {item.dest: item for item in prog.spec(command.name)}  # the last one wins
+        lines += [*_table(own.values()), ""]
+    return lines
+
+
 def render_docs() -> str:
     """``docs/programs.md``: every program's arguments from its spec (programs with
     sub-commands also get their host ``--help``)."""
@@ -155,13 +188,12 @@ def render_docs() -> str:
         prog = load(name)
         summary = (prog.doc or "").strip().splitlines()[0] if prog.doc else ""
         lines += [f"## {name}", "", summary, ""]
-        if prog.args is not None:
+        if prog.args is not None and not prog.commands:
             how = ("checked on the control machine, sent to the host as one JSON document"
                    if prog.parse_on_control else "parsed on the host from argv")
             lines += [f"Arguments ({how}):", "", *_table(prog.spec()), ""]
             continue
-        lines += ["Sub-commands, parsed on the host from argv: see "
-                  f"`python3 fleetops.pyz {name} --help`.", ""]
+        lines += _commands(prog)
         service = getattr(prog, "program_args", None)
         if service:
             lines += ["Service options (after `--`):", "", *_table(service), ""]
