@@ -20,7 +20,7 @@ import os
 import sys
 from typing import Any
 
-from fleetops.errors import EXIT_BAD_OPTIONS
+from fleetops.errors import EXIT_BAD_OPTIONS, EXIT_BROKEN_PIPE
 
 _INSTALLED = False
 
@@ -36,6 +36,7 @@ def install() -> None:
 
     _INSTALLED = True
     _wrap_parse_tasks(Program)
+    _wrap_listings(Program)
     _wrap_arg_opts(Task)
     _wrap_help_for(ParserContext)
 
@@ -142,6 +143,24 @@ def _wrap_help_for(context_class: Any) -> None:
         return names, text
 
     context_class.help_for = help_for
+
+
+def _wrap_listings(program_class: Any) -> None:
+    """``invoke --list`` / ``--help TASK`` into a closed pipe (``| head``): exit 141
+    quietly, as the tasks do, instead of Invoke's BrokenPipeError traceback."""
+    for name in ("list_tasks", "print_task_help", "print_help"):
+        original = getattr(program_class, name)
+
+        def listing(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            try:
+                result = _original(self, *args, **kwargs)
+                sys.stdout.flush()
+                return result
+            except BrokenPipeError:
+                quiet_broken_pipe()
+                raise SystemExit(EXIT_BROKEN_PIPE) from None
+
+        setattr(program_class, name, listing)
 
 
 def quiet_broken_pipe() -> None:
