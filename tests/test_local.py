@@ -102,6 +102,17 @@ def test_shipped_program_runs_locally(private_home):
     assert list((tmp_path / ".cache" / "fleetops").glob("fleetops-*.pyz"))
 
 
+def test_a_large_argument_document_goes_first_on_stdin(private_home):
+    """Over ARGV_FRAME_LIMIT the document is sent first on stdin: the local transport
+    sends a dialog's ``first`` bytes too (the loader would wait for them forever)."""
+    hosts = [SimpleNamespace(name="here", vars={})]
+    excludes = [arg for i in range(300) for arg in ("--exclude", f"/no/such/mount/{i:04d}")]
+    with Fleet(RunOptions(command_timeout=20), lambda host: local()) as fleet:
+        host = fleet_program(hosts, "diskreport", excludes, fleet).hosts["here"]
+    assert host.status in ("ok", "changed"), host.reason
+    assert any(m["mountpoint"] == "/" for m in host.data["mounts"])
+
+
 def test_missing_sudo_is_a_clear_failure(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no sudo here
     host = run([local()], "id -un", become=True, become_password="x").hosts["here"]

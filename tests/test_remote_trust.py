@@ -12,6 +12,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 import uuid
 import zipfile
 from pathlib import Path
@@ -247,7 +248,7 @@ def test_command_is_one_line_of_words_under_bsd_cshs_limit():
 
 
 def test_hosts_with_another_python_version_run_the_loaders_source(home: Path):
-    tag = repr(ship.sys.implementation.cache_tag)
+    tag = repr(sys.implementation.cache_tag)
     assert tag in ship.LAUNCH
     other = ship.LAUNCH.replace(tag, "'other-0'")
     app = build_zipapp()

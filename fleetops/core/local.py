@@ -174,6 +174,8 @@ class LocalConnection:
                 self._send(chan, stdin)
             if dialog is None:
                 chan.shutdown_write()
+            elif getattr(dialog, "first", b""):  # at once, before any answer (see ssh.py)
+                self._send(chan, dialog.first)
             result = self._collect(proc, deadline, dialog)
             return result if hook is None else hook.finish(result)
         finally:
