@@ -86,13 +86,17 @@ class Arg(object):
     ever in the stdin document, never on a command line (the host parser has no such
     option); ``group``: help section title; ``dest``: the value's key (default: the name
     without dashes, ``-`` as ``_``); ``check``: ``check(values)`` raising ValueError for
-    cross-argument rules, run on the control machine."""
+    cross-argument rules, run on the control machine; ``private``: derived from content
+    that may be secret (a size, a digest): a fleet run sends a document holding it on
+    stdin, never in the host's argv (``ps`` shows argv to every user of the host); the
+    host parser still has the option for runs by hand."""
 
     __slots__ = ("name", "type", "default", "choices", "help", "repeat", "secret", "metavar",
-                 "group", "required", "dest", "check")
+                 "group", "required", "dest", "check", "private")
 
     def __init__(self, name, type="str", default=None, choices=None, help=None, repeat=False,
-                 secret=False, metavar=None, group=None, required=False, dest=None, check=None):
+                 secret=False, metavar=None, group=None, required=False, dest=None, check=None,
+                 private=False):
         self.name = name
         self.type = TYPES[type] if isinstance(type, str) else type
         self.default = default
@@ -105,6 +109,7 @@ class Arg(object):
         self.required = required
         self.dest = dest or name.lstrip("-").replace("-", "_")
         self.check = check
+        self.private = private
 
     @property
     def positional(self):

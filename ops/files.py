@@ -47,9 +47,9 @@ converter(_mode, "int", "octal mode", lambda value: "%04o" % value)
 
 ARGS = (
     Arg("--dest", "path", required=True, help="absolute path of the file to install"),
-    Arg("--size", "int", required=True,
+    Arg("--size", "int", required=True, private=True,
         help="length of the content on standard input, in bytes"),
-    Arg("--sha256", required=True, help="SHA-256 of the content (hex)"),
+    Arg("--sha256", required=True, private=True, help="SHA-256 of the content (hex)"),
     Arg("--mode", _mode, help="octal mode such as 0644 (default: keep, or 0644 for a new file)"),
     Arg("--owner", help="user name or uid (default: keep, or the current user)"),
     Arg("--group", help="group name or gid (default: keep, or the user's)"),

@@ -122,3 +122,16 @@ def test_the_flag_is_refused_by_programs_that_do_not_opt_in(tmp_path):
     out = subprocess.run([sys.executable, "-S", "-c", code, str(app), "cron", ARGS_FLAG],
                          capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 2 and "bad arguments" in json.loads(out.stdout)["error"]
+
+
+def test_content_derived_arguments_never_travel_in_argv():
+    """ops/files' --size/--sha256 describe content that may be secret (a mail settings
+    file): its document goes first on stdin, never in the host's argv (``ps``)."""
+    from fleetops.ship.run import ARGS_FLAG, split_input
+
+    digest = "ab" * 32
+    argv, frame, rest = split_input("files", ["--dest", "/etc/x.conf", "--size", "70",
+                                              "--sha256", digest], b"content")
+    assert argv == [ARGS_FLAG] and digest.encode() in frame and rest == b"content"
+    argv, frame, _ = split_input("diskreport", ["--warn", "70"], None)
+    assert frame == b"" and argv[0].startswith(ARGS_FLAG + "=")

@@ -164,9 +164,19 @@ def split_input(program: str, argv: Sequence[str],
     if framed is None:
         return list(argv), b"", stdin
     text = base64.b64encode(framed).decode("ascii")
-    if len(text) <= ARGV_FRAME_LIMIT:  # with the exec request: no wait at all
+    if len(text) <= ARGV_FRAME_LIMIT and not _has_private(program):  # no wait at all
         return [f"{ARGS_FLAG}={text}"], b"", stdin
     return [ARGS_FLAG], framed, stdin
+
+
+@functools.lru_cache(maxsize=64)
+def _has_private(program: str) -> bool:
+    """The program declares an argument derived from possibly secret content (a size,
+    a digest: ``Arg(private=True)``): its documents never go in argv, which every
+    user of the host can read (``ps``, /proc/PID/cmdline)."""
+    from fleetops.ship import programs
+
+    return any(getattr(item, "private", False) for item in programs.spec(program))
 
 
 @functools.lru_cache(maxsize=256)
