@@ -236,6 +236,18 @@ def test_no_python_says_so_after_its_marker():
     assert "no python3 interpreter found" in proc.stderr.decode()
 
 
+@pytest.mark.parametrize("shape", ["$(touch {flag})", "`touch {flag}`", '"; touch {flag}; "'])
+def test_an_interpreter_path_is_never_run_by_the_shell(tmp_path, shape):
+    """ansible_python_interpreter is host data: its text is shown, never expanded."""
+    flag = tmp_path / "pwned"
+    python = "/nope/py" + shape.format(flag=flag)
+    command = ship.bootstrap_command(build_zipapp(), "diskreport", [], python)
+    proc = subprocess.run(["sh", "-c", command], capture_output=True,
+                          env={"PATH": "/usr/bin:/bin", "HOME": "/root"})
+    assert proc.returncode == ship.RC_NO_PYTHON and not flag.exists()
+    assert python in proc.stderr.decode()
+
+
 CSH = [path for path in ("/usr/bin/tcsh", "/bin/bsd-csh") if os.path.exists(path)]
 
 

@@ -320,7 +320,9 @@ def bootstrap_command(app: Zipapp, program: str, argv: Sequence[str], python: st
         'py=""',
         f'for c in {candidates}; do if command -v "$c" >/dev/null 2>&1; then py=$c; break; fi; done',
         f'if [ -z "$py" ]; then printf "\\n%s\\n" {ABORT_MARKER.decode()}; '
-        f'echo "no python3 interpreter found (tried: {candidates})" >&2; exit {RC_NO_PYTHON}; fi',
+        # the candidates are shell-quoted words: outside double quotes, never expanded
+        f'echo "no python3 interpreter found (tried:" {candidates}")" >&2; '
+        f'exit {RC_NO_PYTHON}; fi',
         # C locale: stable output, and argparse's gettext skips its .mo file search
         f'l="{joined}"; shift {len(pieces)}',
         'LC_ALL=C LANGUAGE= exec "$py" -S -E -c "$l" "$@"',
