@@ -13,6 +13,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import time
 import uuid
 import zipfile
 from pathlib import Path
@@ -199,6 +200,20 @@ def test_zipapp_symlink_in_the_cache_is_replaced_not_followed(home: Path):
     ok_doc(out)
     assert victim.read_bytes() == b"keep me"
     assert not (cache(home) / build_zipapp().name).is_symlink()
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo"])
+def test_a_cache_entry_that_is_not_a_file_is_refused_at_once(home: Path, kind: str):
+    """A directory or FIFO at the zipapp's name: one clear line and the cache-unsafe exit
+    at once (no traceback, no wait on the FIFO), and it is left where it is."""
+    cache(home).mkdir(parents=True, mode=0o700)
+    entry = cache(home) / build_zipapp().name
+    entry.mkdir() if kind == "directory" else os.mkfifo(entry)
+    started = time.monotonic()
+    marker, rc, out, err = drive(str(home))
+    assert time.monotonic() - started < 10
+    assert (marker, rc, out) == (ABORT_MARKER, ship.RC_CACHE_UNSAFE, b""), err
+    assert "is not a regular file" in err and "Traceback" not in err and entry.exists()
 
 
 def test_short_or_corrupt_upload_is_never_installed(home: Path):

@@ -188,6 +188,9 @@ else:
     die(@UPLOAD@, "zipapp upload corrupted: its BLAKE2b-256 is not %s" % SUM)
 """
 SLOW_CHECK = """
+if st.st_mode & 0o170000 not in (0o100000, 0o120000):  # a symlink is replaced, not followed
+    die(@UNSAFE@, "cached zipapp %s/%s is not a regular file: refusing to use or remove it "
+        "(remove it by hand)" % (path, NAME))
 if st.st_uid - UID:
     die(@UNSAFE@, "cached zipapp %s belongs to uid %d, not to uid %d: refusing to run or remove "
         "it" % (NAME, st.st_uid, UID))
@@ -220,8 +223,11 @@ for i, part in enumerate(parts):
     fd = step(fd, part, path, i == len(parts) - 1)
 ok, data = False, b""
 try:
-    f = os.open(NAME, F, dir_fd=fd)
+    f = os.open(NAME, F | os.O_NONBLOCK, dir_fd=fd)
     st = os.fstat(f)
+    if st.st_mode & 0o170000 != 0o100000:
+        os.close(f)
+        raise OSError("not a regular file")
     with os.fdopen(f, "rb") as h:
         if st.st_uid == UID and st.st_mode & 0o022 == 0:
             data = h.read()
