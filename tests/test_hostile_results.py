@@ -128,7 +128,9 @@ def test_deep_nesting_and_huge_numbers_fail_cleanly():
     result = classify("h", 0, doc({"extra": nested}), b"", "cron")
     assert result.status == "failed" and "nested deeper" in result.reason
     big = b'{"ok": true, "changed": false, "error": null, "data": {"pid": ' + b"9" * 5000 + b"}}"
-    assert classify("h", 0, big, b"", "watcher").status == "failed"
+    result = classify("h", 0, big, b"", "watcher")
+    assert result.status == "failed" and "5000 digits" in result.reason
+    assert "set_int_max_str_digits" not in result.reason
 
 
 def test_a_failed_result_with_bad_data_keeps_its_error():

@@ -53,7 +53,16 @@ def _finite_float(text: str) -> float:
     return value
 
 
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+def _bounded_int(text: str) -> int:
+    """An integer of at most 64 digits (no result field needs more; Python's own limit
+    would answer with a hint about its interpreter settings)."""
+    if len(text.lstrip("-")) > 64:
+        raise ValueError(f"number {text[:40]}... has {len(text)} digits")
+    return int(text)
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float,
+                            parse_int=_bounded_int)
 
 
 def parse_document(stdout: bytes) -> dict[str, Any]:
