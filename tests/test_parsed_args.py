@@ -135,3 +135,18 @@ def test_content_derived_arguments_never_travel_in_argv():
     assert argv == [ARGS_FLAG] and digest.encode() in frame and rest == b"content"
     argv, frame, _ = split_input("diskreport", ["--warn", "70"], None)
     assert frame == b"" and argv[0].startswith(ARGS_FLAG + "=")
+
+
+def test_oversized_arguments_are_refused_before_parsing():
+    """200 000 --exclude values (over the 1 MiB document limit) are one line at once,
+    not minutes of argparse's quadratic appends."""
+    import time
+
+    from fleetops.ship.programs import parse_argv
+    from ops._contract import ProgramError
+
+    argv = ["--exclude", "/mnt/x"] * 200_000
+    started = time.monotonic()
+    with pytest.raises(ProgramError, match="more than 1048576 allowed"):
+        parse_argv("diskreport", argv)
+    assert time.monotonic() - started < 5

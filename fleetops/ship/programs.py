@@ -50,7 +50,12 @@ def arg(program: str, dest: str, command: str | None = None) -> Arg:
 
 def parse_argv(program: str, argv: Sequence[str]) -> dict[str, Any]:
     """``argv`` parsed with the host's own parser: ``{dest: value}``; ProgramError rc 2
-    (``bad arguments: ...``, one line) when it is bad."""
+    (``bad arguments: ...``, one line) when it is bad, or over ``DOC_LIMIT`` in all
+    (refused before parsing: argparse's repeatable options are quadratic in their count)."""
+    size = sum(len(word) + 1 for word in argv)
+    if size > _argspec.DOC_LIMIT:
+        raise ProgramError(f"bad arguments: {size} bytes of arguments, more than "
+                           f"{_argspec.DOC_LIMIT} allowed", rc=2)
     return vars(load(program).parse(list(argv)))
 
 
