@@ -35,7 +35,7 @@ def test_proxycommand_does_not_see_secrets(tmp_path):
     inventory = tmp_path / "inv.ini"
     inventory.write_text(f"h ansible_host=127.0.0.1 ansible_port=9 "
                          f"fleetops_known_hosts={tmp_path}/kh "
-                         f"fleetops_proxy_command='env > {seen}'\n")
+                         f"fleetops_proxy_command='env >> {seen}'\n")  # >>: each retry appends
     proc = _run(inventory, "true")
     assert proc.returncode == 3, proc.stderr
     text = seen.read_text()
