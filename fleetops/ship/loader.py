@@ -133,16 +133,23 @@ if blake2b(data, digest_size=32).hexdigest() == SUM:
     ok = True
     exec(SLOW_STAMP)
 """
+SLOW_TMP = """
+def private_tmp(tmp):
+    # a new 0600 file in the cache dir fd, never through a link; a stale one of an
+    # earlier run with our pid is replaced
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    try:
+        return os.open(tmp, flags, 0o600, dir_fd=fd)
+    except FileExistsError:
+        os.unlink(tmp, dir_fd=fd)
+        return os.open(tmp, flags, 0o600, dir_fd=fd)
+"""
 SLOW_STAMP = """
 mark = "%s %d %d %d %d\\n" % (SUM, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 tmp = ".stamp.%d" % os.getpid()
-flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+exec(SLOW_TMP)
 try:
-    try:
-        t = os.open(tmp, flags, 0o600, dir_fd=fd)
-    except FileExistsError:
-        os.unlink(tmp, dir_fd=fd)
-        t = os.open(tmp, flags, 0o600, dir_fd=fd)
+    t = private_tmp(tmp)
     with os.fdopen(t, "w") as w:
         w.write(mark)
     os.rename(tmp, NAME + ".ok", src_dir_fd=fd, dst_dir_fd=fd)
@@ -163,12 +170,8 @@ while left:
 if h.hexdigest() == SUM:
     data = b"".join(data)
     tmp = ".upload.%d" % os.getpid()
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-    try:
-        t = os.open(tmp, flags, 0o600, dir_fd=fd)
-    except FileExistsError:
-        os.unlink(tmp, dir_fd=fd)
-        t = os.open(tmp, flags, 0o600, dir_fd=fd)
+    exec(SLOW_TMP)
+    t = private_tmp(tmp)
     with os.fdopen(t, "wb") as w:
         w.write(data)
         w.flush()
