@@ -265,7 +265,7 @@ def test_failing_proxycommand_stderr_is_in_the_reason(sshd, tmp_path):
     with pytest.raises(Unreachable) as err:
         _connect(sshd, sshd.target(proxy_command=_ssh_w(sshd, stranger)))
     reason = str(err.value)
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 9  # under the 10 s connect timeout, with 3 ssh -W starts on a loaded machine
     assert "ProxyCommand closed the connection before the SSH banner" in reason, reason
     assert "exit status 255" in reason
     assert "Permission denied (publickey)" in reason
